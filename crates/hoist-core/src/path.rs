@@ -1,0 +1,290 @@
+//! Concrete component paths (`grid[3].foreman`), keys and source locations.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// A field name inside a model struct. Static in code, owned when read back from state.
+pub type Name = Cow<'static, str>;
+
+/// The key of a child of a [`Multi`](crate::Multi) component: `grid[3]`, `app["eu"]`.
+///
+/// Keys are strings (as in Actuator, integer keys are stringified). They order numerically
+/// when both are integers, so `app[2]` comes before `app[10]` in plans.
+///
+/// ```
+/// use hoist_core::Key;
+/// assert_eq!(Key::from(3).as_str(), "3");
+/// assert!(Key::from(2) < Key::from(10));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Key(Arc<str>);
+
+impl Key {
+    /// The key as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self.0.parse::<i64>(), other.0.parse::<i64>()) {
+            (Ok(a), Ok(b)) => a.cmp(&b).then_with(|| self.0.cmp(&other.0)),
+            (Ok(_), Err(_)) => Ordering::Less,
+            (Err(_), Ok(_)) => Ordering::Greater,
+            (Err(_), Err(_)) => self.0.cmp(&other.0),
+        }
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", &*self.0)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! key_from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Key {
+            fn from(v: $t) -> Self {
+                Key(Arc::from(v.to_string()))
+            }
+        }
+    )*};
+}
+key_from_int!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+impl From<&str> for Key {
+    fn from(v: &str) -> Self {
+        Key(Arc::from(v))
+    }
+}
+
+impl From<String> for Key {
+    fn from(v: String) -> Self {
+        Key(Arc::from(v))
+    }
+}
+
+impl From<&String> for Key {
+    fn from(v: &String) -> Self {
+        Key(Arc::from(v.as_str()))
+    }
+}
+
+/// One step of a [`ModelPath`].
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Seg {
+    /// A struct field.
+    Field(Name),
+    /// A key into a multi component.
+    Key(Key),
+}
+
+/// The concrete path of a component inside one model: `db`, `grid[3].foreman`.
+///
+/// Paths are what the plan, the report, the events and the recorded state use to name things;
+/// together with the model instance name they identify a component uniquely.
+///
+/// ```
+/// use hoist_core::{Key, ModelPath};
+/// let p = ModelPath::root().field("grid").key(Key::from(3)).field("foreman");
+/// assert_eq!(p.to_string(), "grid[3].foreman");
+/// assert_eq!(p.container().to_string(), "grid[3]");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ModelPath(Vec<Seg>);
+
+impl ModelPath {
+    /// The path of a model's root.
+    pub fn root() -> Self {
+        ModelPath(Vec::new())
+    }
+
+    /// Builds a path from segments.
+    pub fn from_segs(segs: Vec<Seg>) -> Self {
+        ModelPath(segs)
+    }
+
+    /// This path extended by a field.
+    #[must_use]
+    pub fn field(&self, name: impl Into<Name>) -> Self {
+        let mut v = self.0.clone();
+        v.push(Seg::Field(name.into()));
+        ModelPath(v)
+    }
+
+    /// This path extended by a key.
+    #[must_use]
+    pub fn key(&self, key: Key) -> Self {
+        let mut v = self.0.clone();
+        v.push(Seg::Key(key));
+        ModelPath(v)
+    }
+
+    /// The segments.
+    pub fn segs(&self) -> &[Seg] {
+        &self.0
+    }
+
+    /// True for the model root.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// True if `self` equals `prefix` or lies below it.
+    pub fn starts_with(&self, prefix: &ModelPath) -> bool {
+        self.0.starts_with(&prefix.0)
+    }
+
+    /// The parent path (one segment less); the root is its own parent.
+    #[must_use]
+    pub fn parent(&self) -> Self {
+        let mut v = self.0.clone();
+        v.pop();
+        ModelPath(v)
+    }
+
+    /// The path of the struct (group or model root) that contains this component: trailing keys
+    /// and then one field are removed. `grid[3].foreman` → `grid[3]`; `app[3]` → root.
+    #[must_use]
+    pub fn container(&self) -> Self {
+        let mut v = self.0.clone();
+        while matches!(v.last(), Some(Seg::Key(_))) {
+            v.pop();
+        }
+        v.pop();
+        ModelPath(v)
+    }
+
+    /// The keys on this path, innermost first: for `grid[3].workers[5]`, `[5, 3]`.
+    pub fn keys_innermost_first(&self) -> impl Iterator<Item = &Key> {
+        self.0.iter().rev().filter_map(|s| match s {
+            Seg::Key(k) => Some(k),
+            Seg::Field(_) => None,
+        })
+    }
+
+    /// The last segment as text: the field name or the key.
+    pub fn last_name(&self) -> Option<String> {
+        self.0.last().map(|s| match s {
+            Seg::Field(f) => f.to_string(),
+            Seg::Key(k) => k.to_string(),
+        })
+    }
+
+    /// The short name of the component at this path: the field name, or for a multi child
+    /// `<template>_<key>` (Actuator's `namesep` rule).
+    pub fn short_name(&self, namesep: &str) -> String {
+        let mut keys = Vec::new();
+        for s in self.0.iter().rev() {
+            match s {
+                Seg::Key(k) => keys.push(k.to_string()),
+                Seg::Field(f) => {
+                    let mut out = f.to_string();
+                    for k in keys.iter().rev() {
+                        out.push_str(namesep);
+                        out.push_str(k);
+                    }
+                    return out;
+                }
+            }
+        }
+        keys.reverse();
+        keys.join(namesep)
+    }
+
+    /// The long display name `<model instance>.<path parts>.<short name>` with immediately
+    /// repeated parts collapsed (`web.db.db` → `web.db`).
+    pub fn long_name(&self, model: &str, namesep: &str) -> String {
+        let mut parts: Vec<String> = vec![model.to_string()];
+        for s in &self.0 {
+            parts.push(match s {
+                Seg::Field(f) => f.to_string(),
+                Seg::Key(k) => k.to_string(),
+            });
+        }
+        parts.push(self.short_name(namesep));
+        parts.dedup();
+        parts.join(".")
+    }
+}
+
+impl fmt::Display for ModelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("<root>");
+        }
+        let mut first = true;
+        for s in &self.0 {
+            match s {
+                Seg::Field(n) => {
+                    if !first {
+                        f.write_str(".")?;
+                    }
+                    f.write_str(n)?;
+                }
+                Seg::Key(k) => write!(f, "[{k}]")?,
+            }
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ModelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{self}`")
+    }
+}
+
+/// Where in the user's source a component was declared (captured with `#[track_caller]` or by
+/// the derive from the field's span).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct SourceLoc {
+    /// Source file, as `file!()` gives it.
+    pub file: &'static str,
+    /// Line number, 1-based; 0 when unknown.
+    pub line: u32,
+}
+
+impl SourceLoc {
+    /// The location of the caller of the function that calls this (use with `#[track_caller]`).
+    #[track_caller]
+    pub fn caller() -> Self {
+        let l = std::panic::Location::caller();
+        SourceLoc { file: l.file(), line: l.line() }
+    }
+
+    /// True when a location was recorded.
+    pub fn is_known(&self) -> bool {
+        self.line != 0
+    }
+}
+
+impl fmt::Display for SourceLoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_known() {
+            write!(f, "{}:{}", self.file, self.line)
+        } else {
+            f.write_str("<unknown location>")
+        }
+    }
+}

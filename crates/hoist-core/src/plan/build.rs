@@ -1,0 +1,1142 @@
+//! Building a [`Plan`]: collect, materialise, resolve, fan out, order, check.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use super::vars::NoOutputs;
+use super::{
+    InputModel, ModelKind, PVal, PVar, Plan, PlanInput, PlannedHost, PlannedResource, PlannedRole,
+    PlannedTask, ResourceId, RoleId, Scope, SpecRef, TaskId,
+};
+use crate::component::{ErasedMulti, ErasedMultiTask, Visit, Visitor};
+use crate::config::{Action, CopySource, DepExpr, Deps, Task, TaskDefaults};
+use crate::error::{DiagKind, Diagnostic, PlanError};
+use crate::graph::Dag;
+use crate::namespace::{HostRef, Role, VarValue, Vars, is_valid_var_name};
+use crate::path::{Key, ModelPath, SourceLoc};
+use crate::reference::{Base, KeyExpr, RefPath, RefSeg, decode_placeholder};
+use crate::resource::{ErasedResource, subnet_within_network};
+use crate::secret::Secret;
+use crate::select::{KeyFilter, Selection};
+
+/// A component's location: model index and path.
+type Loc = (usize, ModelPath);
+
+enum Entry {
+    Group,
+    Resource(ResEntry),
+    Role(Role),
+    Task(Task),
+    Multi,
+    MultiTask { expanded: bool },
+    Other,
+}
+
+impl Entry {
+    fn what(&self) -> &'static str {
+        match self {
+            Entry::Group => "a group",
+            Entry::Resource(_) => "a resource",
+            Entry::Role(_) => "a role",
+            Entry::Task(_) => "a task",
+            Entry::Multi => "a multi component",
+            Entry::MultiTask { .. } => "a multi-task",
+            Entry::Other => "a variables, dependencies or defaults block",
+        }
+    }
+}
+
+struct ResEntry {
+    kind: &'static str,
+    spec: Result<Value, String>,
+    address: Option<&'static str>,
+    problems: Vec<String>,
+    cloud: Option<String>,
+}
+
+struct Node {
+    entry: Entry,
+    loc: SourceLoc,
+}
+
+struct ModelInfo {
+    kind: ModelKind,
+    name: String,
+    type_key: &'static str,
+}
+
+/// A block of variables: where it applies (scope), where it was declared (referrer of its
+/// references) and the variables.
+struct VarsBlock {
+    scope: Loc,
+    referrer: Loc,
+    vars: Vars,
+}
+
+#[derive(Default)]
+struct Tree {
+    models: Vec<ModelInfo>,
+    nodes: BTreeMap<Loc, Node>,
+    queue: Vec<Loc>,
+    multis: HashMap<Loc, Box<dyn ErasedMulti>>,
+    multi_tasks: HashMap<Loc, Box<dyn ErasedMultiTask>>,
+    vars: Vec<VarsBlock>,
+    deps: Vec<(Loc, Deps)>,
+    defaults: HashMap<Loc, (Loc, TaskDefaults)>,
+    // resolutions
+    spec_refs: HashMap<Loc, Vec<(String, Loc, Option<String>)>>,
+    role_hosts: HashMap<Loc, Loc>,
+    task_roles: HashMap<Loc, (Option<Loc>, Option<Loc>)>,
+    default_roles: HashMap<Loc, (Option<Loc>, Option<Loc>)>,
+    var_outs: HashMap<(usize, usize), Loc>,
+    dep_nodes: HashMap<(usize, Vec<usize>), Loc>,
+    diags: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+struct Collector<'t> {
+    t: &'t mut Tree,
+    model: usize,
+    path: ModelPath,
+    loc: SourceLoc,
+}
+
+impl Collector<'_> {
+    fn here(&self) -> Loc {
+        (self.model, self.path.clone())
+    }
+}
+
+impl Visitor for Collector<'_> {
+    fn field(&mut self, name: &'static str, loc: SourceLoc, c: &dyn Visit) {
+        let next = self.path.field(name);
+        let saved_path = std::mem::replace(&mut self.path, next);
+        let saved_loc = std::mem::replace(&mut self.loc, loc);
+        c.visit_dyn(self);
+        self.path = saved_path;
+        self.loc = saved_loc;
+    }
+
+    fn group(&mut self, _type_name: &'static str) {
+        self.t.insert(self.here(), Entry::Group, self.loc);
+    }
+
+    fn resource(&mut self, r: &dyn ErasedResource) {
+        let e = ResEntry {
+            kind: r.kind(),
+            spec: r.spec(),
+            address: r.address_output(),
+            problems: r.validate(),
+            cloud: r.cloud(),
+        };
+        self.t.insert(self.here(), Entry::Resource(e), self.loc);
+    }
+
+    fn role(&mut self, r: &Role) {
+        let loc = if r.loc().is_known() { r.loc() } else { self.loc };
+        if !r.own_vars().is_empty() {
+            self.t.vars.push(VarsBlock { scope: self.here(), referrer: self.here(), vars: r.own_vars().clone() });
+        }
+        self.t.insert(self.here(), Entry::Role(r.clone()), loc);
+    }
+
+    fn task(&mut self, t: &Task) {
+        let loc = if t.loc().is_known() { t.loc() } else { self.loc };
+        self.t.insert(self.here(), Entry::Task(t.clone()), loc);
+    }
+
+    fn vars(&mut self, v: &Vars) {
+        let scope = (self.model, self.path.container());
+        self.t.vars.push(VarsBlock { scope, referrer: self.here(), vars: v.clone() });
+        self.t.insert(self.here(), Entry::Other, self.loc);
+    }
+
+    fn deps(&mut self, d: &Deps) {
+        self.t.deps.push((self.here(), d.clone()));
+        self.t.insert(self.here(), Entry::Other, self.loc);
+    }
+
+    fn defaults(&mut self, d: &TaskDefaults) {
+        let container = (self.model, self.path.container());
+        self.t.defaults.insert(container, (self.here(), d.clone()));
+        self.t.insert(self.here(), Entry::Other, self.loc);
+    }
+
+    fn multi(&mut self, m: &dyn ErasedMulti) {
+        let here = self.here();
+        if let Some(v) = m.vars() {
+            self.t.vars.push(VarsBlock { scope: here.clone(), referrer: here.clone(), vars: v.clone() });
+        }
+        self.t.insert(here.clone(), Entry::Multi, self.loc);
+        self.t.multis.insert(here.clone(), m.clone_box());
+        for k in m.declared_keys() {
+            self.t.materialise(&here, k.clone());
+        }
+    }
+
+    fn multi_task(&mut self, m: &dyn ErasedMultiTask) {
+        let loc = if m.loc().is_known() { m.loc() } else { self.loc };
+        self.t.multi_tasks.insert(self.here(), m.clone_box());
+        self.t.insert(self.here(), Entry::MultiTask { expanded: false }, loc);
+    }
+}
+
+fn short_type(name: &str) -> &str {
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+impl Tree {
+    fn insert(&mut self, loc: Loc, entry: Entry, src: SourceLoc) {
+        if self.nodes.contains_key(&loc) {
+            return;
+        }
+        self.queue.push(loc.clone());
+        self.nodes.insert(loc, Node { entry, loc: src });
+    }
+
+    fn entry(&self, loc: &Loc) -> Option<&Entry> {
+        self.nodes.get(loc).map(|n| &n.entry)
+    }
+
+    fn collect(&mut self, model: usize, path: ModelPath, loc: SourceLoc, c: &dyn Visit) {
+        let mut col = Collector { t: self, model, path, loc };
+        c.visit_dyn(&mut col);
+    }
+
+    fn materialise(&mut self, multi: &Loc, key: Key) {
+        let child_path = multi.1.key(key.clone());
+        if self.nodes.contains_key(&(multi.0, child_path.clone())) {
+            return;
+        }
+        let Some(decl) = self.multis.get(multi) else { return };
+        let loc = decl.loc();
+        let child = decl.child(&key);
+        let src = self.nodes.get(multi).map_or(loc, |n| n.loc);
+        self.collect(multi.0, child_path, src, &*child);
+    }
+
+    fn diag(&mut self, kind: DiagKind, at: &Loc, message: String) {
+        let loc = self.nodes.get(at).map(|n| n.loc).unwrap_or_default();
+        let model = self.models.get(at.0).map(|m| m.name.clone()).unwrap_or_default();
+        self.diags.push(Diagnostic { kind, model, path: at.1.clone(), loc, message });
+    }
+
+    fn warn(&mut self, kind: DiagKind, at: &Loc, message: String) {
+        let loc = self.nodes.get(at).map(|n| n.loc).unwrap_or_default();
+        let model = self.models.get(at.0).map(|m| m.name.clone()).unwrap_or_default();
+        self.warnings.push(Diagnostic { kind, model, path: at.1.clone(), loc, message });
+    }
+
+    /// Resolves `r`, held by the component at `referrer`, materialising multi children.
+    fn resolve(&mut self, referrer: &Loc, r: &RefPath) -> Result<Loc, String> {
+        let (m, mut path) = match &r.base {
+            Base::Model(name) => {
+                let found: Vec<usize> =
+                    self.models.iter().enumerate().filter(|(_, m)| m.type_key == name.as_ref()).map(|(i, _)| i).collect();
+                match found.as_slice() {
+                    [i] => (*i, ModelPath::root()),
+                    [] => {
+                        let short = short_type(name);
+                        return Err(format!(
+                            "`{r}` refers to model type `{short}`, which is not part of this orchestration \
+                             (inside a reusable group, refer to siblings with `{short}::siblings()`)"
+                        ));
+                    }
+                    _ => {
+                        return Err(format!(
+                            "`{r}` is ambiguous: several models of type `{}` are part of this orchestration",
+                            short_type(name)
+                        ));
+                    }
+                }
+            }
+            Base::Container { up } => {
+                let mut p = referrer.1.container();
+                for _ in 0..*up {
+                    if p.is_root() {
+                        return Err(format!("`{r}` goes above the root of the model"));
+                    }
+                    p = p.container();
+                }
+                (referrer.0, p)
+            }
+        };
+        for seg in r.segs.iter() {
+            match seg {
+                RefSeg::Field(n) => {
+                    if matches!(self.entry(&(m, path.clone())), Some(Entry::Multi)) {
+                        return Err(format!("`{path}` is a multi component: pick a child with a key before `.{n}` (in `{r}`)"));
+                    }
+                    path = path.field(n.clone());
+                }
+                RefSeg::Key(k) => {
+                    let key = match k {
+                        KeyExpr::Lit(k) => k.clone(),
+                        KeyExpr::Mine { up } => referrer
+                            .1
+                            .keys_innermost_first()
+                            .nth(usize::from(*up))
+                            .cloned()
+                            .ok_or_else(|| format!("`{}` has no key at level {up} to use in `{r}`", referrer.1))?,
+                    };
+                    let here = (m, path.clone());
+                    match self.entry(&here) {
+                        Some(Entry::Multi) => {}
+                        Some(e) => {
+                            return Err(format!("`{path}` is {}, not a multi component; it cannot be indexed with [{key}]", e.what()));
+                        }
+                        None => return Err(format!("`{path}` does not exist (in `{r}`)")),
+                    }
+                    self.materialise(&here, key.clone());
+                    path = path.key(key);
+                }
+            }
+        }
+        if !self.nodes.contains_key(&(m, path.clone())) {
+            return Err(format!("`{path}` does not exist in model `{}` (in `{r}`)", self.models[m].name));
+        }
+        Ok((m, path))
+    }
+
+    fn resolve_kind(&mut self, referrer: &Loc, r: &RefPath, want: fn(&Entry) -> bool, what: &str) -> Option<Loc> {
+        match self.resolve(referrer, r) {
+            Ok(l) => {
+                let ok = self.entry(&l).is_some_and(want);
+                if ok {
+                    Some(l)
+                } else {
+                    let got = self.entry(&l).map_or("nothing", Entry::what);
+                    self.diag(DiagKind::WrongKind, referrer, format!("`{r}` is {got}, but {what} is needed here"));
+                    None
+                }
+            }
+            Err(e) => {
+                self.diag(DiagKind::UnresolvedReference, referrer, e);
+                None
+            }
+        }
+    }
+
+    fn scan(&mut self, loc: Loc) {
+        enum Work {
+            Spec(Value),
+            Host(RefPath),
+            TaskRoles(Option<RefPath>, Option<RefPath>),
+            None,
+        }
+        let work = match self.entry(&loc) {
+            Some(Entry::Resource(r)) => match &r.spec {
+                Ok(v) => Work::Spec(v.clone()),
+                Err(_) => Work::None,
+            },
+            Some(Entry::Role(r)) => match r.host_ref() {
+                Some(HostRef::Resource { path, .. }) => Work::Host(path.clone()),
+                _ => Work::None,
+            },
+            Some(Entry::Task(t)) => Work::TaskRoles(
+                t.task_role().map(|r| crate::HasRefPath::ref_path(r).clone()),
+                t.run_from_role().map(|r| crate::HasRefPath::ref_path(r).clone()),
+            ),
+            _ => Work::None,
+        };
+        match work {
+            Work::Spec(v) => {
+                let mut found = Vec::new();
+                find_placeholders(&v, &mut String::new(), &mut found);
+                let mut out = Vec::new();
+                for (ptr, rp, field) in found {
+                    if let Some(t) = self.resolve_kind(&loc, &rp, |e| matches!(e, Entry::Resource(_)), "a resource") {
+                        out.push((ptr, t, field));
+                    }
+                }
+                self.spec_refs.insert(loc, out);
+            }
+            Work::Host(rp) => {
+                if let Some(t) = self.resolve_kind(&loc, &rp, |e| matches!(e, Entry::Resource(r) if r.address.is_some()), "an addressable resource (a server, public IP or fixed host)") {
+                    self.role_hosts.insert(loc, t);
+                }
+            }
+            Work::TaskRoles(role, from) => {
+                let is_role = |e: &Entry| matches!(e, Entry::Role(_));
+                let role = role.and_then(|r| self.resolve_kind(&loc, &r, is_role, "a role"));
+                let from = from.and_then(|r| self.resolve_kind(&loc, &r, is_role, "a role"));
+                self.task_roles.insert(loc, (role, from));
+            }
+            Work::None => {}
+        }
+    }
+
+    fn scan_vars(&mut self, i: usize, masked: &BTreeSet<String>) {
+        let referrer = self.vars[i].referrer.clone();
+        let outs: Vec<(usize, RefPath)> = self.vars[i]
+            .vars
+            .iter()
+            .enumerate()
+            .filter_map(|(j, v)| match &v.value {
+                VarValue::Out(o) if !masked.contains(&v.name) => Some((j, o.path.clone())),
+                _ => None,
+            })
+            .collect();
+        for (j, rp) in outs {
+            if let Some(t) = self.resolve_kind(&referrer, &rp, |e| matches!(e, Entry::Resource(_)), "a resource") {
+                self.var_outs.insert((i, j), t);
+            }
+        }
+    }
+
+    fn scan_defaults(&mut self, container: Loc) {
+        let Some((field, d)) = self.defaults.get(&container).cloned() else { return };
+        let is_role = |e: &Entry| matches!(e, Entry::Role(_));
+        let role = d.role.as_ref().and_then(|r| self.resolve_kind(&field, crate::HasRefPath::ref_path(r), is_role, "a role"));
+        let from = d.run_from.as_ref().and_then(|r| self.resolve_kind(&field, crate::HasRefPath::ref_path(r), is_role, "a role"));
+        self.default_roles.insert(container, (role, from));
+    }
+
+    fn scan_deps(&mut self, i: usize) {
+        let (at, deps) = self.deps[i].clone();
+        for (e, expr) in deps.exprs().iter().enumerate() {
+            let mut idx = vec![e];
+            self.scan_dep_expr(i, &at, expr, &mut idx);
+        }
+    }
+
+    fn scan_dep_expr(&mut self, i: usize, at: &Loc, expr: &DepExpr, idx: &mut Vec<usize>) {
+        match expr {
+            DepExpr::Node(rp) => {
+                let ok = |e: &Entry| matches!(e, Entry::Task(_) | Entry::Group | Entry::MultiTask { .. } | Entry::Multi);
+                if let Some(t) = self.resolve_kind(at, rp, ok, "a task, a multi-task or a struct of tasks") {
+                    self.dep_nodes.insert((i, idx.clone()), t);
+                }
+            }
+            DepExpr::Seq(v) | DepExpr::Par(v) => {
+                for (k, e) in v.iter().enumerate() {
+                    idx.push(k);
+                    self.scan_dep_expr(i, at, e, idx);
+                    idx.pop();
+                }
+            }
+        }
+    }
+
+    fn select(&mut self, referrer: &Loc, sel: &Selection) -> Result<Vec<Loc>, String> {
+        match sel {
+            Selection::List(v) => v.iter().map(|r| self.resolve(referrer, r)).collect(),
+            Selection::Union(v) => {
+                let mut out: Vec<Loc> = Vec::new();
+                for s in v {
+                    for l in self.select(referrer, s)? {
+                        if !out.contains(&l) {
+                            out.push(l);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            Selection::Children { multi, filter, then } => {
+                let m = self.resolve(referrer, multi)?;
+                if !matches!(self.entry(&m), Some(Entry::Multi)) {
+                    return Err(format!("`{multi}` is not a multi component; only a multi's children can be selected"));
+                }
+                let re = match filter {
+                    KeyFilter::Regex(r, _) => {
+                        Some(regex::Regex::new(r).map_err(|e| format!("bad regular expression {r:?}: {e}"))?)
+                    }
+                    _ => None,
+                };
+                let depth = m.1.segs().len() + 1;
+                let mut keys: Vec<Key> = self
+                    .nodes
+                    .range(m.clone()..)
+                    .take_while(|(l, _)| l.0 == m.0 && l.1.starts_with(&m.1))
+                    .filter(|(l, _)| l.1.segs().len() == depth)
+                    .filter_map(|(l, _)| match l.1.segs().last() {
+                        Some(crate::path::Seg::Key(k)) => Some(k.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                keys.sort();
+                let keep = |k: &Key| match filter {
+                    KeyFilter::All => true,
+                    KeyFilter::Keys(ks) => ks.contains(k),
+                    KeyFilter::Regex(_, want) => re.as_ref().is_some_and(|r| r.is_match(k.as_str()) == *want),
+                    KeyFilter::Pred(p) => p(k),
+                };
+                let mut out = Vec::new();
+                for k in keys.into_iter().filter(keep) {
+                    let mut p = m.1.key(k);
+                    for f in then {
+                        p = p.field(*f);
+                    }
+                    if !self.nodes.contains_key(&(m.0, p.clone())) {
+                        return Err(format!("`{p}` does not exist"));
+                    }
+                    out.push((m.0, p));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn expand_multi_task(&mut self, loc: Loc) {
+        let Some(decl) = self.multi_tasks.get(&loc).map(|d| d.clone_box()) else { return };
+        if let Some(Node { entry: Entry::MultiTask { expanded }, .. }) = self.nodes.get_mut(&loc) {
+            *expanded = true;
+        }
+        let roles = match self.select(&loc, decl.selection()) {
+            Ok(r) => r,
+            Err(e) => {
+                self.diag(DiagKind::UnresolvedReference, &loc, e);
+                return;
+            }
+        };
+        let mut used: BTreeSet<String> = BTreeSet::new();
+        for r in roles {
+            if !matches!(self.entry(&r), Some(Entry::Role(_))) {
+                let what = self.entry(&r).map_or("nothing", Entry::what);
+                self.diag(DiagKind::WrongKind, &loc, format!("multi-task selection picked `{}`, which is {what}, not a role", r.1));
+                continue;
+            }
+            let mut name = r.1.short_name("_");
+            if !used.insert(name.clone()) {
+                name = format!("{name}#{}", used.len());
+                used.insert(name.clone());
+            }
+            let child = decl.child(RefPath::concrete(self.models[r.0].type_key, &r.1));
+            let src = self.nodes.get(&loc).map(|n| n.loc).unwrap_or_default();
+            self.collect(loc.0, loc.1.key(Key::from(name)), src, &*child);
+        }
+    }
+}
+
+fn escape_pointer(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+fn find_placeholders(v: &Value, ptr: &mut String, out: &mut Vec<(String, RefPath, Option<String>)>) {
+    if let Some((rp, field)) = decode_placeholder(v) {
+        out.push((ptr.clone(), rp, field));
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let len = ptr.len();
+                ptr.push('/');
+                ptr.push_str(&escape_pointer(k));
+                find_placeholders(x, ptr, out);
+                ptr.truncate(len);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                let len = ptr.len();
+                ptr.push('/');
+                ptr.push_str(&i.to_string());
+                find_placeholders(x, ptr, out);
+                ptr.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn action_strings(a: &Action) -> Vec<&str> {
+    fn opt(o: &Option<String>) -> Option<&str> {
+        o.as_deref()
+    }
+    match a {
+        Action::Null | Action::Ping => Vec::new(),
+        Action::Command { argv, chdir, creates, removes } => {
+            let mut v: Vec<&str> = argv.iter().map(String::as_str).collect();
+            v.extend(opt(chdir));
+            v.extend(opt(creates));
+            v.extend(opt(removes));
+            v
+        }
+        Action::Shell { line, chdir, creates, removes } => {
+            let mut v = vec![line.as_str()];
+            v.extend(opt(chdir));
+            v.extend(opt(creates));
+            v.extend(opt(removes));
+            v
+        }
+        Action::Script { args, creates, removes, .. } => {
+            let mut v: Vec<&str> = args.iter().map(String::as_str).collect();
+            v.extend(opt(creates));
+            v.extend(opt(removes));
+            v
+        }
+        Action::Copy { src, dest, owner, group, .. } => {
+            let mut v = vec![dest.as_str()];
+            v.extend(opt(owner));
+            v.extend(opt(group));
+            if let CopySource::Path(p) = src {
+                v.extend(p.to_str());
+            }
+            v
+        }
+        Action::Template { src, dest, .. } => {
+            let mut v = vec![dest.as_str()];
+            if let CopySource::Content(c) = src {
+                v.push(c.as_str());
+            }
+            v
+        }
+        Action::Local { argv, .. } => argv.iter().map(String::as_str).collect(),
+    }
+}
+
+/// Makes a [`Plan`] from the models in `input`, or reports every mistake found.
+///
+/// Pure: no provider is called, no file is read.
+pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
+    let mut t = Tree::default();
+    // Models, and duplicate model names.
+    let mut names = BTreeSet::new();
+    for (i, InputModel { kind, name, type_key, .. }) in input.models.iter().enumerate() {
+        t.models.push(ModelInfo { kind: *kind, name: name.clone(), type_key });
+        if !names.insert(name.clone()) {
+            t.diag(DiagKind::DuplicateName, &(i, ModelPath::root()), format!("two models are named `{name}`"));
+        }
+    }
+    for (i, m) in input.models.iter().enumerate() {
+        t.collect(i, ModelPath::root(), SourceLoc::default(), m.root);
+    }
+    let masked: BTreeSet<String> = input.overrides.iter().map(|v| v.name.clone()).collect();
+
+    // Resolve until nothing new appears; then fan out multi-tasks; repeat.
+    let (mut qi, mut vi, mut di) = (0, 0, 0);
+    let mut scanned_defaults: BTreeSet<Loc> = BTreeSet::new();
+    loop {
+        loop {
+            let mut progressed = false;
+            while qi < t.queue.len() {
+                let l = t.queue[qi].clone();
+                qi += 1;
+                t.scan(l);
+                progressed = true;
+            }
+            while vi < t.vars.len() {
+                t.scan_vars(vi, &masked);
+                vi += 1;
+                progressed = true;
+            }
+            let pending: Vec<Loc> = t.defaults.keys().filter(|k| !scanned_defaults.contains(*k)).cloned().collect();
+            for c in pending {
+                scanned_defaults.insert(c.clone());
+                t.scan_defaults(c);
+                progressed = true;
+            }
+            while di < t.deps.len() {
+                t.scan_deps(di);
+                di += 1;
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        let pending: Vec<Loc> = t
+            .nodes
+            .iter()
+            .filter(|(_, n)| matches!(n.entry, Entry::MultiTask { expanded: false }))
+            .map(|(l, _)| l.clone())
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        for l in pending {
+            t.expand_multi_task(l);
+        }
+    }
+
+    // Components in the wrong kind of model.
+    let misplaced: Vec<(Loc, String)> = t
+        .nodes
+        .iter()
+        .filter_map(|(l, n)| {
+            let mk = t.models[l.0].kind;
+            let bad = match (&n.entry, mk) {
+                (Entry::Resource(_), ModelKind::Infra)
+                | (Entry::Role(_), ModelKind::Namespace)
+                | (Entry::Task(_) | Entry::MultiTask { .. }, ModelKind::Config) => None,
+                (Entry::Resource(_), _) => Some("a resource belongs in an infra model"),
+                (Entry::Role(_), _) => Some("a role belongs in a namespace model"),
+                (Entry::Task(_) | Entry::MultiTask { .. }, _) => Some("a task belongs in a config model"),
+                _ => None,
+            };
+            bad.map(|b| (l.clone(), format!("{b}, but `{}` is a {mk} model", t.models[l.0].name)))
+        })
+        .collect();
+    for (l, m) in misplaced {
+        t.diag(DiagKind::WrongModel, &l, m);
+    }
+
+    // Exclusions.
+    let mut excluded: Vec<Loc> = Vec::new();
+    for rp in &input.exclude {
+        let root = (0usize, ModelPath::root());
+        match t.resolve(&root, rp) {
+            Ok(l) => excluded.push(l),
+            Err(e) => {
+                t.diag(DiagKind::UnresolvedReference, &root, format!("exclusion: {e}"));
+            }
+        }
+    }
+    let is_excluded = |l: &Loc| excluded.iter().any(|x| x.0 == l.0 && l.1.starts_with(&x.1));
+
+    // ---- resources
+    let mut res_ids: HashMap<Loc, ResourceId> = HashMap::new();
+    let mut resources: Vec<PlannedResource> = Vec::new();
+    let res_locs: Vec<Loc> = t
+        .nodes
+        .iter()
+        .filter(|(l, n)| matches!(n.entry, Entry::Resource(_)) && t.models[l.0].kind == ModelKind::Infra && !is_excluded(l))
+        .map(|(l, _)| l.clone())
+        .collect();
+    for l in &res_locs {
+        let id = ResourceId(u32::try_from(resources.len()).unwrap_or(u32::MAX));
+        res_ids.insert(l.clone(), id);
+        let n = &t.nodes[l];
+        let Entry::Resource(r) = &n.entry else { continue };
+        let model = t.models[l.0].name.clone();
+        resources.push(PlannedResource {
+            id,
+            model: model.clone(),
+            path: l.1.clone(),
+            kind: r.kind.to_string(),
+            provider: String::new(),
+            spec: r.spec.clone().unwrap_or(Value::Null),
+            refs: Vec::new(),
+            deps: Vec::new(),
+            address_output: r.address.map(str::to_string),
+            short_name: l.1.short_name("_"),
+            long_name: l.1.long_name(&model, "_"),
+            loc: n.loc,
+        });
+    }
+    let mut long_names: HashMap<String, Loc> = HashMap::new();
+    for l in &res_locs {
+        let id = res_ids[l];
+        let (kind, spec, problems, cloud) = match &t.nodes[l].entry {
+            Entry::Resource(r) => (r.kind, r.spec.clone(), r.problems.clone(), r.cloud.clone()),
+            _ => continue,
+        };
+        if let Err(e) = &spec {
+            t.diag(DiagKind::BadArgument, l, format!("the spec of this {kind} cannot be serialized: {e}"));
+        }
+        for p in problems {
+            t.diag(DiagKind::BadArgument, l, p);
+        }
+        if let Some(c) = input.catalog {
+            match c.assign(kind, cloud.as_deref()) {
+                Ok(p) => {
+                    for msg in c.check(&p, kind, &resources[id.index()].spec) {
+                        t.diag(DiagKind::BadArgument, l, msg);
+                    }
+                    resources[id.index()].provider = p;
+                }
+                Err(e) => t.diag(DiagKind::NoProvider, l, e),
+            }
+        } else {
+            resources[id.index()].provider = cloud.unwrap_or_else(|| "-".into());
+        }
+        let mut deps = BTreeSet::new();
+        let refs = t.spec_refs.get(l).cloned().unwrap_or_default();
+        for (ptr, target, field) in refs {
+            match res_ids.get(&target) {
+                Some(&tid) => {
+                    if tid != id {
+                        deps.insert(tid);
+                    }
+                    resources[id.index()].refs.push(SpecRef { pointer: ptr, target: tid, field });
+                }
+                None => t.diag(
+                    DiagKind::UnresolvedReference,
+                    l,
+                    format!("refers to `{}`, which is excluded from provisioning", target.1),
+                ),
+            }
+        }
+        resources[id.index()].deps = deps.into_iter().collect();
+        let ln = resources[id.index()].long_name.clone();
+        if let Some(prev) = long_names.insert(ln.clone(), l.clone()) {
+            t.diag(DiagKind::DuplicateName, l, format!("`{ln}` is also the name of `{}`", prev.1));
+        }
+    }
+    // A subnet must lie inside its network (when both are literal).
+    for r in &resources {
+        if r.kind != "core.subnet" {
+            continue;
+        }
+        let (Some(cidr), Some(net)) = (r.spec.get("cidr").and_then(Value::as_str), r.refs.iter().find(|x| x.pointer == "/network"))
+        else {
+            continue;
+        };
+        if let Some(ncidr) = resources[net.target.index()].spec.get("cidr").and_then(Value::as_str)
+            && !subnet_within_network(cidr, ncidr)
+        {
+            let l = (res_locs[r.id.index()].0, r.path.clone());
+            t.diag(DiagKind::BadArgument, &l, format!("cidr: {cidr} is not inside the network's {ncidr}"));
+        }
+    }
+    let rdag = Dag::new(resources.iter().map(|r| r.deps.iter().map(|d| d.0).collect()).collect());
+    let resource_waves = match rdag.waves() {
+        Ok(w) => w.into_iter().map(|w| w.into_iter().map(ResourceId).collect()).collect(),
+        Err(cyc) => {
+            let names: Vec<String> = cyc.iter().map(|&i| resources[i as usize].long_name.clone()).collect();
+            let l = res_locs[cyc[0] as usize].clone();
+            t.diag(DiagKind::ResourceCycle, &l, format!("resources refer to each other in a loop: {}", names.join(" -> ")));
+            Vec::new()
+        }
+    };
+
+    // ---- variable scopes
+    let mut scopes: Vec<Scope> = Vec::new();
+    let mut scope_ids: HashMap<Loc, u32> = HashMap::new();
+    let mut secrets: Vec<Secret> = Vec::new();
+    let blocks = std::mem::take(&mut t.vars);
+    for (bi, b) in blocks.iter().enumerate() {
+        let sid = *scope_ids.entry(b.scope.clone()).or_insert_with(|| {
+            scopes.push(Scope::default());
+            u32::try_from(scopes.len() - 1).unwrap_or(u32::MAX)
+        });
+        for (vj, v) in b.vars.iter().enumerate() {
+            if !is_valid_var_name(&v.name) {
+                t.diag(DiagKind::BadArgument, &b.referrer, format!("`{}` is not a valid variable name (letters, digits, `_`, `.`, `-`; not starting with a digit)", v.name));
+            }
+            let value = match &v.value {
+                VarValue::Text(s) => PVal::Text(s.clone()),
+                VarValue::Secret(s) => {
+                    secrets.push(s.clone());
+                    PVal::Secret(s.clone())
+                }
+                VarValue::Unset => PVal::Unset,
+                VarValue::Out(o) => match t.var_outs.get(&(bi, vj)).and_then(|l| res_ids.get(l)) {
+                    Some(&rid) => PVal::Out { resource: rid, field: o.field.to_string() },
+                    None => PVal::Broken,
+                },
+            };
+            let s = &mut scopes[sid as usize];
+            s.vars.retain(|x| x.name != v.name);
+            s.vars.push(PVar { name: v.name.clone(), value, in_env: v.in_env, loc: v.loc });
+        }
+    }
+    let overrides = Scope {
+        vars: input
+            .overrides
+            .iter()
+            .map(|v| PVar {
+                name: v.name.clone(),
+                value: match &v.value {
+                    VarValue::Text(s) => PVal::Text(s.clone()),
+                    VarValue::Secret(s) => {
+                        secrets.push(s.clone());
+                        PVal::Secret(s.clone())
+                    }
+                    VarValue::Unset => PVal::Unset,
+                    VarValue::Out(_) => PVal::Broken,
+                },
+                in_env: v.in_env,
+                loc: v.loc,
+            })
+            .collect(),
+    };
+
+    // ---- roles
+    let mut role_ids: HashMap<Loc, RoleId> = HashMap::new();
+    let mut roles: Vec<PlannedRole> = Vec::new();
+    let role_locs: Vec<Loc> = t
+        .nodes
+        .iter()
+        .filter(|(l, n)| matches!(n.entry, Entry::Role(_)) && t.models[l.0].kind == ModelKind::Namespace)
+        .map(|(l, _)| l.clone())
+        .collect();
+    for l in &role_locs {
+        let id = RoleId(u32::try_from(roles.len()).unwrap_or(u32::MAX));
+        role_ids.insert(l.clone(), id);
+        let n = &t.nodes[l];
+        let Entry::Role(r) = &n.entry else { continue };
+        let (r, nloc) = (r.clone(), n.loc);
+        let (host, template) = match r.host_ref() {
+            None => (PlannedHost::None, None),
+            Some(HostRef::Local(d)) => (PlannedHost::Local(d.clone()), None),
+            Some(HostRef::Address(a)) => (PlannedHost::Address(a.clone()), Some(a.clone())),
+            Some(HostRef::Resource { address_output, .. }) => {
+                match t.role_hosts.get(l).and_then(|h| res_ids.get(h).map(|id| (h, id))) {
+                    Some((_, &rid)) => {
+                        let out = resources[rid.index()].address_output.clone().unwrap_or_else(|| (*address_output).to_string());
+                        (PlannedHost::Resource { resource: rid, output: out }, None)
+                    }
+                    None => {
+                        if let Some(h) = t.role_hosts.get(l).cloned() {
+                            t.diag(DiagKind::NoHost, l, format!("the host `{}` is excluded from provisioning", h.1));
+                        }
+                        (PlannedHost::None, None)
+                    }
+                }
+            }
+        };
+        let mut chain = Vec::new();
+        let segs = l.1.segs();
+        for len in (0..=segs.len()).rev() {
+            let p = (l.0, ModelPath::from_segs(segs[..len].to_vec()));
+            if let Some(&s) = scope_ids.get(&p) {
+                chain.push(s);
+            }
+        }
+        roles.push(PlannedRole {
+            id,
+            model: t.models[l.0].name.clone(),
+            path: l.1.clone(),
+            name: l.1.short_name("_"),
+            host,
+            host_template: template.filter(|a| crate::namespace::has_refs(a)),
+            scopes: chain,
+            loc: nloc,
+        });
+    }
+
+    // ---- tasks
+    let mut task_ids: HashMap<Loc, TaskId> = HashMap::new();
+    let mut tasks: Vec<PlannedTask> = Vec::new();
+    let task_locs: Vec<Loc> = t
+        .nodes
+        .iter()
+        .filter(|(l, n)| matches!(n.entry, Entry::Task(_)) && t.models[l.0].kind == ModelKind::Config)
+        .map(|(l, _)| l.clone())
+        .collect();
+    let mut task_problems: Vec<(Loc, DiagKind, String)> = Vec::new();
+    for l in &task_locs {
+        let id = TaskId(u32::try_from(tasks.len()).unwrap_or(u32::MAX));
+        task_ids.insert(l.clone(), id);
+        let n = &t.nodes[l];
+        let Entry::Task(task) = &n.entry else { continue };
+        for p in task.problems() {
+            task_problems.push((l.clone(), DiagKind::BadArgument, p.clone()));
+        }
+        let (mut role, mut from) = t.task_roles.get(l).cloned().unwrap_or((None, None));
+        let mut creds = task.credentials().clone();
+        let mut retry = task.retry_policy();
+        let mut c = l.1.container();
+        loop {
+            let key = (l.0, c.clone());
+            if let Some((_, d)) = t.defaults.get(&key) {
+                let (drole, dfrom) = t.default_roles.get(&key).cloned().unwrap_or((None, None));
+                if role.is_none() && task.task_role().is_none() {
+                    role = drole;
+                }
+                if from.is_none() && task.run_from_role().is_none() {
+                    from = dfrom;
+                }
+                creds = creds.or(&d.creds);
+                if retry.is_none() {
+                    retry = d.retry;
+                }
+            }
+            if c.is_root() {
+                break;
+            }
+            c = c.container();
+        }
+        let role_id = role.as_ref().and_then(|r| role_ids.get(r).copied());
+        let from_id = from.as_ref().and_then(|r| role_ids.get(r).copied());
+        let run_on = from_id.or(role_id);
+        let local = task.action().is_local();
+        if role_id.is_none() && !local && !t.task_roles.get(l).is_some_and(|r| r.0.is_some()) {
+            task_problems.push((l.clone(), DiagKind::NoRole, "no task role: set one on the task or in the enclosing `TaskDefaults`".into()));
+        }
+        if let Some(ro) = run_on
+            && !local
+        {
+            let r = &roles[ro.index()];
+            if r.host == PlannedHost::None {
+                task_problems.push((l.clone(), DiagKind::NoHost, format!("the task runs on role `{}`, which has no host", r.path)));
+            } else if let PlannedHost::Resource { resource, .. } = r.host {
+                let prov = resources[resource.index()].provider.clone();
+                if let Some(cc) = input.cloud_creds.get(&prov) {
+                    creds = creds.or(cc);
+                }
+            }
+        }
+        if let Some(p) = &creds.password {
+            secrets.push(p.clone());
+        }
+        tasks.push(PlannedTask {
+            id,
+            model: t.models[l.0].name.clone(),
+            path: l.1.clone(),
+            action: task.action().clone(),
+            role: role_id.unwrap_or(RoleId(u32::MAX)),
+            run_on: run_on.unwrap_or(RoleId(u32::MAX)),
+            creds,
+            retry: retry.unwrap_or_default(),
+            deps: Vec::new(),
+            loc: n.loc,
+        });
+    }
+    for (l, k, m) in task_problems {
+        t.diag(k, &l, m);
+    }
+
+    // ---- task dependencies: innermost declarations first, so a group's entries and exits
+    // reflect the order declared inside it.
+    let mut preds: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); tasks.len()];
+    let mut order: Vec<usize> = (0..t.deps.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(t.deps[i].0.1.segs().len()));
+    let mut tasks_by_loc: Vec<(Loc, u32)> = task_ids.iter().map(|(l, id)| (l.clone(), id.0)).collect();
+    tasks_by_loc.sort();
+    for i in order {
+        let (_, deps) = t.deps[i].clone();
+        for (e, expr) in deps.exprs().iter().enumerate() {
+            let mut idx = vec![e];
+            dep_ends(&t, &tasks_by_loc, &task_ids, &mut preds, i, expr, &mut idx);
+        }
+    }
+    for (i, p) in preds.into_iter().enumerate() {
+        tasks[i].deps = p.into_iter().map(TaskId).collect();
+    }
+    let tdag = Dag::new(tasks.iter().map(|t| t.deps.iter().map(|d| d.0).collect()).collect());
+    let task_waves = match tdag.waves() {
+        Ok(w) => w.into_iter().map(|w| w.into_iter().map(TaskId).collect()).collect(),
+        Err(cyc) => {
+            let names: Vec<String> = cyc.iter().map(|&i| tasks[i as usize].path.to_string()).collect();
+            let l = task_locs[cyc[0] as usize].clone();
+            t.diag(DiagKind::TaskCycle, &l, format!("tasks depend on each other in a loop: {}", names.join(" -> ")));
+            Vec::new()
+        }
+    };
+
+    let mut p = Plan {
+        system: input.system.clone(),
+        resources,
+        resource_waves,
+        roles,
+        tasks,
+        task_waves,
+        warnings: Vec::new(),
+        scopes,
+        overrides,
+        secrets,
+    };
+
+    // ---- variables used by roles' hosts and tasks
+    let outs = NoOutputs;
+    for (i, l) in role_locs.iter().enumerate() {
+        let Some(tpl) = p.roles[i].host_template.clone() else { continue };
+        match p.expand(RoleId(u32::try_from(i).unwrap_or(u32::MAX)), &tpl, &outs) {
+            Ok(e) => p.roles[i].host = PlannedHost::Address(e.text),
+            Err(e) => t.diag(var_kind(&e), l, format!("host {tpl:?}: {e}")),
+        }
+    }
+    let mut warned: BTreeSet<(u32, String)> = BTreeSet::new();
+    for (i, l) in task_locs.iter().enumerate() {
+        let task = &p.tasks[i];
+        if task.role.0 == u32::MAX {
+            continue;
+        }
+        let role = task.role;
+        for s in action_strings(&task.action) {
+            if let Err(e) = p.expand(role, s, &outs) {
+                t.diag(var_kind(&e), l, format!("in {s:?}: {e}"));
+            }
+        }
+        for v in p.visible_vars(role, &outs) {
+            if let Err(e) = v.value
+                && v.in_env
+                && warned.insert((role.0, v.name.clone()))
+            {
+                let rl = role_locs[role.index()].clone();
+                t.warn(var_kind(&e), &rl, format!("variable `{}` is left out of task environments: {e}", v.name));
+            }
+        }
+    }
+
+    if t.diags.is_empty() {
+        p.warnings = std::mem::take(&mut t.warnings);
+        Ok(p)
+    } else {
+        let mut d = t.diags;
+        d.sort_by(|a, b| (&a.model, &a.path, a.kind, &a.message).cmp(&(&b.model, &b.path, b.kind, &b.message)));
+        d.dedup();
+        Err(PlanError { diagnostics: d })
+    }
+}
+
+fn var_kind(e: &super::VarError) -> DiagKind {
+    match e {
+        super::VarError::Cycle { .. } => DiagKind::VariableCycle,
+        super::VarError::Template(_) => DiagKind::BadArgument,
+        _ => DiagKind::MissingVariable,
+    }
+}
+
+/// Adds the edges of `expr` to `preds` and returns its (entries, exits).
+fn dep_ends(
+    t: &Tree,
+    tasks_by_loc: &[(Loc, u32)],
+    task_ids: &HashMap<Loc, TaskId>,
+    preds: &mut Vec<BTreeSet<u32>>,
+    deps_i: usize,
+    expr: &DepExpr,
+    idx: &mut Vec<usize>,
+) -> (Vec<u32>, Vec<u32>) {
+    match expr {
+        DepExpr::Node(_) => {
+            let Some(l) = t.dep_nodes.get(&(deps_i, idx.clone())) else { return (Vec::new(), Vec::new()) };
+            if let Some(id) = task_ids.get(l) {
+                return (vec![id.0], vec![id.0]);
+            }
+            // a group, multi or multi-task: the tasks under it
+            let start = tasks_by_loc.partition_point(|(x, _)| x < l);
+            let set: Vec<u32> = tasks_by_loc[start..]
+                .iter()
+                .take_while(|(x, _)| x.0 == l.0 && x.1.starts_with(&l.1))
+                .map(|(_, id)| *id)
+                .collect();
+            let inside: BTreeSet<u32> = set.iter().copied().collect();
+            let entries: Vec<u32> = set.iter().copied().filter(|i| preds[*i as usize].is_disjoint(&inside)).collect();
+            let has_succ_inside: BTreeSet<u32> =
+                set.iter().flat_map(|&i| preds[i as usize].intersection(&inside).copied().collect::<Vec<_>>()).collect();
+            let exits: Vec<u32> = set.iter().copied().filter(|i| !has_succ_inside.contains(i)).collect();
+            (entries, exits)
+        }
+        DepExpr::Par(v) => {
+            let mut en = Vec::new();
+            let mut ex = Vec::new();
+            for (k, e) in v.iter().enumerate() {
+                idx.push(k);
+                let (a, b) = dep_ends(t, tasks_by_loc, task_ids, preds, deps_i, e, idx);
+                idx.pop();
+                en.extend(a);
+                ex.extend(b);
+            }
+            (en, ex)
+        }
+        DepExpr::Seq(v) => {
+            let mut first: Option<Vec<u32>> = None;
+            let mut prev_exits: Vec<u32> = Vec::new();
+            for (k, e) in v.iter().enumerate() {
+                idx.push(k);
+                let (en, ex) = dep_ends(t, tasks_by_loc, task_ids, preds, deps_i, e, idx);
+                idx.pop();
+                if en.is_empty() && ex.is_empty() {
+                    continue;
+                }
+                for &b in &en {
+                    for &a in &prev_exits {
+                        if a != b {
+                            preds[b as usize].insert(a);
+                        }
+                    }
+                }
+                if first.is_none() {
+                    first = Some(en);
+                }
+                prev_exits = ex;
+            }
+            (first.unwrap_or_default(), prev_exits)
+        }
+    }
+}

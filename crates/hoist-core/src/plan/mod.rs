@@ -1,0 +1,401 @@
+//! Planning: from models to a [`Plan`].
+//!
+//! [`plan`] walks the models given in a [`PlanInput`], materialises the multi children that
+//! are referred to, resolves every reference, fans out multi-tasks, derives the resource and
+//! task dependency graphs and checks variables, all without I/O. Every mistake is collected
+//! into one [`PlanError`](crate::PlanError) naming model, path and source line.
+//!
+//! The [`Plan`] is also what the orchestrator runs from: it holds the resolved graph, and it
+//! evaluates variables and resource specs once provisioning has produced outputs.
+
+mod build;
+mod render;
+mod vars;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use build::plan;
+pub use vars::{Outputs, VarError};
+
+use crate::component::Visit;
+use crate::config::{Action, Credentials, RetryPolicy};
+use crate::namespace::{Var, VarValue, Vars};
+use crate::path::{ModelPath, SourceLoc};
+use crate::reference::{HasRefPath, RefPath};
+use crate::secret::Secret;
+use crate::Model;
+
+macro_rules! id_type {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub struct $name(pub u32);
+        impl $name {
+            /// The id as an index.
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+id_type!(
+    /// A resource's index in [`Plan::resources`].
+    ResourceId
+);
+id_type!(
+    /// A role's index in [`Plan::roles`].
+    RoleId
+);
+id_type!(
+    /// A task's index in [`Plan::tasks`].
+    TaskId
+);
+
+/// Which part of the system a model describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ModelKind {
+    /// Cloud resources.
+    Infra,
+    /// Roles and variables.
+    Namespace,
+    /// Config tasks.
+    Config,
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ModelKind::Infra => "infra",
+            ModelKind::Namespace => "namespace",
+            ModelKind::Config => "config",
+        })
+    }
+}
+
+/// Chooses the provisioner proxy for each resource (implemented by the orchestrator from the
+/// proxies it was given) and checks specs that only a provider understands (unknown images).
+pub trait ProviderCatalog {
+    /// The name of the proxy that handles `kind`, given the resource's pinned `cloud` name.
+    fn assign(&self, kind: &str, cloud: Option<&str>) -> Result<String, String>;
+    /// Provider-specific checks of a spec that need no cloud call.
+    fn check(&self, _provider: &str, _kind: &str, _spec: &serde_json::Value) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+pub(crate) struct InputModel<'a> {
+    pub(crate) kind: ModelKind,
+    pub(crate) name: String,
+    pub(crate) type_key: &'static str,
+    pub(crate) root: &'a dyn Visit,
+}
+
+/// What to plan: the models, and the options that change what they mean.
+///
+/// ```
+/// # extern crate hoist_core as hoist;
+/// use hoist_core::{FixedHost, Model, PlanInput, Role, Task, Vars, plan};
+///
+/// #[derive(Model)]
+/// struct Ns { web: Role }
+/// #[derive(Model)]
+/// struct Cfg { hello: Task }
+///
+/// let ns = Ns { web: Role::on("127.0.0.1").vars(Vars::new().set("WHO", "world")) };
+/// let cfg = Cfg { hello: Task::shell("echo hello !{WHO}").role(Ns::refs().web) };
+/// let p = plan(&PlanInput::new("demo").namespace("ns", &ns).config("cfg", &cfg)).unwrap();
+/// assert_eq!(p.tasks.len(), 1);
+/// ```
+pub struct PlanInput<'a> {
+    pub(crate) system: String,
+    pub(crate) models: Vec<InputModel<'a>>,
+    pub(crate) overrides: Vars,
+    pub(crate) exclude: Vec<RefPath>,
+    pub(crate) catalog: Option<&'a dyn ProviderCatalog>,
+    pub(crate) cloud_creds: BTreeMap<String, Credentials>,
+}
+
+impl<'a> PlanInput<'a> {
+    /// An empty input for the system `system`.
+    pub fn new(system: &str) -> Self {
+        PlanInput {
+            system: system.to_string(),
+            models: Vec::new(),
+            overrides: Vars::new(),
+            exclude: Vec::new(),
+            catalog: None,
+            cloud_creds: BTreeMap::new(),
+        }
+    }
+
+    fn add<M: Model>(mut self, kind: ModelKind, name: &str, m: &'a M) -> Self {
+        self.models.push(InputModel { kind, name: name.to_string(), type_key: std::any::type_name::<M>(), root: m });
+        self
+    }
+
+    /// Adds an infra model instance named `name`.
+    #[must_use]
+    pub fn infra<M: Model>(self, name: &str, m: &'a M) -> Self {
+        self.add(ModelKind::Infra, name, m)
+    }
+
+    /// Adds a namespace model instance.
+    #[must_use]
+    pub fn namespace<M: Model>(self, name: &str, m: &'a M) -> Self {
+        self.add(ModelKind::Namespace, name, m)
+    }
+
+    /// Adds a config model instance.
+    #[must_use]
+    pub fn config<M: Model>(self, name: &str, m: &'a M) -> Self {
+        self.add(ModelKind::Config, name, m)
+    }
+
+    /// Overrides a variable for every role (highest priority). An override of a variable whose
+    /// value was an infra output also stops that output from making its resource exist.
+    #[must_use]
+    #[track_caller]
+    pub fn override_var(mut self, name: &str, value: impl Into<VarValue>) -> Self {
+        self.overrides = self.overrides.override_var(name, value);
+        self
+    }
+
+    /// Removes a resource (and everything inside it, for a group or multi) from what gets
+    /// provisioned.
+    #[must_use]
+    pub fn exclude(mut self, r: &impl HasRefPath) -> Self {
+        self.exclude.push(r.ref_path().clone());
+        self
+    }
+
+    /// The proxies' catalog.
+    #[must_use]
+    pub fn catalog(mut self, c: &'a dyn ProviderCatalog) -> Self {
+        self.catalog = Some(c);
+        self
+    }
+
+    /// Credentials used for hosts provisioned by the proxy named `provider`, after the task's
+    /// own and the model's defaults.
+    #[must_use]
+    pub fn cloud_credentials(mut self, provider: &str, creds: Credentials) -> Self {
+        self.cloud_creds.insert(provider.to_string(), creds);
+        self
+    }
+}
+
+/// A reference found in a resource spec, resolved to the resource it names.
+#[derive(Clone, Debug)]
+pub struct SpecRef {
+    /// JSON pointer of the placeholder inside the spec.
+    pub pointer: String,
+    /// The referenced resource.
+    pub target: ResourceId,
+    /// The output field, or `None` for a reference to the resource itself.
+    pub field: Option<String>,
+}
+
+/// A resource the plan will provision.
+#[derive(Clone, Debug)]
+pub struct PlannedResource {
+    /// Index.
+    pub id: ResourceId,
+    /// Model instance name.
+    pub model: String,
+    /// Path in the model.
+    pub path: ModelPath,
+    /// Kind (`core.server`, …).
+    pub kind: String,
+    /// Name of the proxy that provisions it.
+    pub provider: String,
+    /// Spec with placeholders where values are known only after provisioning.
+    pub spec: serde_json::Value,
+    /// References inside the spec.
+    pub refs: Vec<SpecRef>,
+    /// Resources that must be provisioned first.
+    pub deps: Vec<ResourceId>,
+    /// Output naming the address, for addressable kinds.
+    pub address_output: Option<String>,
+    /// Short display name (`app_3`).
+    pub short_name: String,
+    /// Long display name (`web.app.3.app_3`).
+    pub long_name: String,
+    /// Where it was declared.
+    pub loc: SourceLoc,
+}
+
+impl PlannedResource {
+    /// The stable key of this resource in state: `<model>/<path>`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.model, self.path)
+    }
+}
+
+/// Where a role's tasks run, as planned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlannedHost {
+    /// The address output of a planned resource.
+    Resource {
+        /// The resource.
+        resource: ResourceId,
+        /// Its address output.
+        output: String,
+    },
+    /// A fixed address (after `!{}` expansion, if it is known at plan time).
+    Address(String),
+    /// A local sandbox directory on the controller.
+    Local(PathBuf),
+    /// No host (tasks on this role are a plan error).
+    None,
+}
+
+/// A role.
+#[derive(Clone, Debug)]
+pub struct PlannedRole {
+    /// Index.
+    pub id: RoleId,
+    /// Model instance name.
+    pub model: String,
+    /// Path.
+    pub path: ModelPath,
+    /// Short name (`app_3`).
+    pub name: String,
+    /// Host.
+    pub host: PlannedHost,
+    /// The unexpanded host template, when the host is `!{}`-based.
+    pub host_template: Option<String>,
+    pub(crate) scopes: Vec<u32>,
+    /// Where it was declared.
+    pub loc: SourceLoc,
+}
+
+/// A config task.
+#[derive(Clone, Debug)]
+pub struct PlannedTask {
+    /// Index.
+    pub id: TaskId,
+    /// Model instance name.
+    pub model: String,
+    /// Path (`deploy[app_3]`).
+    pub path: ModelPath,
+    /// The action (strings not yet `!{}`-expanded).
+    pub action: Action,
+    /// The task role: its variables are the task's.
+    pub role: RoleId,
+    /// The role whose host the task runs on (the task role unless `run_from` is set).
+    pub run_on: RoleId,
+    /// Resolved credentials.
+    pub creds: Credentials,
+    /// Resolved retry policy.
+    pub retry: RetryPolicy,
+    /// Tasks that must succeed first.
+    pub deps: Vec<TaskId>,
+    /// Where it was declared.
+    pub loc: SourceLoc,
+}
+
+impl PlannedTask {
+    /// The stable key of this task in state: `<model>/<path>`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.model, self.path)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum PVal {
+    Text(String),
+    Secret(Secret),
+    Out { resource: ResourceId, field: String },
+    Unset,
+    Broken,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct PVar {
+    pub(crate) name: String,
+    pub(crate) value: PVal,
+    pub(crate) in_env: bool,
+    pub(crate) loc: SourceLoc,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Scope {
+    pub(crate) vars: Vec<PVar>,
+}
+
+/// The result of planning: the resolved resource graph, roles, tasks and their order.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// System name.
+    pub system: String,
+    /// Resources to provision, in model order.
+    pub resources: Vec<PlannedResource>,
+    /// Resources in parallel groups: group `k` needs only groups before it.
+    pub resource_waves: Vec<Vec<ResourceId>>,
+    /// Roles.
+    pub roles: Vec<PlannedRole>,
+    /// Tasks.
+    pub tasks: Vec<PlannedTask>,
+    /// Tasks in parallel groups.
+    pub task_waves: Vec<Vec<TaskId>>,
+    /// Things that are allowed but probably not meant.
+    pub warnings: Vec<crate::Diagnostic>,
+    pub(crate) scopes: Vec<Scope>,
+    pub(crate) overrides: Scope,
+    pub(crate) secrets: Vec<Secret>,
+}
+
+impl Plan {
+    /// Every secret value the models hold (secret variables, passwords): what must be scrubbed
+    /// from anything shown.
+    pub fn secrets(&self) -> &[Secret] {
+        &self.secrets
+    }
+
+    /// The resource with key `<model>/<path>`.
+    pub fn resource_by_key(&self, key: &str) -> Option<&PlannedResource> {
+        self.resources.iter().find(|r| r.key() == key)
+    }
+
+    /// The role at `path` in model `model`.
+    pub fn role_by_path(&self, model: &str, path: &str) -> Option<&PlannedRole> {
+        self.roles.iter().find(|r| r.model == model && r.path.to_string() == path)
+    }
+
+    /// The task at `path` in model `model`.
+    pub fn task_by_path(&self, model: &str, path: &str) -> Option<&PlannedTask> {
+        self.tasks.iter().find(|t| t.model == model && t.path.to_string() == path)
+    }
+
+    /// The spec of resource `id` with every reference replaced by its resolved value, or `Err`
+    /// naming the first value not yet known.
+    pub fn resolve_spec(&self, id: ResourceId, outputs: &dyn Outputs) -> Result<serde_json::Value, String> {
+        let r = &self.resources[id.index()];
+        let mut spec = r.spec.clone();
+        for sr in &r.refs {
+            let target = &self.resources[sr.target.index()];
+            let value = match &sr.field {
+                None => {
+                    let pid = outputs
+                        .provider_id(sr.target)
+                        .ok_or_else(|| format!("{} has no provider id yet", target.long_name))?;
+                    serde_json::json!({ "$ref": target.key(), "id": pid })
+                }
+                Some(f) => outputs
+                    .output(sr.target, f)
+                    .ok_or_else(|| format!("{}.{f} is not known yet", target.long_name))?,
+            };
+            if let Some(slot) = spec.pointer_mut(&sr.pointer) {
+                *slot = value;
+            }
+        }
+        Ok(spec)
+    }
+}
+
+#[allow(dead_code, reason = "keeps Var in scope for docs")]
+type _VarForDocs = Var;
