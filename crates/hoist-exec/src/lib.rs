@@ -1,0 +1,1 @@
+//! Config tasks and the transports that run them.
