@@ -31,13 +31,27 @@ impl Key {
     }
 }
 
+impl Key {
+    /// The key as an integer: `self.0.parse::<i64>().ok()`, without the parse for keys that
+    /// cannot be integers (keys are compared very often while planning).
+    fn as_int(&self) -> Option<i64> {
+        match self.0.as_bytes().first() {
+            Some(b'0'..=b'9' | b'+' | b'-') => self.0.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
-        match (self.0.parse::<i64>(), other.0.parse::<i64>()) {
-            (Ok(a), Ok(b)) => a.cmp(&b).then_with(|| self.0.cmp(&other.0)),
-            (Ok(_), Err(_)) => Ordering::Less,
-            (Err(_), Ok(_)) => Ordering::Greater,
-            (Err(_), Err(_)) => self.0.cmp(&other.0),
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return Ordering::Equal;
+        }
+        match (self.as_int(), other.as_int()) {
+            (Some(a), Some(b)) => a.cmp(&b).then_with(|| self.0.cmp(&other.0)),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => self.0.cmp(&other.0),
         }
     }
 }

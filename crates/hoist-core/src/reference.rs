@@ -187,6 +187,12 @@ impl<T: ?Sized> Ref<T> {
     }
 }
 
+impl HasRefPath for RefPath {
+    fn ref_path(&self) -> &RefPath {
+        self
+    }
+}
+
 impl<T: ?Sized> HasRefPath for Ref<T> {
     fn ref_path(&self) -> &RefPath {
         &self.path

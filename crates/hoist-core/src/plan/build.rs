@@ -1,6 +1,7 @@
 //! Building a [`Plan`]: collect, materialise, resolve, fan out, order, check.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::Value;
 
@@ -23,11 +24,65 @@ use crate::select::{KeyFilter, Selection};
 /// A component's location: model index and path.
 type Loc = (usize, ModelPath);
 
+/// A fast, deterministic hasher (FxHash) for the planner's own maps. Their keys are paths of
+/// the user's models, hashed many times per component; hash flooding is no concern here.
+#[derive(Clone, Copy, Default)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A hash map with [`FxHasher`].
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The locations in `it` that pass `keep`, in model order (model index, then path).
+fn sorted_locs<'a, V: 'a>(it: impl Iterator<Item = (&'a Loc, &'a V)>, keep: impl Fn(&Loc, &V) -> bool) -> Vec<Loc> {
+    let mut v: Vec<Loc> = it.filter(|(l, n)| keep(l, n)).map(|(l, _)| l.clone()).collect();
+    v.sort_unstable();
+    v
+}
+
 enum Entry {
     Group,
-    Resource(ResEntry),
-    Role(Role),
-    Task(Task),
+    // Boxed: nodes are many, and the map's slots stay small.
+    Resource(Box<ResEntry>),
+    Role(Box<Role>),
+    Task(Box<Task>),
     Multi,
     MultiTask { expanded: bool },
     Other,
@@ -77,20 +132,22 @@ struct VarsBlock {
 #[derive(Default)]
 struct Tree {
     models: Vec<ModelInfo>,
-    nodes: BTreeMap<Loc, Node>,
+    nodes: FxMap<Loc, Node>,
+    /// The keys of each multi's materialised children (in materialisation order).
+    children: FxMap<Loc, Vec<Key>>,
     queue: Vec<Loc>,
-    multis: HashMap<Loc, Box<dyn ErasedMulti>>,
-    multi_tasks: HashMap<Loc, Box<dyn ErasedMultiTask>>,
+    multis: FxMap<Loc, Box<dyn ErasedMulti>>,
+    multi_tasks: FxMap<Loc, Box<dyn ErasedMultiTask>>,
     vars: Vec<VarsBlock>,
     deps: Vec<(Loc, Deps)>,
-    defaults: HashMap<Loc, (Loc, TaskDefaults)>,
+    defaults: FxMap<Loc, (Loc, TaskDefaults)>,
     // resolutions
-    spec_refs: HashMap<Loc, Vec<(String, Loc, Option<String>)>>,
-    role_hosts: HashMap<Loc, Loc>,
-    task_roles: HashMap<Loc, (Option<Loc>, Option<Loc>)>,
-    default_roles: HashMap<Loc, (Option<Loc>, Option<Loc>)>,
-    var_outs: HashMap<(usize, usize), Loc>,
-    dep_nodes: HashMap<(usize, Vec<usize>), Loc>,
+    spec_refs: FxMap<Loc, Vec<(String, Loc, Option<String>)>>,
+    role_hosts: FxMap<Loc, Loc>,
+    task_roles: FxMap<Loc, (Option<Loc>, Option<Loc>)>,
+    default_roles: FxMap<Loc, (Option<Loc>, Option<Loc>)>,
+    var_outs: FxMap<(usize, usize), Loc>,
+    dep_nodes: FxMap<(usize, Vec<usize>), Loc>,
     diags: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
@@ -130,7 +187,7 @@ impl Visitor for Collector<'_> {
             problems: r.validate(),
             cloud: r.cloud(),
         };
-        self.t.insert(self.here(), Entry::Resource(e), self.loc);
+        self.t.insert(self.here(), Entry::Resource(Box::new(e)), self.loc);
     }
 
     fn role(&mut self, r: &Role) {
@@ -138,12 +195,12 @@ impl Visitor for Collector<'_> {
         if !r.own_vars().is_empty() {
             self.t.vars.push(VarsBlock { scope: self.here(), referrer: self.here(), vars: r.own_vars().clone() });
         }
-        self.t.insert(self.here(), Entry::Role(r.clone()), loc);
+        self.t.insert(self.here(), Entry::Role(Box::new(r.clone())), loc);
     }
 
     fn task(&mut self, t: &Task) {
         let loc = if t.loc().is_known() { t.loc() } else { self.loc };
-        self.t.insert(self.here(), Entry::Task(t.clone()), loc);
+        self.t.insert(self.here(), Entry::Task(Box::new(t.clone())), loc);
     }
 
     fn vars(&mut self, v: &Vars) {
@@ -190,6 +247,9 @@ impl Tree {
     fn insert(&mut self, loc: Loc, entry: Entry, src: SourceLoc) {
         if self.nodes.contains_key(&loc) {
             return;
+        }
+        if let Some(crate::path::Seg::Key(k)) = loc.1.segs().last() {
+            self.children.entry((loc.0, loc.1.parent())).or_default().push(k.clone());
         }
         self.queue.push(loc.clone());
         self.nodes.insert(loc, Node { entry, loc: src });
@@ -320,14 +380,18 @@ impl Tree {
 
     fn scan(&mut self, loc: Loc) {
         enum Work {
-            Spec(Value),
+            Spec(Vec<(String, RefPath, Option<String>)>),
             Host(RefPath),
             TaskRoles(Option<RefPath>, Option<RefPath>),
             None,
         }
         let work = match self.entry(&loc) {
             Some(Entry::Resource(r)) => match &r.spec {
-                Ok(v) => Work::Spec(v.clone()),
+                Ok(v) => {
+                    let mut found = Vec::new();
+                    find_placeholders(v, &mut String::new(), &mut found);
+                    Work::Spec(found)
+                }
                 Err(_) => Work::None,
             },
             Some(Entry::Role(r)) => match r.host_ref() {
@@ -341,9 +405,7 @@ impl Tree {
             _ => Work::None,
         };
         match work {
-            Work::Spec(v) => {
-                let mut found = Vec::new();
-                find_placeholders(&v, &mut String::new(), &mut found);
+            Work::Spec(found) => {
                 let mut out = Vec::new();
                 for (ptr, rp, field) in found {
                     if let Some(t) = self.resolve_kind(&loc, &rp, |e| matches!(e, Entry::Resource(_)), "a resource") {
@@ -444,17 +506,7 @@ impl Tree {
                     }
                     _ => None,
                 };
-                let depth = m.1.segs().len() + 1;
-                let mut keys: Vec<Key> = self
-                    .nodes
-                    .range(m.clone()..)
-                    .take_while(|(l, _)| l.0 == m.0 && l.1.starts_with(&m.1))
-                    .filter(|(l, _)| l.1.segs().len() == depth)
-                    .filter_map(|(l, _)| match l.1.segs().last() {
-                        Some(crate::path::Seg::Key(k)) => Some(k.clone()),
-                        _ => None,
-                    })
-                    .collect();
+                let mut keys: Vec<Key> = self.children.get(&m).cloned().unwrap_or_default();
                 keys.sort();
                 let keep = |k: &Key| match filter {
                     KeyFilter::All => true,
@@ -591,6 +643,8 @@ fn action_strings(a: &Action) -> Vec<&str> {
 ///
 /// Pure: no provider is called, no file is read.
 pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
+    let __t0 = std::time::Instant::now();
+    macro_rules! ph { ($n:expr) => { eprintln!("TIMING {:>30} {:8.1} ms", $n, __t0.elapsed().as_secs_f64()*1e3); } }
     let mut t = Tree::default();
     // Models, and duplicate model names.
     let mut names = BTreeSet::new();
@@ -605,6 +659,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     }
     let masked: BTreeSet<String> = input.overrides.iter().map(|v| v.name.clone()).collect();
 
+    ph!("collect");
     // Resolve until nothing new appears; then fan out multi-tasks; repeat.
     let (mut qi, mut vi, mut di) = (0, 0, 0);
     let mut scanned_defaults: BTreeSet<Loc> = BTreeSet::new();
@@ -637,12 +692,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 break;
             }
         }
-        let pending: Vec<Loc> = t
-            .nodes
-            .iter()
-            .filter(|(_, n)| matches!(n.entry, Entry::MultiTask { expanded: false }))
-            .map(|(l, _)| l.clone())
-            .collect();
+        let pending = sorted_locs(t.nodes.iter(), |_, n| matches!(n.entry, Entry::MultiTask { expanded: false }));
         if pending.is_empty() {
             break;
         }
@@ -651,8 +701,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     }
 
+    ph!("resolve+expand");
     // Components in the wrong kind of model.
-    let misplaced: Vec<(Loc, String)> = t
+    let mut misplaced: Vec<(Loc, String)> = t
         .nodes
         .iter()
         .filter_map(|(l, n)| {
@@ -669,6 +720,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             bad.map(|b| (l.clone(), format!("{b}, but `{}` is a {mk} model", t.models[l.0].name)))
         })
         .collect();
+    misplaced.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for (l, m) in misplaced {
         t.diag(DiagKind::WrongModel, &l, m);
     }
@@ -686,28 +738,32 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     }
     let is_excluded = |l: &Loc| excluded.iter().any(|x| x.0 == l.0 && l.1.starts_with(&x.1));
 
+    ph!("misplaced+excl");
     // ---- resources
-    let mut res_ids: HashMap<Loc, ResourceId> = HashMap::new();
-    let mut resources: Vec<PlannedResource> = Vec::new();
-    let res_locs: Vec<Loc> = t
-        .nodes
-        .iter()
-        .filter(|(l, n)| matches!(n.entry, Entry::Resource(_)) && t.models[l.0].kind == ModelKind::Infra && !is_excluded(l))
-        .map(|(l, _)| l.clone())
-        .collect();
+    let mut res_ids: FxMap<Loc, ResourceId> = FxMap::default();
+    let res_locs = sorted_locs(t.nodes.iter(), |l, n| {
+        matches!(n.entry, Entry::Resource(_)) && t.models[l.0].kind == ModelKind::Infra && !is_excluded(l)
+    });
+    let mut resources: Vec<PlannedResource> = Vec::with_capacity(res_locs.len());
+    res_ids.reserve(res_locs.len());
     for l in &res_locs {
         let id = ResourceId(u32::try_from(resources.len()).unwrap_or(u32::MAX));
         res_ids.insert(l.clone(), id);
-        let n = &t.nodes[l];
-        let Entry::Resource(r) = &n.entry else { continue };
+        let Some(n) = t.nodes.get_mut(l) else { continue };
+        let Entry::Resource(r) = &mut n.entry else { continue };
         let model = t.models[l.0].name.clone();
+        // The spec moves into the plan; the tree keeps only a failed serialization's error.
+        let spec = match &mut r.spec {
+            Ok(v) => std::mem::take(v),
+            Err(_) => Value::Null,
+        };
         resources.push(PlannedResource {
             id,
             model: model.clone(),
             path: l.1.clone(),
             kind: r.kind.to_string(),
             provider: String::new(),
-            spec: r.spec.clone().unwrap_or(Value::Null),
+            spec,
             refs: Vec::new(),
             deps: Vec::new(),
             address_output: r.address.map(str::to_string),
@@ -716,14 +772,14 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             loc: n.loc,
         });
     }
-    let mut long_names: HashMap<String, Loc> = HashMap::new();
+    let mut long_names: FxMap<String, Loc> = FxMap::default();
     for l in &res_locs {
         let id = res_ids[l];
-        let (kind, spec, problems, cloud) = match &t.nodes[l].entry {
-            Entry::Resource(r) => (r.kind, r.spec.clone(), r.problems.clone(), r.cloud.clone()),
+        let (kind, spec_err, problems, cloud) = match &t.nodes[l].entry {
+            Entry::Resource(r) => (r.kind, r.spec.as_ref().err().cloned(), r.problems.clone(), r.cloud.clone()),
             _ => continue,
         };
-        if let Err(e) = &spec {
+        if let Some(e) = &spec_err {
             t.diag(DiagKind::BadArgument, l, format!("the spec of this {kind} cannot be serialized: {e}"));
         }
         for p in problems {
@@ -765,6 +821,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             t.diag(DiagKind::DuplicateName, l, format!("`{ln}` is also the name of `{}`", prev.1));
         }
     }
+    ph!("resources");
     // A subnet must lie inside its network (when both are literal).
     for r in &resources {
         if r.kind != "core.subnet" {
@@ -792,9 +849,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     };
 
+    ph!("subnet+rwaves");
     // ---- variable scopes
     let mut scopes: Vec<Scope> = Vec::new();
-    let mut scope_ids: HashMap<Loc, u32> = HashMap::new();
+    let mut scope_ids: FxMap<Loc, u32> = FxMap::default();
     let mut secrets: Vec<Secret> = Vec::new();
     let blocks = std::mem::take(&mut t.vars);
     for (bi, b) in blocks.iter().enumerate() {
@@ -844,15 +902,12 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             .collect(),
     };
 
+    ph!("scopes");
     // ---- roles
-    let mut role_ids: HashMap<Loc, RoleId> = HashMap::new();
-    let mut roles: Vec<PlannedRole> = Vec::new();
-    let role_locs: Vec<Loc> = t
-        .nodes
-        .iter()
-        .filter(|(l, n)| matches!(n.entry, Entry::Role(_)) && t.models[l.0].kind == ModelKind::Namespace)
-        .map(|(l, _)| l.clone())
-        .collect();
+    let role_locs =
+        sorted_locs(t.nodes.iter(), |l, n| matches!(n.entry, Entry::Role(_)) && t.models[l.0].kind == ModelKind::Namespace);
+    let mut role_ids: FxMap<Loc, RoleId> = FxMap::with_capacity_and_hasher(role_locs.len(), BuildHasherDefault::default());
+    let mut roles: Vec<PlannedRole> = Vec::with_capacity(role_locs.len());
     for l in &role_locs {
         let id = RoleId(u32::try_from(roles.len()).unwrap_or(u32::MAX));
         role_ids.insert(l.clone(), id);
@@ -898,15 +953,12 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         });
     }
 
+    ph!("roles");
     // ---- tasks
-    let mut task_ids: HashMap<Loc, TaskId> = HashMap::new();
-    let mut tasks: Vec<PlannedTask> = Vec::new();
-    let task_locs: Vec<Loc> = t
-        .nodes
-        .iter()
-        .filter(|(l, n)| matches!(n.entry, Entry::Task(_)) && t.models[l.0].kind == ModelKind::Config)
-        .map(|(l, _)| l.clone())
-        .collect();
+    let task_locs =
+        sorted_locs(t.nodes.iter(), |l, n| matches!(n.entry, Entry::Task(_)) && t.models[l.0].kind == ModelKind::Config);
+    let mut task_ids: FxMap<Loc, TaskId> = FxMap::with_capacity_and_hasher(task_locs.len(), BuildHasherDefault::default());
+    let mut tasks: Vec<PlannedTask> = Vec::with_capacity(task_locs.len());
     let mut task_problems: Vec<(Loc, DiagKind, String)> = Vec::new();
     for l in &task_locs {
         let id = TaskId(u32::try_from(tasks.len()).unwrap_or(u32::MAX));
@@ -980,6 +1032,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         t.diag(k, &l, m);
     }
 
+    ph!("tasks");
     // ---- task dependencies: innermost declarations first, so a group's entries and exits
     // reflect the order declared inside it.
     let mut preds: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); tasks.len()];
@@ -1008,6 +1061,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     };
 
+    ph!("deps+twaves");
     let mut p = Plan {
         system: input.system.clone(),
         resources,
@@ -1031,6 +1085,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     }
     let mut warned: BTreeSet<(u32, String)> = BTreeSet::new();
+    // A role's variables are the same for all its tasks: evaluate them once per role.
+    let mut vars_checked = vec![false; p.roles.len()];
     for (i, l) in task_locs.iter().enumerate() {
         let task = &p.tasks[i];
         if task.role.0 == u32::MAX {
@@ -1041,6 +1097,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             if let Err(e) = p.expand(role, s, &outs) {
                 t.diag(var_kind(&e), l, format!("in {s:?}: {e}"));
             }
+        }
+        if std::mem::replace(&mut vars_checked[role.index()], true) {
+            continue;
         }
         for v in p.visible_vars(role, &outs) {
             if let Err(e) = v.value
@@ -1053,6 +1112,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     }
 
+    ph!("var checks");
     if t.diags.is_empty() {
         p.warnings = std::mem::take(&mut t.warnings);
         Ok(p)
@@ -1076,7 +1136,7 @@ fn var_kind(e: &super::VarError) -> DiagKind {
 fn dep_ends(
     t: &Tree,
     tasks_by_loc: &[(Loc, u32)],
-    task_ids: &HashMap<Loc, TaskId>,
+    task_ids: &FxMap<Loc, TaskId>,
     preds: &mut Vec<BTreeSet<u32>>,
     deps_i: usize,
     expr: &DepExpr,

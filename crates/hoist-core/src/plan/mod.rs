@@ -137,6 +137,14 @@ impl<'a> PlanInput<'a> {
         self
     }
 
+    /// Adds a model given as a trait object (for owners of type-erased models, like the
+    /// orchestrator); `type_key` must be `std::any::type_name` of the model's type.
+    #[must_use]
+    pub fn model_dyn(mut self, kind: ModelKind, name: &str, type_key: &'static str, root: &'a dyn Visit) -> Self {
+        self.models.push(InputModel { kind, name: name.to_string(), type_key, root });
+        self
+    }
+
     /// Adds an infra model instance named `name`.
     #[must_use]
     pub fn infra<M: Model>(self, name: &str, m: &'a M) -> Self {

@@ -1,0 +1,497 @@
+//! The configuration phase: host resolution, transports, readiness, and the task scheduler.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hoist_core::{Action, Credentials, Outputs, Plan, PlannedHost, ResourceId, RoleId, Secret};
+use hoist_exec::{LocalTransport, TaskContext, Transport, VarSource, run_action};
+use hoist_provider::{HostEndpoint, OutputMap};
+use hoist_state::{ResourceStatus, SystemState, TaskRecord, TaskStatus};
+use tokio::task::JoinSet;
+use tracing::Instrument as _;
+
+use crate::dag::{DagRun, NodeState};
+use crate::events::{Emitter, EventKind, Phase};
+use crate::orchestration::{Orchestration, OrchestrationError};
+use crate::provision::Permits;
+use crate::report::{CapturedOutput, Report, TaskOutcome, TaskReport};
+
+/// A host to connect to over the network.
+#[derive(Clone, Debug)]
+pub struct HostTarget {
+    /// Address (name or IP).
+    pub address: String,
+    /// Port, if not the default.
+    pub port: Option<u16>,
+    /// Login credentials resolved for the task.
+    pub creds: Credentials,
+}
+
+/// Opens transports to hosts reached by address (SSH is one). Connectors are asked in the
+/// order they were added; the first that answers `Some` wins.
+#[async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// A transport to `target`, `Ok(None)` if this connector does not handle it, or `Err` with
+    /// a message naming the host if connecting failed.
+    async fn connect(&self, target: &HostTarget) -> Result<Option<Arc<dyn Transport>>, String>;
+}
+
+/// Outputs of provisioned resources, owned (shared by the task workers).
+pub(crate) struct Snapshot {
+    by_id: Vec<Option<(String, OutputMap)>>,
+}
+
+impl Snapshot {
+    fn new(plan: &Plan, state: &SystemState) -> Self {
+        let by_id = plan
+            .resources
+            .iter()
+            .map(|r| {
+                state
+                    .resources
+                    .get(&r.key())
+                    .filter(|x| x.status == ResourceStatus::Created)
+                    .map(|x| (x.provider_id.clone().unwrap_or_default(), x.outputs.clone()))
+            })
+            .collect();
+        Snapshot { by_id }
+    }
+}
+
+impl Outputs for Snapshot {
+    fn output(&self, r: ResourceId, field: &str) -> Option<serde_json::Value> {
+        self.by_id.get(r.index())?.as_ref()?.1.get(field).cloned()
+    }
+    fn provider_id(&self, r: ResourceId) -> Option<String> {
+        self.by_id.get(r.index())?.as_ref().map(|x| x.0.clone())
+    }
+}
+
+/// The variables of one task role, for the task runner.
+struct RoleVars {
+    plan: Arc<Plan>,
+    role: Option<RoleId>,
+    outputs: Arc<Snapshot>,
+}
+
+/// No variables at all (readiness pings).
+struct NoVars;
+
+impl VarSource for NoVars {
+    fn expand(&self, text: &str) -> Result<String, String> {
+        Ok(text.to_string())
+    }
+    fn context(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+}
+
+impl VarSource for RoleVars {
+    fn expand(&self, text: &str) -> Result<String, String> {
+        match self.role {
+            Some(r) => self.plan.expand(r, text, &*self.outputs).map(|e| e.text).map_err(|e| e.to_string()),
+            None if hoist_core::namespace::has_refs(text) => {
+                Err(format!("{text:?} uses variables, but the task has no role to take them from"))
+            }
+            None => Ok(text.to_string()),
+        }
+    }
+    fn context(&self) -> BTreeMap<String, String> {
+        self.role.map(|r| self.plan.template_context(r, &*self.outputs)).unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum HostSpec {
+    Local(PathBuf),
+    Net { address: String, port: Option<u16> },
+}
+
+impl HostSpec {
+    fn from_endpoint(e: HostEndpoint) -> Self {
+        match e {
+            HostEndpoint::Local { dir } => HostSpec::Local(dir),
+            HostEndpoint::Network { address, port } => HostSpec::Net { address, port },
+        }
+    }
+
+    fn from_address(a: &str) -> Self {
+        match a.strip_prefix("local:") {
+            Some(d) => HostSpec::Local(PathBuf::from(d)),
+            None => HostSpec::Net { address: a.to_string(), port: None },
+        }
+    }
+}
+
+/// Where the tasks of a role run: the host spec and a description for messages.
+fn resolve_host(o: &Orchestration, plan: &Plan, outputs: &Snapshot, role: RoleId) -> Result<(HostSpec, String), String> {
+    let opts = &o.inner.opts;
+    let r = &plan.roles[role.index()];
+    match &r.host {
+        PlannedHost::None => Err(format!("role `{}` has no host", r.path)),
+        PlannedHost::Local(d) => Ok((HostSpec::Local(d.clone()), format!("local:{}", d.display()))),
+        PlannedHost::Address(a) => {
+            let addr = match &r.host_template {
+                Some(t) => plan.expand(role, t, outputs).map_err(|e| e.to_string())?.text,
+                None => a.clone(),
+            };
+            if let Some(e) = opts.connect_overrides.get(&addr) {
+                return Ok((HostSpec::from_endpoint(e.clone()), format!("{addr} (overridden)")));
+            }
+            Ok((HostSpec::from_address(&addr), addr))
+        }
+        PlannedHost::Resource { resource, output } => {
+            let res = &plan.resources[resource.index()];
+            let key = res.key();
+            let Some((_, outs)) = outputs.by_id.get(resource.index()).and_then(Option::as_ref) else {
+                return Err(format!("host `{}` was not provisioned", res.long_name));
+            };
+            let addr = outs.get(output).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+            if let Some(e) = opts.connect_overrides.get(&key).or_else(|| addr.as_ref().and_then(|a| opts.connect_overrides.get(a))) {
+                return Ok((HostSpec::from_endpoint(e.clone()), format!("{} (overridden)", res.long_name)));
+            }
+            let proxy = o.inner.proxies.iter().find(|p| p.name() == res.provider);
+            if let Some(e) = proxy.and_then(|p| p.endpoint(&res.kind, outs)) {
+                let spec = HostSpec::from_endpoint(e);
+                let desc = match &spec {
+                    HostSpec::Local(_) => res.long_name.clone(),
+                    HostSpec::Net { address, .. } => format!("{} ({address})", res.long_name),
+                };
+                return Ok((spec, desc));
+            }
+            let addr = addr.ok_or_else(|| format!("host `{}` has no `{output}` output", res.long_name))?;
+            Ok((HostSpec::Net { address: addr.clone(), port: None }, format!("{} ({addr})", res.long_name)))
+        }
+    }
+}
+
+async fn connect(o: &Orchestration, spec: &HostSpec, creds: &Credentials) -> Result<Arc<dyn Transport>, String> {
+    match spec {
+        HostSpec::Local(d) => Ok(Arc::new(LocalTransport::sandbox(d.clone()))),
+        HostSpec::Net { address, port } => {
+            let target = HostTarget { address: address.clone(), port: *port, creds: creds.clone() };
+            for c in &o.inner.connectors {
+                if let Some(t) = c.connect(&target).await? {
+                    return Ok(t);
+                }
+            }
+            Err(format!(
+                "no transport can reach `{address}`: add a connector for network hosts (the SSH transport), \
+                 or map the host to a reachable endpoint with `connect_override`"
+            ))
+        }
+    }
+}
+
+/// Connects and pings, with bounded attempts.
+async fn ready(o: &Orchestration, spec: &HostSpec, creds: &Credentials) -> Result<Arc<dyn Transport>, String> {
+    let r = o.inner.opts.readiness;
+    let attempts = r.attempts.max(1);
+    let mut last = String::new();
+    for attempt in 1..=attempts {
+        match connect(o, spec, creds).await {
+            Ok(t) => {
+                if r.attempts == 0 {
+                    return Ok(t);
+                }
+                let cx = TaskContext {
+                    transport: Some(&*t),
+                    vars: &NoVars,
+                    env: Vec::new(),
+                    timeout: Some(r.timeout),
+                    secrets: &[],
+                    local_dir: o.inner.opts.local_dir.clone(),
+                };
+                match tokio::time::timeout(r.timeout, run_action(&Action::Ping, &cx)).await {
+                    Ok(Ok(_)) => return Ok(t),
+                    Ok(Err(e)) => last = e.to_string(),
+                    Err(_) => last = format!("no answer within {:?}", r.timeout),
+                }
+            }
+            Err(e) => last = e,
+        }
+        if attempt < attempts && !o.inner.cancel.is_cancelled() {
+            tokio::time::sleep(r.interval).await;
+        }
+    }
+    Err(format!("not ready after {attempts} attempt(s): {last}"))
+}
+
+struct TaskDone {
+    node: usize,
+    result: Result<hoist_exec::TaskSuccess, hoist_exec::TaskError>,
+    attempts: u32,
+    elapsed: std::time::Duration,
+}
+
+pub(crate) async fn configure(
+    o: &Orchestration,
+    plan: &Arc<Plan>,
+    state: &mut SystemState,
+    em: &Emitter,
+    report: &mut Report,
+) -> Result<(), OrchestrationError> {
+    let inner = &o.inner;
+    let outputs = Arc::new(Snapshot::new(plan, state));
+    let keys: Vec<String> = plan.tasks.iter().map(hoist_core::PlannedTask::key).collect();
+    let preds: Vec<Vec<u32>> = plan.tasks.iter().map(|t| t.deps.iter().map(|d| d.0).collect()).collect();
+    let mut dag = DagRun::new(&preds, |i| state.tasks.get(&keys[i]).is_some_and(|t| t.status == TaskStatus::Succeeded));
+    for (i, k) in keys.iter().enumerate() {
+        if dag.state[i] == NodeState::Done {
+            report.tasks.push(TaskReport {
+                key: k.clone(),
+                host: state.tasks.get(k).map(|t| t.host.clone()).unwrap_or_default(),
+                outcome: TaskOutcome::AlreadyDone,
+                attempts: 0,
+                duration: std::time::Duration::ZERO,
+                error: None,
+                output: None,
+            });
+        }
+    }
+    let todo: Vec<usize> = (0..plan.tasks.len()).filter(|&i| dag.state[i] != NodeState::Done).collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+
+    // Hosts the remaining tasks run on, and their readiness.
+    let valid = |r: RoleId| r.index() < plan.roles.len();
+    let mut host_of: HashMap<usize, Result<(HostSpec, String), String>> = HashMap::new();
+    let mut first_creds: BTreeMap<HostSpec, Credentials> = BTreeMap::new();
+    for &i in &todo {
+        let t = &plan.tasks[i];
+        if t.action.is_local() || !valid(t.run_on) {
+            continue;
+        }
+        let h = resolve_host(o, plan, &outputs, t.run_on);
+        if let Ok((spec, _)) = &h {
+            first_creds.entry(spec.clone()).or_insert_with(|| t.creds.clone());
+        }
+        host_of.insert(i, h);
+    }
+    em.emit(EventKind::PhaseStarting(Phase::Readiness));
+    let mut transports: HashMap<HostSpec, Result<Arc<dyn Transport>, String>> = HashMap::new();
+    let mut checks: JoinSet<(HostSpec, Result<Arc<dyn Transport>, String>)> = JoinSet::new();
+    let sem = Arc::new(tokio::sync::Semaphore::new(inner.opts.concurrency));
+    for (spec, creds) in first_creds {
+        let o2 = o.clone();
+        let sem = sem.clone();
+        checks.spawn(async move {
+            let _p = sem.acquire_owned().await;
+            let r = ready(&o2, &spec, &creds).await;
+            (spec, r)
+        });
+    }
+    let mut all_ready = true;
+    while let Some(Ok((spec, r))) = checks.join_next().await {
+        let desc = match &spec {
+            HostSpec::Local(d) => format!("local:{}", d.display()),
+            HostSpec::Net { address, .. } => address.clone(),
+        };
+        all_ready &= r.is_ok();
+        em.emit(EventKind::HostReady { host: desc, ready: r.is_ok() });
+        transports.insert(spec, r);
+    }
+    em.emit(EventKind::PhaseFinished { phase: Phase::Readiness, success: all_ready });
+
+    em.emit(EventKind::PhaseStarting(Phase::Configuration));
+    let secrets: Arc<[Secret]> = plan.secrets().to_vec().into();
+    let mut warned: BTreeSet<String> = BTreeSet::new();
+    let mut permits = Permits::new(inner.opts.concurrency, HashMap::new(), inner.opts.host_limit);
+    let mut running: JoinSet<TaskDone> = JoinSet::new();
+    let mut waiting: Vec<usize> = Vec::new();
+    let mut host_desc: HashMap<usize, String> = HashMap::new();
+    let mut stop = false;
+    let mut ok = true;
+    loop {
+        if !stop {
+            waiting.extend(dag.take_ready());
+            let mut still = Vec::new();
+            for i in std::mem::take(&mut waiting) {
+                let t = &plan.tasks[i];
+                let key = keys[i].clone();
+                // Where it runs.
+                let (transport, desc): (Option<Arc<dyn Transport>>, String) = if t.action.is_local() || !valid(t.run_on) {
+                    (None, "controller".to_string())
+                } else {
+                    match host_of.get(&i) {
+                        Some(Ok((spec, desc))) => match transports.get(spec) {
+                            Some(Ok(tr)) => (Some(tr.clone()), desc.clone()),
+                            Some(Err(e)) => {
+                                fail_now(state, em, report, &mut dag, i, &key, desc, format!("host {desc} is not reachable: {e}"));
+                                ok = false;
+                                if inner.opts.fail_fast {
+                                    stop = true;
+                                }
+                                continue;
+                            }
+                            None => (None, desc.clone()),
+                        },
+                        Some(Err(e)) => {
+                            fail_now(state, em, report, &mut dag, i, &key, "?", e.clone());
+                            ok = false;
+                            if inner.opts.fail_fast {
+                                stop = true;
+                            }
+                            continue;
+                        }
+                        None => (None, "?".to_string()),
+                    }
+                };
+                let Some(permit) = permits.try_take(&desc) else {
+                    still.push(i);
+                    continue;
+                };
+                host_desc.insert(i, desc.clone());
+                let role = valid(t.role).then_some(t.role);
+                let (env, errs) = match role {
+                    Some(r) => plan.task_env(r, &*outputs),
+                    None => (Vec::new(), Vec::new()),
+                };
+                for e in errs {
+                    let w = format!("{e} (left out of task environments)");
+                    if warned.insert(w.clone()) {
+                        report.warnings.push(w);
+                    }
+                }
+                let vars = RoleVars { plan: plan.clone(), role, outputs: outputs.clone() };
+                let action = t.action.clone();
+                let retry = t.retry;
+                let local_dir = inner.opts.local_dir.clone();
+                let secrets = secrets.clone();
+                let em2 = em.clone();
+                let cancel = inner.cancel.clone();
+                let span = tracing::info_span!("task", task = %key, host = %desc);
+                running.spawn(
+                    async move {
+                        let _permit = permit;
+                        let t0 = tokio::time::Instant::now();
+                        let attempts = retry.attempts.max(1);
+                        let mut attempt = 0;
+                        loop {
+                            attempt += 1;
+                            em2.emit(EventKind::TaskStarting { key: key.clone(), host: desc.clone(), attempt });
+                            let cx = TaskContext {
+                                transport: transport.as_deref(),
+                                vars: &vars,
+                                env: env.clone(),
+                                timeout: retry.attempt_timeout,
+                                secrets: &secrets,
+                                local_dir: local_dir.clone(),
+                            };
+                            let r = run_action(&action, &cx).await;
+                            match r {
+                                Ok(s) => return TaskDone { node: i, result: Ok(s), attempts: attempt, elapsed: t0.elapsed() },
+                                Err(e) if attempt < attempts && !cancel.is_cancelled() => {
+                                    let delay = retry.delay_before(attempt + 1);
+                                    em2.emit(EventKind::TaskRetrying { key: key.clone(), attempt, delay, error: e.to_string() });
+                                    tokio::select! {
+                                        () = cancel.cancelled() => return TaskDone { node: i, result: Err(e), attempts: attempt, elapsed: t0.elapsed() },
+                                        () = tokio::time::sleep(delay) => {}
+                                    }
+                                }
+                                Err(e) => return TaskDone { node: i, result: Err(e), attempts: attempt, elapsed: t0.elapsed() },
+                            }
+                        }
+                    }
+                    .instrument(span),
+                );
+            }
+            waiting = still;
+        }
+        if running.is_empty() {
+            if stop || (!dag.has_ready() && waiting.is_empty()) {
+                break;
+            }
+            continue;
+        }
+        tokio::select! {
+            () = inner.cancel.cancelled(), if !stop => {
+                stop = true;
+                report.cancelled = true;
+            }
+            Some(done) = running.join_next() => {
+                let Ok(done) = done else { continue };
+                let key = keys[done.node].clone();
+                let host = host_desc.get(&done.node).cloned().unwrap_or_default();
+                match done.result {
+                    Ok(s) => {
+                        let (outcome, text) = match s.outcome {
+                            hoist_exec::TaskOutcome::Changed => (TaskOutcome::Changed, "changed".to_string()),
+                            hoist_exec::TaskOutcome::Unchanged => (TaskOutcome::Unchanged, "unchanged".to_string()),
+                            hoist_exec::TaskOutcome::Skipped(why) => (TaskOutcome::Skipped(why.clone()), format!("skipped: {why}")),
+                        };
+                        state.tasks.insert(key.clone(), TaskRecord { key: key.clone(), status: TaskStatus::Succeeded, attempts: done.attempts, host: host.clone(), error: None });
+                        inner.store.save(state).await?;
+                        em.emit(EventKind::TaskFinished { key: key.clone(), host: host.clone(), outcome: text });
+                        report.tasks.push(TaskReport { key, host, outcome, attempts: done.attempts, duration: done.elapsed, error: None, output: None });
+                        dag.complete(done.node);
+                    }
+                    Err(e) => {
+                        let msg = hoist_core::secret::scrub(&e.to_string(), plan.secrets());
+                        state.tasks.insert(key.clone(), TaskRecord { key: key.clone(), status: TaskStatus::Failed, attempts: done.attempts, host: host.clone(), error: Some(msg.clone()) });
+                        inner.store.save(state).await?;
+                        em.emit(EventKind::TaskFailed { key: key.clone(), host: host.clone(), error: msg.clone() });
+                        tracing::warn!(task = %key, host = %host, error = %msg, "task failed");
+                        let output = e.output.as_ref().map(|x| CapturedOutput {
+                            exit_code: x.exit_code,
+                            stdout: hoist_core::secret::scrub(&x.stdout, plan.secrets()),
+                            stderr: hoist_core::secret::scrub(&x.stderr, plan.secrets()),
+                        });
+                        report.tasks.push(TaskReport { key, host, outcome: TaskOutcome::Failed, attempts: done.attempts, duration: done.elapsed, error: Some(msg), output });
+                        ok = false;
+                        dag.fail(done.node);
+                        if inner.opts.fail_fast {
+                            stop = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for i in dag.not_run() {
+        report.tasks.push(TaskReport {
+            key: keys[i].clone(),
+            host: host_of.get(&i).and_then(|h| h.as_ref().ok()).map(|h| h.1.clone()).unwrap_or_default(),
+            outcome: TaskOutcome::NotRun,
+            attempts: 0,
+            duration: std::time::Duration::ZERO,
+            error: None,
+            output: None,
+        });
+        ok = false;
+    }
+    report.success &= ok && !report.cancelled;
+    em.emit(EventKind::PhaseFinished { phase: Phase::Configuration, success: ok });
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments, reason = "a local helper of the scheduler loop")]
+fn fail_now(
+    state: &mut SystemState,
+    em: &Emitter,
+    report: &mut Report,
+    dag: &mut DagRun,
+    i: usize,
+    key: &str,
+    host: &str,
+    msg: String,
+) {
+    state.tasks.insert(
+        key.to_string(),
+        TaskRecord { key: key.to_string(), status: TaskStatus::Failed, attempts: 0, host: host.to_string(), error: Some(msg.clone()) },
+    );
+    em.emit(EventKind::TaskFailed { key: key.to_string(), host: host.to_string(), error: msg.clone() });
+    report.tasks.push(TaskReport {
+        key: key.to_string(),
+        host: host.to_string(),
+        outcome: TaskOutcome::Failed,
+        attempts: 0,
+        duration: std::time::Duration::ZERO,
+        error: Some(msg),
+        output: None,
+    });
+    dag.fail(i);
+}

@@ -1,0 +1,195 @@
+//! The typed, ordered event stream of a run, delivered to subscribers off the scheduler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+/// The phase of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Creating resources.
+    Provisioning,
+    /// Waiting for hosts to accept connections.
+    Readiness,
+    /// Running config tasks.
+    Configuration,
+    /// Deleting resources.
+    Teardown,
+}
+
+/// What a run does to a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResourceAction {
+    /// Create it.
+    Create,
+    /// Adopt an object an interrupted run created (found by its token).
+    Adopt,
+    /// Delete it.
+    Delete,
+}
+
+/// One event. Events are delivered in the order the scheduler emitted them; `seq` numbers them.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A run starts.
+    OrchestrationStarting {
+        /// `initiate` or `teardown`.
+        action: &'static str,
+    },
+    /// A run ended.
+    OrchestrationFinished {
+        /// Whether it succeeded.
+        success: bool,
+        /// Whether it was cancelled.
+        cancelled: bool,
+    },
+    /// A phase starts.
+    PhaseStarting(Phase),
+    /// A phase ended.
+    PhaseFinished {
+        /// The phase.
+        phase: Phase,
+        /// Whether everything in it succeeded.
+        success: bool,
+    },
+    /// The run found nothing to do.
+    NothingToDo,
+    /// A resource call starts.
+    ResourceStarting {
+        /// Resource key.
+        key: String,
+        /// What is done.
+        action: ResourceAction,
+    },
+    /// A resource call succeeded.
+    ResourceFinished {
+        /// Resource key.
+        key: String,
+        /// What was done.
+        action: ResourceAction,
+    },
+    /// A resource call failed and will be retried.
+    ResourceRetrying {
+        /// Resource key.
+        key: String,
+        /// The attempt that failed (1-based).
+        attempt: u32,
+        /// Why.
+        error: String,
+    },
+    /// A resource call failed for good.
+    ResourceFailed {
+        /// Resource key.
+        key: String,
+        /// Why.
+        error: String,
+    },
+    /// A host is ready (or not) for configuration.
+    HostReady {
+        /// Host description.
+        host: String,
+        /// Whether it answered.
+        ready: bool,
+    },
+    /// A task attempt starts.
+    TaskStarting {
+        /// Task key.
+        key: String,
+        /// Host.
+        host: String,
+        /// Attempt (1-based).
+        attempt: u32,
+    },
+    /// A task succeeded.
+    TaskFinished {
+        /// Task key.
+        key: String,
+        /// Host.
+        host: String,
+        /// `changed`, `unchanged` or `skipped: …`.
+        outcome: String,
+    },
+    /// A task attempt failed and the task will be retried.
+    TaskRetrying {
+        /// Task key.
+        key: String,
+        /// The attempt that failed.
+        attempt: u32,
+        /// Delay before the next attempt.
+        delay: Duration,
+        /// Why.
+        error: String,
+    },
+    /// A task failed for good.
+    TaskFailed {
+        /// Task key.
+        key: String,
+        /// Host.
+        host: String,
+        /// Why (secrets scrubbed).
+        error: String,
+    },
+}
+
+/// An event with its sequence number and time since the run started.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// 0, 1, 2, … within a run.
+    pub seq: u64,
+    /// Time since the run started.
+    pub elapsed: Duration,
+    /// System name.
+    pub system: String,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// Receives events, one at a time, in order, on a task of its own (a slow subscriber never
+/// blocks the scheduler).
+pub trait EventSink: Send + Sync + 'static {
+    /// Called once per event.
+    fn on_event(&self, event: &Event);
+}
+
+impl<F: Fn(&Event) + Send + Sync + 'static> EventSink for F {
+    fn on_event(&self, event: &Event) {
+        self(event);
+    }
+}
+
+/// The scheduler's side: numbers events and queues them for the delivery task. Cloneable so
+/// workers can report retries; numbering and sending happen under one lock, so delivery order
+/// is numbering order.
+#[derive(Clone)]
+pub(crate) struct Emitter {
+    inner: Arc<std::sync::Mutex<(u64, mpsc::UnboundedSender<Event>)>>,
+    start: tokio::time::Instant,
+    system: Arc<str>,
+}
+
+impl Emitter {
+    /// Starts a delivery task for `sinks`; the returned handle finishes after the emitter is
+    /// dropped and every event was delivered.
+    pub(crate) fn start(system: &str, sinks: Vec<Arc<dyn EventSink>>) -> (Emitter, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+        let h = tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                for s in &sinks {
+                    s.on_event(&e);
+                }
+            }
+        });
+        let inner = Arc::new(std::sync::Mutex::new((0, tx)));
+        (Emitter { inner, start: tokio::time::Instant::now(), system: Arc::from(system) }, h)
+    }
+
+    pub(crate) fn emit(&self, kind: EventKind) {
+        let Ok(mut g) = self.inner.lock() else { return };
+        tracing::debug!(target: "hoist::events", seq = g.0, event = ?kind);
+        let e = Event { seq: g.0, elapsed: self.start.elapsed(), system: self.system.to_string(), kind };
+        g.0 += 1;
+        let _ = g.1.send(e);
+    }
+}

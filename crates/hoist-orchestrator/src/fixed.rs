@@ -1,0 +1,39 @@
+//! The built-in proxy for fixed hosts (existing servers by address): provisioning is a no-op
+//! that records the address.
+
+use async_trait::async_trait;
+use hoist_provider::{CreateRequest, Created, DeleteRequest, ErrorKind, ProvisionError, Provisioner};
+
+/// Handles `core.fixed_host` resources. Always present in an orchestration.
+pub struct FixedHostProxy;
+
+/// The name of the built-in fixed-host proxy.
+pub const FIXED_PROXY: &str = "fixed";
+
+#[async_trait]
+impl Provisioner for FixedHostProxy {
+    fn name(&self) -> &str {
+        FIXED_PROXY
+    }
+    fn supports(&self, kind: &str) -> bool {
+        kind == "core.fixed_host"
+    }
+    async fn create(&self, req: &CreateRequest) -> Result<Created, ProvisionError> {
+        let addr = req
+            .spec
+            .get("address")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| ProvisionError::new(ErrorKind::InvalidSpec, "fixed host without an address"))?;
+        Ok(Created {
+            id: addr.to_string(),
+            outputs: [
+                ("ip".to_string(), serde_json::json!(addr)),
+                ("cidr4".to_string(), serde_json::json!(format!("{addr}/32"))),
+            ]
+            .into(),
+        })
+    }
+    async fn delete(&self, _req: &DeleteRequest) -> Result<(), ProvisionError> {
+        Ok(())
+    }
+}

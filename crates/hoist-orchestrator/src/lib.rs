@@ -1,0 +1,48 @@
+//! The `Orchestration`: joins infra, namespace and config models, plans them, drives the
+//! provisioner proxies, runs the config tasks on the hosts, and tears everything down again.
+//!
+//! ```no_run
+//! # use hoist_orchestrator::Orchestration;
+//! # async fn f(sim: std::sync::Arc<dyn hoist_provider::Provisioner>) -> Result<(), Box<dyn std::error::Error>> {
+//! # #[derive(hoist_core::Model)] #[hoist(crate = "hoist_core")] struct Infra { }
+//! let orch = Orchestration::builder("demo").infra("web", Infra {}).provisioner(sim).build()?;
+//! println!("{}", orch.plan()?);
+//! let report = orch.initiate_system().await?;
+//! println!("{report}");
+//! orch.teardown_system().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # How a run goes
+//!
+//! 1. **Plan** ([`Orchestration::plan`]): pure; every modelling mistake is reported before any
+//!    provider is called.
+//! 2. **Provision**: resources in dependency order, in parallel within a global limit and
+//!    per-provider limits. Before each create the scheduler records the intent and a
+//!    deterministic idempotency token in the state store; after it, the provider id and
+//!    outputs. A resource recorded as created is not created again (resume); one whose create
+//!    was interrupted is looked up by its token and adopted.
+//! 3. **Readiness**: every host that tasks will run on is connected to and pinged, with
+//!    bounded retries (instead of a fixed pause).
+//! 4. **Configure**: tasks in dependency order, in parallel within the global limit and a
+//!    per-host limit, each with its retry policy; succeeded tasks are recorded and not run
+//!    again on resume.
+//! 5. **Teardown** ([`Orchestration::teardown_system`]): from the recorded state alone, in
+//!    reverse dependency order.
+//!
+//! Only the scheduler (the loop in this crate) writes state. Events go to subscribers through
+//! a channel, so a slow subscriber never blocks the scheduler.
+
+mod configure;
+mod dag;
+mod events;
+mod fixed;
+mod orchestration;
+mod provision;
+mod report;
+
+pub use configure::{Connector, HostTarget};
+pub use events::{Event, EventKind, EventSink, Phase, ResourceAction};
+pub use fixed::{FIXED_PROXY, FixedHostProxy};
+pub use orchestration::{CancelHandle, Orchestration, OrchestrationBuilder, OrchestrationError, Readiness};
+pub use report::{CapturedOutput, Report, ResourceOutcome, ResourceReport, TaskOutcome, TaskReport};

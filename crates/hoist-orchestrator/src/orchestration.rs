@@ -1,0 +1,514 @@
+//! The `Orchestration` and its builder.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hoist_core::{
+    Credentials, HasRefPath, Model, ModelKind, Plan, PlanError, PlanInput, ProviderCatalog, RefPath, RetryPolicy, VarValue,
+    Vars, Visit,
+};
+use hoist_provider::{HostEndpoint, Provisioner};
+use hoist_state::{MemoryStore, RunRecord, StateError, StateStore, SystemState};
+use tokio_util::sync::CancellationToken;
+
+use crate::configure::Connector;
+use crate::events::{Emitter, EventKind, EventSink};
+use crate::fixed::FixedHostProxy;
+use crate::report::Report;
+
+/// A run could not be carried out at all. (A run that starts and fails part-way returns a
+/// [`Report`] with `success == false` instead.)
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrchestrationError {
+    /// The models have mistakes; nothing was provisioned.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The recorded state names a provider that was not given.
+    #[error(
+        "the recorded state of `{system}` has resources of provider `{provider}` (e.g. `{example}`), but no proxy named `{provider}` was given"
+    )]
+    MissingProvider {
+        /// System.
+        system: String,
+        /// Provider name.
+        provider: String,
+        /// A resource key.
+        example: String,
+    },
+    /// The orchestration was built wrongly.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// How hosts are checked before configuration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Readiness {
+    /// Connection attempts per host (0 disables the check).
+    pub attempts: u32,
+    /// Pause between attempts.
+    pub interval: Duration,
+    /// Time limit of one attempt.
+    pub timeout: Duration,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness { attempts: 20, interval: Duration::from_millis(500), timeout: Duration::from_secs(10) }
+    }
+}
+
+pub(crate) struct OwnedModel {
+    pub(crate) kind: ModelKind,
+    pub(crate) name: String,
+    pub(crate) type_key: &'static str,
+    pub(crate) root: Box<dyn Visit>,
+}
+
+pub(crate) struct Options {
+    pub(crate) concurrency: usize,
+    pub(crate) provider_limits: HashMap<String, usize>,
+    pub(crate) host_limit: usize,
+    pub(crate) fail_fast: bool,
+    pub(crate) readiness: Readiness,
+    pub(crate) provision_retry: RetryPolicy,
+    pub(crate) teardown_retry: RetryPolicy,
+    pub(crate) overrides: Vars,
+    pub(crate) excludes: Vec<RefPath>,
+    pub(crate) cloud_creds: BTreeMap<String, Credentials>,
+    pub(crate) connect_overrides: HashMap<String, HostEndpoint>,
+    pub(crate) local_dir: PathBuf,
+}
+
+pub(crate) struct Inner {
+    pub(crate) system: String,
+    pub(crate) models: Vec<OwnedModel>,
+    pub(crate) proxies: Vec<Arc<dyn Provisioner>>,
+    pub(crate) store: Arc<dyn StateStore>,
+    pub(crate) sinks: Vec<Arc<dyn EventSink>>,
+    pub(crate) connectors: Vec<Arc<dyn Connector>>,
+    pub(crate) opts: Options,
+    pub(crate) cancel: CancellationToken,
+}
+
+/// Joins models, provisioner proxies and a state store; plans, initiates and tears down the
+/// system they describe. Build one with [`Orchestration::builder`].
+///
+/// Any subset of models works: infra only; namespace + config against fixed hosts (the usual
+/// way to develop a config model); the whole system; or no models at all, to tear down a
+/// system from its recorded state.
+#[derive(Clone)]
+pub struct Orchestration {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Stops a running orchestration: no new work is scheduled, work in flight finishes, and the
+/// run returns its partial report.
+#[derive(Clone)]
+pub struct CancelHandle(CancellationToken);
+
+impl CancelHandle {
+    /// Requests cancellation.
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
+}
+
+/// Builds an [`Orchestration`].
+pub struct OrchestrationBuilder {
+    system: String,
+    models: Vec<OwnedModel>,
+    proxies: Vec<Arc<dyn Provisioner>>,
+    store: Option<Arc<dyn StateStore>>,
+    sinks: Vec<Arc<dyn EventSink>>,
+    connectors: Vec<Arc<dyn Connector>>,
+    opts: Options,
+}
+
+impl Orchestration {
+    /// A builder for the system named `system` (the name its state is kept under).
+    pub fn builder(system: &str) -> OrchestrationBuilder {
+        OrchestrationBuilder {
+            system: system.to_string(),
+            models: Vec::new(),
+            proxies: Vec::new(),
+            store: None,
+            sinks: Vec::new(),
+            connectors: Vec::new(),
+            opts: Options {
+                concurrency: 10,
+                provider_limits: HashMap::new(),
+                host_limit: 8,
+                fail_fast: true,
+                readiness: Readiness::default(),
+                provision_retry: RetryPolicy::attempts(4).exponential(Duration::from_millis(200), 2.0),
+                teardown_retry: RetryPolicy::attempts(8).exponential(Duration::from_millis(250), 2.0),
+                overrides: Vars::new(),
+                excludes: Vec::new(),
+                cloud_creds: BTreeMap::new(),
+                connect_overrides: HashMap::new(),
+                local_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            },
+        }
+    }
+
+    /// The system name.
+    pub fn system(&self) -> &str {
+        &self.inner.system
+    }
+
+    /// A handle that cancels the current (or next) run.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.inner.cancel.clone())
+    }
+
+    /// The plan: what will be created, in which order and parallel groups, which values are
+    /// known only after provisioning, and which hosts each task runs on. Calls no provider.
+    pub fn plan(&self) -> Result<Plan, PlanError> {
+        let i = &self.inner;
+        let catalog = Catalog(&i.proxies);
+        let mut input = PlanInput::new(&i.system).catalog(&catalog);
+        for m in &i.models {
+            input = input.model_dyn(m.kind, &m.name, m.type_key, &*m.root);
+        }
+        for v in i.opts.overrides.iter() {
+            input = input.override_var(&v.name, v.value.clone());
+        }
+        for e in &i.opts.excludes {
+            input = input.exclude(e);
+        }
+        for (p, c) in &i.opts.cloud_creds {
+            input = input.cloud_credentials(p, c.clone());
+        }
+        hoist_core::plan(&input)
+    }
+
+    /// The recorded state of the system, if any.
+    pub async fn state(&self) -> Result<Option<SystemState>, OrchestrationError> {
+        Ok(self.inner.store.load(&self.inner.system).await?)
+    }
+
+    /// Provisions what the infra model describes and runs the config tasks: only what is not
+    /// already done. Returns a report; `Err` only if the run could not start (plan errors,
+    /// state store failures).
+    pub async fn initiate_system(&self) -> Result<Report, OrchestrationError> {
+        let plan = Arc::new(self.plan()?);
+        let i = &self.inner;
+        let mut state = i.store.load(&i.system).await?.unwrap_or_else(|| SystemState::new(&i.system));
+        let started = now_secs();
+        let t0 = tokio::time::Instant::now();
+        let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
+        em.emit(EventKind::OrchestrationStarting { action: "initiate" });
+        let mut report = Report::new(&i.system, "initiate");
+        report.warnings.extend(plan.warnings.iter().map(ToString::to_string));
+        let planned: std::collections::BTreeSet<String> = plan.resources.iter().map(|r| r.key()).collect();
+        for k in state.resources.keys().filter(|k| !planned.contains(*k)) {
+            report.warnings.push(format!("`{k}` is recorded but no longer in the models; left in place (teardown removes it)"));
+        }
+        let res = self.run_initiate(&plan, &mut state, &em, &mut report).await;
+        report.duration = t0.elapsed();
+        report.nothing_to_do = report.success
+            && !report.cancelled
+            && report.resources.iter().all(|r| r.outcome == crate::ResourceOutcome::AlreadyPresent)
+            && report.tasks.iter().all(|t| t.outcome == crate::TaskOutcome::AlreadyDone);
+        if report.nothing_to_do {
+            em.emit(EventKind::NothingToDo);
+        }
+        em.emit(EventKind::OrchestrationFinished { success: report.success, cancelled: report.cancelled });
+        state.runs.push(RunRecord { action: "initiate".into(), started, finished: now_secs(), success: report.success, by: who() });
+        let saved = i.store.save(&state).await;
+        drop(em);
+        let _ = delivery.await;
+        res?;
+        saved?;
+        Ok(report)
+    }
+
+    async fn run_initiate(
+        &self,
+        plan: &Arc<Plan>,
+        state: &mut SystemState,
+        em: &Emitter,
+        report: &mut Report,
+    ) -> Result<(), OrchestrationError> {
+        if !plan.resources.is_empty() {
+            crate::provision::provision(self, plan, state, em, report).await?;
+        }
+        if report.success && !report.cancelled && !plan.tasks.is_empty() {
+            crate::configure::configure(self, plan, state, em, report).await?;
+        }
+        Ok(())
+    }
+
+    /// [`initiate_system`](Self::initiate_system) for programs without an async runtime.
+    pub fn initiate_system_blocking(&self) -> Result<Report, OrchestrationError> {
+        block_on(self.initiate_system())
+    }
+
+    /// Deletes every resource recorded for this system, in reverse dependency order, from the
+    /// recorded state alone (no model is needed). Idempotent: what is already gone counts as
+    /// deleted. After a complete teardown, initiating again provisions anew.
+    pub async fn teardown_system(&self) -> Result<Report, OrchestrationError> {
+        let i = &self.inner;
+        let mut state = i.store.load(&i.system).await?.unwrap_or_else(|| SystemState::new(&i.system));
+        for r in state.resources.values() {
+            if !i.proxies.iter().any(|p| p.name() == r.provider) {
+                return Err(OrchestrationError::MissingProvider {
+                    system: i.system.clone(),
+                    provider: r.provider.clone(),
+                    example: r.key.clone(),
+                });
+            }
+        }
+        let started = now_secs();
+        let t0 = tokio::time::Instant::now();
+        let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
+        em.emit(EventKind::OrchestrationStarting { action: "teardown" });
+        let mut report = Report::new(&i.system, "teardown");
+        let res = crate::provision::teardown(self, &mut state, &em, &mut report).await;
+        report.duration = t0.elapsed();
+        report.nothing_to_do = report.success && report.resources.is_empty();
+        if report.nothing_to_do {
+            em.emit(EventKind::NothingToDo);
+        }
+        em.emit(EventKind::OrchestrationFinished { success: report.success, cancelled: report.cancelled });
+        state.runs.push(RunRecord { action: "teardown".into(), started, finished: now_secs(), success: report.success, by: who() });
+        let saved = i.store.save(&state).await;
+        drop(em);
+        let _ = delivery.await;
+        res?;
+        saved?;
+        Ok(report)
+    }
+
+    /// [`teardown_system`](Self::teardown_system) for programs without an async runtime.
+    pub fn teardown_system_blocking(&self) -> Result<Report, OrchestrationError> {
+        block_on(self.teardown_system())
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = Result<T, OrchestrationError>>) -> Result<T, OrchestrationError> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(OrchestrationError::Setup(
+            "a blocking call was made from inside an async runtime; use the async form with `.await`".into(),
+        ));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| OrchestrationError::Setup(format!("cannot start an async runtime: {e}")))?;
+    rt.block_on(f)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn who() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host}")
+}
+
+impl OrchestrationBuilder {
+    fn model<M: Model>(mut self, kind: ModelKind, name: &str, m: M) -> Self {
+        self.models.push(OwnedModel { kind, name: name.to_string(), type_key: std::any::type_name::<M>(), root: Box::new(m) });
+        self
+    }
+
+    /// Adds an infra model instance named `name`.
+    #[must_use]
+    pub fn infra<M: Model>(self, name: &str, m: M) -> Self {
+        self.model(ModelKind::Infra, name, m)
+    }
+
+    /// Adds a namespace model instance.
+    #[must_use]
+    pub fn namespace<M: Model>(self, name: &str, m: M) -> Self {
+        self.model(ModelKind::Namespace, name, m)
+    }
+
+    /// Adds a config model instance.
+    #[must_use]
+    pub fn config<M: Model>(self, name: &str, m: M) -> Self {
+        self.model(ModelKind::Config, name, m)
+    }
+
+    /// Adds a provisioner proxy.
+    #[must_use]
+    pub fn provisioner(mut self, p: Arc<dyn Provisioner>) -> Self {
+        self.proxies.push(p);
+        self
+    }
+
+    /// The state store (default: in memory, for this process only).
+    #[must_use]
+    pub fn state(mut self, s: Arc<dyn StateStore>) -> Self {
+        self.store = Some(s);
+        self
+    }
+
+    /// Adds an event subscriber.
+    #[must_use]
+    pub fn subscribe(mut self, s: impl EventSink) -> Self {
+        self.sinks.push(Arc::new(s));
+        self
+    }
+
+    /// Adds a transport connector (e.g. SSH), asked in order for hosts reached by address.
+    #[must_use]
+    pub fn connector(mut self, c: Arc<dyn Connector>) -> Self {
+        self.connectors.push(c);
+        self
+    }
+
+    /// Maximum provider calls and tasks in flight at once (default 10).
+    #[must_use]
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.opts.concurrency = n.max(1);
+        self
+    }
+
+    /// Maximum calls in flight to the proxy named `provider`.
+    #[must_use]
+    pub fn provider_limit(mut self, provider: &str, n: usize) -> Self {
+        self.opts.provider_limits.insert(provider.to_string(), n.max(1));
+        self
+    }
+
+    /// Maximum tasks in flight on one host (default 8, below OpenSSH's `MaxSessions` of 10).
+    #[must_use]
+    pub fn host_limit(mut self, n: usize) -> Self {
+        self.opts.host_limit = n.max(1);
+        self
+    }
+
+    /// Stop scheduling at the first failure (the default); in-flight work finishes.
+    #[must_use]
+    pub fn fail_fast(mut self) -> Self {
+        self.opts.fail_fast = true;
+        self
+    }
+
+    /// Keep going after a failure: only what depends on the failed work is skipped.
+    #[must_use]
+    pub fn keep_going(mut self) -> Self {
+        self.opts.fail_fast = false;
+        self
+    }
+
+    /// How hosts are checked before configuration.
+    #[must_use]
+    pub fn readiness(mut self, r: Readiness) -> Self {
+        self.opts.readiness = r;
+        self
+    }
+
+    /// Retry policy for provider calls that fail with a retryable error (throttling, transient).
+    #[must_use]
+    pub fn provision_retry(mut self, p: RetryPolicy) -> Self {
+        self.opts.provision_retry = p;
+        self
+    }
+
+    /// Overrides a variable for every role.
+    #[must_use]
+    #[track_caller]
+    pub fn override_var(mut self, name: &str, value: impl Into<VarValue>) -> Self {
+        self.opts.overrides = self.opts.overrides.override_var(name, value);
+        self
+    }
+
+    /// Excludes a resource (or a group / multi) from provisioning.
+    #[must_use]
+    pub fn exclude(mut self, r: &impl HasRefPath) -> Self {
+        self.opts.excludes.push(r.ref_path().clone());
+        self
+    }
+
+    /// Credentials for hosts provisioned by the proxy `provider`.
+    #[must_use]
+    pub fn cloud_credentials(mut self, provider: &str, c: Credentials) -> Self {
+        self.opts.cloud_creds.insert(provider.to_string(), c);
+        self
+    }
+
+    /// Reach the host known as `host` (an address, or a resource key `<model>/<path>`) at
+    /// `endpoint` instead. This is how tests map addresses an emulator returns (never to be
+    /// dialled) to loopback test hosts.
+    #[must_use]
+    pub fn connect_override(mut self, host: &str, endpoint: HostEndpoint) -> Self {
+        self.opts.connect_overrides.insert(host.to_string(), endpoint);
+        self
+    }
+
+    /// The directory relative local paths (scripts, templates, copy sources) are resolved
+    /// against (default: the current directory).
+    #[must_use]
+    pub fn local_dir(mut self, d: impl Into<PathBuf>) -> Self {
+        self.opts.local_dir = d.into();
+        self
+    }
+
+    /// Builds the orchestration.
+    pub fn build(mut self) -> Result<Orchestration, OrchestrationError> {
+        if !self.proxies.iter().any(|p| p.supports("core.fixed_host")) {
+            self.proxies.push(Arc::new(FixedHostProxy));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for p in &self.proxies {
+            if !names.insert(p.name().to_string()) {
+                return Err(OrchestrationError::Setup(format!("two provisioner proxies are named `{}`", p.name())));
+            }
+        }
+        Ok(Orchestration {
+            inner: Arc::new(Inner {
+                system: self.system,
+                models: self.models,
+                proxies: self.proxies,
+                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                sinks: self.sinks,
+                connectors: self.connectors,
+                opts: self.opts,
+                cancel: CancellationToken::new(),
+            }),
+        })
+    }
+}
+
+/// Chooses proxies by Actuator's rules: exactly one supporter (whose name matches `cloud` if
+/// set), or among several the one named by `cloud`.
+struct Catalog<'a>(&'a [Arc<dyn Provisioner>]);
+
+impl ProviderCatalog for Catalog<'_> {
+    fn assign(&self, kind: &str, cloud: Option<&str>) -> Result<String, String> {
+        let sup: Vec<&Arc<dyn Provisioner>> = self.0.iter().filter(|p| p.supports(kind)).collect();
+        let names = || sup.iter().map(|p| format!("`{}`", p.name())).collect::<Vec<_>>().join(", ");
+        match (sup.as_slice(), cloud) {
+            ([], _) => {
+                let all: Vec<String> = self.0.iter().map(|p| format!("`{}`", p.name())).collect();
+                Err(format!("no provisioner proxy supports `{kind}` (proxies given: {})", all.join(", ")))
+            }
+            ([p], None) => Ok(p.name().to_string()),
+            ([p], Some(c)) if p.name() == c => Ok(c.to_string()),
+            ([p], Some(c)) => Err(format!("`{kind}` is pinned to proxy `{c}`, but the only proxy supporting it is `{}`", p.name())),
+            (_, None) => Err(format!("several proxies support `{kind}` ({}); pin one with `cloud`", names())),
+            (_, Some(c)) => {
+                if sup.iter().any(|p| p.name() == c) {
+                    Ok(c.to_string())
+                } else {
+                    Err(format!("none of the proxies supporting `{kind}` ({}) is named `{c}`", names()))
+                }
+            }
+        }
+    }
+
+    fn check(&self, provider: &str, kind: &str, spec: &serde_json::Value) -> Vec<String> {
+        self.0.iter().find(|p| p.name() == provider).map(|p| p.check(kind, spec)).unwrap_or_default()
+    }
+}

@@ -1,0 +1,73 @@
+//! hoist: describe a whole system as Rust types (its cloud infrastructure, the names and roles
+//! that govern it, and the configuration of its hosts), then stand it up, configure it and
+//! tear it down with one [`Orchestration`].
+//!
+//! - **Infra model**: a struct of resources ([`Network`], [`Subnet`], [`Server`], …,
+//!   [`Multi`] for keyed families) with `#[derive(Model)]`.
+//! - **Namespace model**: a struct of [`Role`]s with [`Vars`]; a role's host is an infra
+//!   reference, a fixed address or a `!{VAR}` string.
+//! - **Config model**: a struct of [`Task`]s, [`MultiTask`]s and nested config structs, with
+//!   [`Deps`] (`a | b`, `a & b`).
+//!
+//! References between them are typed ([`Ref`], [`MultiRef`], [`Out`]): a wrong kind or field is
+//! a compile error, and everything else is checked by [`Orchestration::plan`] before any cloud
+//! call.
+//!
+//! ```
+//! use hoist::*;
+//!
+//! #[derive(Model)]
+//! struct Infra { net: Network, subnet: Subnet, web: Server }
+//! #[derive(Model)]
+//! struct Ns { web: Role }
+//! #[derive(Model)]
+//! struct Cfg { hello: Task }
+//!
+//! let i = Infra::refs();
+//! let infra = Infra {
+//!     net: Network::new("10.0.0.0/16"),
+//!     subnet: Subnet::new(i.net.clone(), "10.0.1.0/24"),
+//!     web: Server::new("debian-12", "small", i.subnet.clone()),
+//! };
+//! let ns = Ns { web: Role::on(i.web.clone()).var("GREETING", "hello") };
+//! let cfg = Cfg { hello: Task::shell("echo !{GREETING} > hello.txt").role(Ns::refs().web) };
+//!
+//! let orch = Orchestration::builder("hello")
+//!     .infra("infra", infra)
+//!     .namespace("ns", ns)
+//!     .config("cfg", cfg)
+//!     .provisioner(std::sync::Arc::new(sim::SimCloud::builder().build()))
+//!     .build()
+//!     .unwrap();
+//! let report = orch.initiate_system_blocking().unwrap();
+//! assert!(report.success, "{report}");
+//! assert!(orch.teardown_system_blocking().unwrap().success);
+//! ```
+
+pub use hoist_core::*;
+pub use hoist_orchestrator::{
+    CancelHandle, CapturedOutput, Connector, Event, EventKind, EventSink, FIXED_PROXY, FixedHostProxy, HostTarget,
+    Orchestration, OrchestrationBuilder, OrchestrationError, Phase, Readiness, Report, ResourceAction, ResourceOutcome,
+    ResourceReport, TaskOutcome, TaskReport,
+};
+
+/// The provisioner proxy trait and its types, for provider authors.
+pub mod provider {
+    pub use hoist_provider::*;
+}
+
+/// Transports and the task runner.
+pub mod exec {
+    pub use hoist_exec::*;
+}
+
+/// Recorded state and state stores.
+pub mod state {
+    pub use hoist_state::*;
+}
+
+/// The built-in simulated cloud.
+#[cfg(feature = "sim")]
+pub mod sim {
+    pub use hoist_sim::*;
+}

@@ -1,0 +1,71 @@
+//! The quick start: a small web system (a network, a database server, three app servers from
+//! a multi-role, a load balancer) on the built-in simulated cloud. It plans, initiates, reports
+//! and tears down, printing what it does. No cloud account is needed: the simulated servers are
+//! local sandbox directories, and the config tasks really run in them.
+//!
+//! Run it with `cargo run --example quickstart`.
+
+use std::sync::Arc;
+
+use hoist::sim::SimCloud;
+use hoist::{Event, EventKind, Orchestration, ResourceAction};
+use hoist_webapp::{WebConfig, WebInfra, WebNamespace, WebParams};
+
+fn progress(e: &Event) {
+    let t = e.elapsed.as_secs_f64();
+    match &e.kind {
+        EventKind::PhaseStarting(p) => println!("[{t:6.2}s] == {p:?}"),
+        EventKind::ResourceFinished { key, action: ResourceAction::Create } => println!("[{t:6.2}s]   created  {key}"),
+        EventKind::ResourceFinished { key, action: ResourceAction::Delete } => println!("[{t:6.2}s]   deleted  {key}"),
+        EventKind::ResourceFailed { key, error } => println!("[{t:6.2}s]   FAILED   {key}: {error}"),
+        EventKind::TaskFinished { key, outcome, .. } => println!("[{t:6.2}s]   {outcome:<9} {key}"),
+        EventKind::TaskFailed { key, error, .. } => println!("[{t:6.2}s]   FAILED   {key}: {error}"),
+        _ => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).init();
+
+    let params = WebParams::default();
+    let cloud = SimCloud::builder().latency(std::time::Duration::from_millis(40)).build();
+    let orch = Orchestration::builder("quickstart")
+        .infra("web", WebInfra::new(&params))
+        .namespace("ns", WebNamespace::new(&params))
+        .config("cfg", WebConfig::new())
+        .provisioner(Arc::new(cloud.clone()))
+        .subscribe(progress)
+        .build()?;
+
+    println!("{}", orch.plan()?);
+
+    println!("Initiating the system on the simulated cloud…");
+    let report = orch.initiate_system().await?;
+    println!("\n{report}");
+    if !report.success {
+        return Err("initiate failed (see the report above)".into());
+    }
+
+    // Look inside the load balancer's sandbox: its configuration lists every app server.
+    let state = orch.state().await?.ok_or("no state recorded")?;
+    if let Some(sandbox) =
+        state.resources.get("web/lb").and_then(|r| r.outputs.get("sandbox")).and_then(|v| v.as_str())
+    {
+        let conf = std::fs::read_to_string(std::path::Path::new(sandbox).join("lb.conf"))?;
+        println!("lb.conf on the load balancer:\n{conf}");
+    }
+
+    println!("Running initiate again does nothing:");
+    let again = orch.initiate_system().await?;
+    println!("  nothing_to_do = {}\n", again.nothing_to_do);
+
+    println!("Tearing the system down…");
+    let down = orch.teardown_system().await?;
+    println!("\n{down}");
+    println!("Objects left in the simulated cloud: {}", cloud.count());
+    if !down.success || cloud.count() != 0 {
+        return Err("teardown left something behind".into());
+    }
+    Ok(())
+}

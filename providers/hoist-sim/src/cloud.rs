@@ -1,0 +1,446 @@
+//! [`SimCloud`]: the provisioner proxy, its builder, and the inspection API tests use.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hoist_provider::{
+    CreateRequest, Created, DeleteRequest, ErrorKind, FindRequest, HostEndpoint, OutputMap,
+    ProvisionError, Provisioner,
+};
+use serde_json::Value;
+use tracing::debug;
+
+use crate::faults::{FaultState, Faults, Op};
+use crate::state::{Kind, State, check_spec};
+use crate::{DEFAULT_NAME, SimObject};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Counts of the calls a [`SimCloud`] received, failed ones included; from
+/// [`SimCloud::calls`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Calls {
+    /// `create` calls per kind.
+    pub create: BTreeMap<String, u64>,
+    /// `delete` calls per kind.
+    pub delete: BTreeMap<String, u64>,
+    /// `find` calls (any kind).
+    pub find: u64,
+}
+
+impl Calls {
+    /// `create` calls for `kind`.
+    pub fn creates(&self, kind: &str) -> u64 {
+        self.create.get(kind).copied().unwrap_or(0)
+    }
+
+    /// `delete` calls for `kind`.
+    pub fn deletes(&self, kind: &str) -> u64 {
+        self.delete.get(kind).copied().unwrap_or(0)
+    }
+
+    /// `create` calls of every kind.
+    pub fn total_creates(&self) -> u64 {
+        self.create.values().sum()
+    }
+
+    /// `delete` calls of every kind.
+    pub fn total_deletes(&self) -> u64 {
+        self.delete.values().sum()
+    }
+}
+
+/// The shared state behind every clone of a [`SimCloud`].
+pub(crate) struct Inner {
+    name: String,
+    latency_nanos: AtomicU64,
+    sandbox_root: PathBuf,
+    /// True if the root was made up by the builder: removed when the last clone is dropped.
+    owns_root: bool,
+    state: Mutex<State>,
+    faults: Mutex<FaultState>,
+    calls: Mutex<Calls>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+impl Inner {
+    pub(crate) fn faults(&self) -> MutexGuard<'_, FaultState> {
+        lock(&self.faults)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    fn latency(&self) -> Duration {
+        Duration::from_nanos(self.latency_nanos.load(Ordering::Relaxed))
+    }
+
+    async fn round_trip(&self) {
+        let l = self.latency();
+        if !l.is_zero() {
+            tokio::time::sleep(l).await;
+        }
+    }
+
+    fn enter(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(&self.in_flight)
+    }
+
+    fn count(&self, op: Op, kind: &str) {
+        let mut c = lock(&self.calls);
+        let map = match op {
+            Op::Create => &mut c.create,
+            Op::Delete => &mut c.delete,
+        };
+        *map.entry(kind.to_string()).or_insert(0) += 1;
+    }
+
+    fn throttled(&self) -> Result<(), ProvisionError> {
+        if self.faults().take_throttle() {
+            return Err(
+                ProvisionError::new(ErrorKind::Throttled, "rate exceeded").with_code("Throttling")
+            );
+        }
+        Ok(())
+    }
+
+    fn do_create(&self, req: &CreateRequest, kind: Kind) -> Result<Created, ProvisionError> {
+        self.throttled()?;
+        let fault = self.faults().take(Op::Create, &req.key);
+        if let Some(f) = fault.as_ref().filter(|f| !f.takes_effect()) {
+            return Err(f.error());
+        }
+        let created = self.state().create(req, kind, &self.sandbox_root)?;
+        match fault {
+            Some(f) => Err(f.error()),
+            None => Ok(created),
+        }
+    }
+
+    fn do_delete(&self, req: &DeleteRequest, kind: Kind) -> Result<bool, ProvisionError> {
+        self.throttled()?;
+        let fault = self.faults().take(Op::Delete, &req.key);
+        if let Some(f) = fault.as_ref().filter(|f| !f.takes_effect()) {
+            return Err(f.error());
+        }
+        let existed = self.state().delete(req, kind)?;
+        match fault {
+            Some(f) => Err(f.error()),
+            None => Ok(existed),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.owns_root {
+            let _ = std::fs::remove_dir_all(&self.sandbox_root);
+        }
+    }
+}
+
+/// Counts a create/delete call as in flight until dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn unsupported(kind: &str) -> ProvisionError {
+    ProvisionError::new(
+        ErrorKind::InvalidSpec,
+        format!(
+            "the simulated cloud does not provision {kind:?} (it provisions: {})",
+            Kind::ALL.map(Kind::as_str).join(", ")
+        ),
+    )
+    .with_code("UnsupportedKind")
+}
+
+fn fmt_result<T>(r: &Result<T, ProvisionError>) -> String {
+    match r {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Builds a [`SimCloud`]; from [`SimCloud::builder`].
+#[derive(Clone, Debug, Default)]
+pub struct SimCloudBuilder {
+    name: Option<String>,
+    latency: Duration,
+    sandbox_root: Option<PathBuf>,
+}
+
+impl SimCloudBuilder {
+    /// The proxy name (default `"sim"`), what a resource's `cloud` pins.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Latency of every call (create, delete, find), simulated with `tokio::time::sleep`
+    /// (default: none).
+    #[must_use]
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// The directory server sandboxes are created in (`<root>/srv-0001/`, …). It is created on
+    /// demand and left in place when the cloud is dropped. Default: a fresh directory under
+    /// [`std::env::temp_dir`], removed when the last clone of the cloud is dropped.
+    #[must_use]
+    pub fn sandbox_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.sandbox_root = Some(root.into());
+        self
+    }
+
+    /// Builds the cloud.
+    pub fn build(self) -> SimCloud {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let (sandbox_root, owns_root) = match self.sandbox_root {
+            Some(r) => (r, false),
+            None => {
+                let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+                let dir = format!("hoist-sim-{}-{n}", std::process::id());
+                (std::env::temp_dir().join(dir), true)
+            }
+        };
+        SimCloud {
+            inner: Arc::new(Inner {
+                name: self.name.unwrap_or_else(|| DEFAULT_NAME.to_string()),
+                latency_nanos: AtomicU64::new(
+                    u64::try_from(self.latency.as_nanos()).unwrap_or(u64::MAX),
+                ),
+                sandbox_root,
+                owns_root,
+                state: Mutex::new(State::new()),
+                faults: Mutex::new(FaultState::default()),
+                calls: Mutex::new(Calls::default()),
+                in_flight: AtomicUsize::new(0),
+                max_in_flight: AtomicUsize::new(0),
+            }),
+        }
+    }
+}
+
+/// The built-in simulated cloud: an in-memory provisioner proxy for the provider-neutral kinds
+/// (`core.network`, `core.subnet`, `core.security_group`, `core.server`, `core.public_ip`)
+/// whose servers are real local sandbox directories.
+///
+/// Cheap to clone: clones share one cloud. See the [crate docs](crate) for its behaviour.
+#[derive(Clone)]
+pub struct SimCloud {
+    inner: Arc<Inner>,
+}
+
+impl Default for SimCloud {
+    fn default() -> Self {
+        SimCloud::new()
+    }
+}
+
+impl std::fmt::Debug for SimCloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimCloud")
+            .field("name", &self.inner.name)
+            .field("latency", &self.inner.latency())
+            .field("sandbox_root", &self.inner.sandbox_root)
+            .field("objects", &self.count())
+            .finish()
+    }
+}
+
+impl SimCloud {
+    /// A cloud named `"sim"` with no latency and a fresh temporary sandbox root.
+    pub fn new() -> Self {
+        SimCloud::builder().build()
+    }
+
+    /// A builder.
+    pub fn builder() -> SimCloudBuilder {
+        SimCloudBuilder::default()
+    }
+
+    /// The directory server sandboxes are created in.
+    pub fn sandbox_root(&self) -> &Path {
+        &self.inner.sandbox_root
+    }
+
+    /// The per-call latency.
+    pub fn latency(&self) -> Duration {
+        self.inner.latency()
+    }
+
+    /// Changes the per-call latency for calls that start from now on.
+    pub fn set_latency(&self, latency: Duration) {
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.inner.latency_nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    /// The failure-injection handle.
+    pub fn faults(&self) -> Faults {
+        Faults {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+
+    /// Snapshots of every live object, in creation order.
+    pub fn objects(&self) -> Vec<SimObject> {
+        self.inner.state().snapshot()
+    }
+
+    /// Snapshots of the live objects of `kind` (`core.server`, …), in creation order.
+    pub fn objects_of(&self, kind: &str) -> Vec<SimObject> {
+        self.objects()
+            .into_iter()
+            .filter(|o| o.kind == kind)
+            .collect()
+    }
+
+    /// A snapshot of the live object `id`.
+    pub fn object(&self, id: &str) -> Option<SimObject> {
+        self.inner.state().get(id)
+    }
+
+    /// Number of live objects.
+    pub fn count(&self) -> usize {
+        self.inner.state().len()
+    }
+
+    /// Sandbox directories of the live servers.
+    pub fn sandboxes(&self) -> Vec<PathBuf> {
+        self.inner.state().sandboxes()
+    }
+
+    /// Counts of the calls received so far.
+    pub fn calls(&self) -> Calls {
+        lock(&self.inner.calls).clone()
+    }
+
+    /// The number of create/delete calls running right now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The highest number of create/delete calls that ran at the same time so far.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Resets [`calls`](Self::calls) and [`max_in_flight`](Self::max_in_flight) (objects and
+    /// faults are kept).
+    pub fn reset_stats(&self) {
+        *lock(&self.inner.calls) = Calls::default();
+        self.inner
+            .max_in_flight
+            .store(self.in_flight(), Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Provisioner for SimCloud {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn supports(&self, kind: &str) -> bool {
+        Kind::parse(kind).is_some()
+    }
+
+    fn check(&self, kind: &str, spec: &Value) -> Vec<String> {
+        check_spec(kind, spec)
+    }
+
+    async fn create(&self, req: &CreateRequest) -> Result<Created, ProvisionError> {
+        let inner = &self.inner;
+        inner.count(Op::Create, &req.kind);
+        let _guard = inner.enter();
+        inner.round_trip().await;
+        let result = match Kind::parse(&req.kind) {
+            Some(kind) => inner.do_create(req, kind),
+            None => Err(unsupported(&req.kind)),
+        };
+        debug!(
+            proxy = %inner.name,
+            op = "create",
+            kind = %req.kind,
+            key = %req.key,
+            token = %req.token,
+            id = result.as_ref().map(|c| c.id.as_str()).unwrap_or("-"),
+            result = %fmt_result(&result),
+            "sim call"
+        );
+        result
+    }
+
+    async fn delete(&self, req: &DeleteRequest) -> Result<(), ProvisionError> {
+        let inner = &self.inner;
+        inner.count(Op::Delete, &req.kind);
+        let _guard = inner.enter();
+        inner.round_trip().await;
+        let result = match Kind::parse(&req.kind) {
+            Some(kind) => inner.do_delete(req, kind),
+            None => Err(unsupported(&req.kind)),
+        };
+        debug!(
+            proxy = %inner.name,
+            op = "delete",
+            kind = %req.kind,
+            key = %req.key,
+            id = %req.id,
+            existed = result.as_ref().is_ok_and(|e| *e),
+            result = %fmt_result(&result),
+            "sim call"
+        );
+        result.map(|_| ())
+    }
+
+    async fn find(&self, req: &FindRequest) -> Result<Option<Created>, ProvisionError> {
+        let inner = &self.inner;
+        lock(&inner.calls).find += 1;
+        inner.round_trip().await;
+        let result = inner.throttled().map(|()| {
+            let state = inner.state();
+            state
+                .by_token(&req.token)
+                .filter(|(kind, key, _)| kind.as_str() == req.kind && *key == req.key)
+                .map(|(_, _, created)| created)
+        });
+        debug!(
+            proxy = %inner.name,
+            op = "find",
+            kind = %req.kind,
+            key = %req.key,
+            token = %req.token,
+            found = result.as_ref().ok().and_then(|c| c.as_ref()).map(|c| c.id.as_str()).unwrap_or("-"),
+            result = %fmt_result(&result),
+            "sim call"
+        );
+        result
+    }
+
+    fn endpoint(&self, kind: &str, outputs: &OutputMap) -> Option<HostEndpoint> {
+        if kind != Kind::Server.as_str() && kind != Kind::PublicIp.as_str() {
+            return None;
+        }
+        let dir = outputs.get("sandbox").and_then(Value::as_str)?;
+        Some(HostEndpoint::Local {
+            dir: PathBuf::from(dir),
+        })
+    }
+}
