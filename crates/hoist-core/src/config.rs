@@ -125,7 +125,7 @@ impl Action {
 /// Remote login credentials. Each field is resolved independently: task, then the task
 /// defaults of the enclosing structs (innermost first), then the per-provider cloud
 /// credentials of the host's provider.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Credentials {
     /// Remote user.
     pub user: Option<String>,
@@ -250,10 +250,12 @@ impl RetryPolicy {
 #[derive(Clone, Debug)]
 pub struct Task {
     action: Action,
+    become_user: Option<String>,
     role: Option<Ref<Role>>,
     run_from: Option<Ref<Role>>,
     creds: Credentials,
     retry: Option<RetryPolicy>,
+    timeout: Option<Duration>,
     problems: Vec<String>,
     loc: SourceLoc,
 }
@@ -261,7 +263,7 @@ pub struct Task {
 impl Task {
     #[track_caller]
     fn with(action: Action) -> Self {
-        Task { action, role: None, run_from: None, creds: Credentials::default(), retry: None, problems: Vec::new(), loc: SourceLoc::caller() }
+        Task { action, become_user: None, role: None, run_from: None, creds: Credentials::default(), retry: None, timeout: None, problems: Vec::new(), loc: SourceLoc::caller() }
     }
 
     /// A task that does nothing.
@@ -370,6 +372,28 @@ impl Task {
         self
     }
 
+    /// Run as root through `sudo` (Ansible's `become`). A sudo password, if the hosts need
+    /// one, is given once to the orchestration and shared by every host.
+    #[must_use]
+    pub fn sudo(self) -> Self {
+        self.become_user("root")
+    }
+
+    /// Run as `user` through `sudo`.
+    #[must_use]
+    pub fn become_user(mut self, user: &str) -> Self {
+        if self.action.is_local() {
+            self.problems.push(format!("`become` is not an argument of a {} task", self.action.kind()));
+        }
+        self.become_user = Some(user.into());
+        self
+    }
+
+    /// The user the task runs as through `sudo`, if any.
+    pub fn become_as(&self) -> Option<&str> {
+        self.become_user.as_deref()
+    }
+
     /// Password.
     #[must_use]
     pub fn password(mut self, p: Secret) -> Self {
@@ -391,11 +415,11 @@ impl Task {
         self
     }
 
-    /// Time limit of each attempt.
+    /// Time limit of each attempt. It applies to whichever retry policy the task ends up
+    /// with (its own, or its defaults').
     #[must_use]
     pub fn timeout(mut self, t: Duration) -> Self {
-        let p = self.retry.unwrap_or_default();
-        self.retry = Some(p.timeout(t));
+        self.timeout = Some(t);
         self
     }
 
@@ -526,9 +550,13 @@ impl Task {
     pub fn credentials(&self) -> &Credentials {
         &self.creds
     }
-    /// Retry policy set on the task.
+    /// Retry policy set on the task (with the task's timeout, if set).
     pub fn retry_policy(&self) -> Option<RetryPolicy> {
-        self.retry
+        self.retry.map(|p| self.timeout.map_or(p, |t| p.timeout(t)))
+    }
+    /// Time limit of each attempt set on the task.
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        self.timeout
     }
     /// Bad arguments found while building the task (reported by the plan).
     pub fn problems(&self) -> &[String] {

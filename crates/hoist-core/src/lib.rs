@@ -54,7 +54,7 @@ pub use component::{Component, Multi, Visit, Visitor};
 pub use config::{Action, CopySource, Credentials, DepExpr, Deps, Growth, MultiTask, RetryPolicy, Task, TaskDefaults, dep, group};
 pub use error::{DiagKind, Diagnostic, PlanError};
 pub use hoist_derive::Model;
-pub use namespace::{HostRef, Role, Var, VarValue, Vars};
+pub use namespace::{Connection, HostRef, Role, Var, VarValue, Vars};
 pub use path::{Key, ModelPath, SourceLoc};
 pub use plan::{ModelKind, Outputs, Plan, PlanInput, PlannedHost, PlannedResource, PlannedRole, PlannedTask, ProviderCatalog, ResourceId, RoleId, TaskId, VarError, plan};
 pub use reference::{HasRefPath, MultiRef, Out, OutAny, Ref, RefPath, Val};

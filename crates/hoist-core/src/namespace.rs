@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::config::Credentials;
 use crate::path::SourceLoc;
 use crate::reference::{HasRefPath, Out, OutAny, Ref, RefPath};
 use crate::resource::Addressable;
@@ -67,7 +68,21 @@ impl From<String> for HostRef {
 pub struct Role {
     host: Option<HostRef>,
     vars: Vars,
+    conn: Connection,
     loc: SourceLoc,
+}
+
+/// How a role's host is reached, beyond its address: what inventories and `ssh_config` say
+/// about a host (port, user, key, jump host).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Connection {
+    /// Port (default: the transport's, 22 for SSH).
+    pub port: Option<u16>,
+    /// Credentials for this host; used after the task's own and its defaults', before the
+    /// per-provider cloud credentials.
+    pub creds: Credentials,
+    /// A jump host (bastion) the host is reached through: `[user@]host[:port]`.
+    pub jump: Option<String>,
 }
 
 impl Role {
@@ -75,13 +90,13 @@ impl Role {
     #[track_caller]
     #[allow(clippy::new_without_default, reason = "new records the caller's location")]
     pub fn new() -> Self {
-        Role { host: None, vars: Vars::new(), loc: SourceLoc::caller() }
+        Role { host: None, vars: Vars::new(), conn: Connection::default(), loc: SourceLoc::caller() }
     }
 
     /// A role running on `host`.
     #[track_caller]
     pub fn on(host: impl Into<HostRef>) -> Self {
-        Role { host: Some(host.into()), vars: Vars::new(), loc: SourceLoc::caller() }
+        Role { host: Some(host.into()), vars: Vars::new(), conn: Connection::default(), loc: SourceLoc::caller() }
     }
 
     /// Sets the host.
@@ -104,6 +119,46 @@ impl Role {
     pub fn var(mut self, name: &str, value: impl Into<VarValue>) -> Self {
         self.vars = self.vars.set(name, value);
         self
+    }
+
+    /// The port the host is reached on.
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.conn.port = Some(port);
+        self
+    }
+
+    /// The remote user for this host.
+    #[must_use]
+    pub fn user(mut self, user: &str) -> Self {
+        self.conn.creds.user = Some(user.into());
+        self
+    }
+
+    /// The private key file for this host.
+    #[must_use]
+    pub fn key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.conn.creds.key_file = Some(path.into());
+        self
+    }
+
+    /// Reach the host through the jump host `[user@]host[:port]`.
+    #[must_use]
+    pub fn jump(mut self, via: &str) -> Self {
+        self.conn.jump = Some(via.into());
+        self
+    }
+
+    /// All connection settings at once.
+    #[must_use]
+    pub fn connection(mut self, conn: Connection) -> Self {
+        self.conn = conn;
+        self
+    }
+
+    /// How the host is reached.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     /// The host, if set.

@@ -104,12 +104,62 @@ impl From<&String> for Key {
 }
 
 /// One step of a [`ModelPath`].
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// Ordered as if derived (fields before keys, then by name or key); field names that are the
+/// same static string compare without looking at the bytes.
+#[derive(Clone, Eq, Serialize, Deserialize)]
 pub enum Seg {
     /// A struct field.
     Field(Name),
     /// A key into a multi component.
     Key(Key),
+}
+
+fn same_str(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b)
+}
+
+impl PartialEq for Seg {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Seg::Field(a), Seg::Field(b)) => same_str(a, b) || a == b,
+            (Seg::Key(a), Seg::Key(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl std::hash::Hash for Seg {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Seg::Field(n) => n.hash(state),
+            Seg::Key(k) => k.hash(state),
+        }
+    }
+}
+
+impl Ord for Seg {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Seg::Field(a), Seg::Field(b)) => {
+                if same_str(a, b) {
+                    Ordering::Equal
+                } else {
+                    a.cmp(b)
+                }
+            }
+            (Seg::Key(a), Seg::Key(b)) => a.cmp(b),
+            (Seg::Field(_), Seg::Key(_)) => Ordering::Less,
+            (Seg::Key(_), Seg::Field(_)) => Ordering::Greater,
+        }
+    }
+}
+
+impl PartialOrd for Seg {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// The concrete path of a component inside one model: `db`, `grid[3].foreman`.
@@ -140,17 +190,31 @@ impl ModelPath {
     /// This path extended by a field.
     #[must_use]
     pub fn field(&self, name: impl Into<Name>) -> Self {
-        let mut v = self.0.clone();
-        v.push(Seg::Field(name.into()));
-        ModelPath(v)
+        self.with(Seg::Field(name.into()))
     }
 
     /// This path extended by a key.
     #[must_use]
     pub fn key(&self, key: Key) -> Self {
-        let mut v = self.0.clone();
-        v.push(Seg::Key(key));
+        self.with(Seg::Key(key))
+    }
+
+    /// This path extended by `seg`, allocated once at its final size.
+    fn with(&self, seg: Seg) -> Self {
+        let mut v = Vec::with_capacity(self.0.len() + 1);
+        v.extend_from_slice(&self.0);
+        v.push(seg);
         ModelPath(v)
+    }
+
+    /// Extends this path in place (for walks that descend and come back up).
+    pub(crate) fn push(&mut self, seg: Seg) {
+        self.0.push(seg);
+    }
+
+    /// Removes the last segment in place.
+    pub(crate) fn pop(&mut self) {
+        self.0.pop();
     }
 
     /// The segments.
@@ -225,8 +289,11 @@ impl ModelPath {
         keys.join(namesep)
     }
 
-    /// The long display name `<model instance>.<path parts>.<short name>` with immediately
-    /// repeated parts collapsed (`web.db.db` → `web.db`).
+    /// The long display name `<model instance>.<path parts>.<short name>`, the short name
+    /// collapsed into the last path part when it repeats it (`web.db.db` → `web.db`).
+    ///
+    /// Only the name is collapsed, so distinct paths keep distinct long names (`web.web.net`
+    /// for the `net` of a group `web`, next to `web.net`).
     pub fn long_name(&self, model: &str, namesep: &str) -> String {
         let mut parts: Vec<String> = vec![model.to_string()];
         for s in &self.0 {
@@ -235,8 +302,10 @@ impl ModelPath {
                 Seg::Key(k) => k.to_string(),
             });
         }
-        parts.push(self.short_name(namesep));
-        parts.dedup();
+        let name = self.short_name(namesep);
+        if parts.len() == 1 || parts.last() != Some(&name) {
+            parts.push(name);
+        }
         parts.join(".")
     }
 }

@@ -42,11 +42,15 @@
 //! # }
 //! ```
 
+pub mod connect;
 pub mod local;
+pub mod sudo;
 pub mod task;
 pub mod transport;
 
+pub use connect::{Connector, HostTarget};
 pub use local::LocalTransport;
+pub use sudo::{Become, BecomeTransport};
 pub use task::{
     MapVars, TaskContext, TaskError, TaskErrorKind, TaskOutcome, TaskSuccess, VarSource, run_action,
 };

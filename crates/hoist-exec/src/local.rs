@@ -43,7 +43,9 @@ impl LocalTransport {
     /// A sandbox host rooted at `dir` (created if missing, best effort; a later operation
     /// reports the error if it cannot be).
     pub fn sandbox(dir: impl Into<PathBuf>) -> Self {
-        let root = dir.into();
+        let dir = dir.into();
+        // Absolute, so that `temp_dir()` and messages mean the same from any directory.
+        let root = std::path::absolute(&dir).unwrap_or(dir);
         if let Err(e) = std::fs::create_dir_all(&root) {
             tracing::debug!(dir = %root.display(), error = %e, "cannot create sandbox directory");
         }
@@ -87,6 +89,13 @@ impl Transport for LocalTransport {
             Some(c) => self.resolve(c),
             None => self.root.clone(),
         };
+        if !tokio::fs::metadata(&cwd).await.is_ok_and(|m| m.is_dir()) {
+            return Err(TransportError::Io {
+                host: self.host.clone(),
+                path: Some(cwd.to_string_lossy().into_owned()),
+                message: "working directory does not exist".into(),
+            });
+        }
         cmd.env_clear()
             .env(
                 "PATH",
@@ -218,10 +227,11 @@ struct GroupKiller {
 impl Drop for GroupKiller {
     fn drop(&mut self) {
         if let Some(pgid) = self.pgid.take() {
-            // No `unsafe` (so no `libc::kill`) in this workspace: `kill(1)` does it. Killing the
-            // group reaches what a shell started in the background, too.
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", "--", &format!("-{pgid}")])
+            // No `unsafe` (so no `libc::kill`) in this workspace: the shell's `kill` builtin
+            // does it (always there, unlike `/usr/bin/kill`). Killing the group reaches what a
+            // shell started in the background, too.
+            let _ = std::process::Command::new("/bin/sh")
+                .args(["-c", "kill -9 -\"$1\"", "sh", &pgid.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -449,14 +459,18 @@ mod tests {
     async fn timeout_kills_the_whole_group() {
         let (dir, t) = sandbox();
         let start = Instant::now();
-        // The background `sleep` would keep the output pipes open if it survived.
-        let req = ExecRequest::shell("sleep 5 & sleep 5; touch late")
+        // The background job outlives the shell unless the whole group is killed.
+        let req = ExecRequest::shell("(sleep 1; touch late) & sleep 5; touch after")
             .with_timeout(Some(Duration::from_millis(200)));
         let err = t.exec(&req).await.unwrap_err();
         assert!(err.is_timeout(), "{err}");
         assert!(start.elapsed() < Duration::from_secs(3));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!dir.path().join("late").exists());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            !dir.path().join("late").exists(),
+            "background job survived the timeout"
+        );
+        assert!(!dir.path().join("after").exists());
     }
 
     #[tokio::test]
@@ -477,6 +491,30 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, TransportError::BadRequest { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn missing_working_directory_is_reported() {
+        let (_dir, t) = sandbox();
+        let err = t
+            .exec(&ExecRequest::argv(["true"]).with_cwd("nope"))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("working directory does not exist"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn relative_sandbox_is_made_absolute() {
+        let t = LocalTransport::sandbox(format!(
+            ".hoist-exec-relative-sandbox-{}",
+            std::process::id()
+        ));
+        assert!(t.root().is_absolute());
+        assert!(Path::new(&t.temp_dir()).is_absolute());
+        let _ = std::fs::remove_dir_all(t.root());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use hoist_core::secret::scrub;
 use hoist_core::{Action, CopySource, Secret};
 
 use crate::local::{command_for, run_process, unique_suffix};
+use crate::sudo::{Become, BecomeTransport};
 use crate::transport::{
     ExecOutput, ExecRequest, Program, Transport, TransportError, argv_to_shell,
 };
@@ -97,6 +98,9 @@ pub struct TaskContext<'a> {
     /// Base for relative local paths (scripts, copy sources, template files) and the working
     /// directory of local commands.
     pub local_dir: PathBuf,
+    /// Run the task's remote commands and file writes as another user through `sudo` (see
+    /// [`Become`]); `None` runs them as the login user. Local actions ignore it.
+    pub become_: Option<Become>,
 }
 
 impl<'a> TaskContext<'a> {
@@ -110,6 +114,7 @@ impl<'a> TaskContext<'a> {
             timeout: None,
             secrets: &[],
             local_dir: PathBuf::from("."),
+            become_: None,
         }
     }
 
@@ -211,10 +216,12 @@ impl TaskError {
     }
 
     fn transport(what: &str, e: &TransportError) -> Self {
-        let kind = if e.is_timeout() {
-            TaskErrorKind::Timeout
-        } else {
-            TaskErrorKind::Transport
+        // A program that cannot be started is a failed command, as over SSH (exit 127).
+        let kind = match e {
+            TransportError::Timeout { .. } => TaskErrorKind::Timeout,
+            TransportError::Spawn { .. } => TaskErrorKind::Failed,
+            TransportError::BadRequest { .. } => TaskErrorKind::BadArgument,
+            _ => TaskErrorKind::Transport,
         };
         TaskError::new(kind, format!("{what}: {e}"))
     }
@@ -230,8 +237,8 @@ impl TaskError {
 /// The kinds of task failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TaskErrorKind {
-    /// A command exited with a non-zero status (or was killed by a signal), or a precondition
-    /// on the host failed (a missing `chdir`).
+    /// A command exited with a non-zero status, was killed by a signal or could not be started,
+    /// or a precondition on the host failed (a missing `chdir`, a failed `chown`).
     Failed,
     /// A command did not finish within the time limit.
     Timeout,
@@ -249,9 +256,26 @@ pub enum TaskErrorKind {
 
 /// Runs one action. Every string argument is `!{}`-expanded first (the content of a
 /// [`Action::Copy`] is copied literally); secrets of `cx` are scrubbed from every message and
-/// captured output returned.
+/// captured output returned. With [`TaskContext::become_`] set, every remote operation runs
+/// as that user through `sudo` ([`BecomeTransport`]).
 pub async fn run_action(action: &Action, cx: &TaskContext<'_>) -> Result<TaskSuccess, TaskError> {
-    match run_inner(action, cx).await {
+    let result = match (&cx.become_, cx.transport) {
+        (Some(b), Some(t)) if !action.is_local() => {
+            let wrapped = BecomeTransport::new(t, b);
+            let cx2 = TaskContext {
+                transport: Some(&wrapped),
+                vars: cx.vars,
+                env: cx.env.clone(),
+                timeout: cx.timeout,
+                secrets: cx.secrets,
+                local_dir: cx.local_dir.clone(),
+                become_: None,
+            };
+            run_inner(action, &cx2).await
+        }
+        _ => run_inner(action, cx).await,
+    };
+    match result {
         Ok(mut s) => {
             if let TaskOutcome::Skipped(reason) = &mut s.outcome {
                 *reason = scrub(reason, cx.secrets);
@@ -931,6 +955,7 @@ mod tests {
                 timeout: Some(Duration::from_secs(30)),
                 secrets: &[],
                 local_dir: self.local_dir.path().to_path_buf(),
+                become_: None,
             }
         }
 
@@ -1521,6 +1546,18 @@ mod tests {
         let s = run_action(&a, &cx).await.unwrap();
         assert_eq!(stdout(&s), "World > x\n");
         assert!(!f.local_dir.path().join("x").exists());
+
+        let a = Action::Local {
+            argv: vec!["/no/such/program".into()],
+            shell: false,
+        };
+        let err = run_action(&a, &cx).await.unwrap_err();
+        assert_eq!(err.kind, TaskErrorKind::Failed);
+        assert!(
+            err.message
+                .contains("cannot start `/no/such/program` on the controller"),
+            "{err}"
+        );
 
         let a = Action::Local {
             argv: vec!["exit 2".into()],

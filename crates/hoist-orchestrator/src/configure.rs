@@ -4,9 +4,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use hoist_core::{Action, Credentials, Outputs, Plan, PlannedHost, ResourceId, RoleId, Secret};
-use hoist_exec::{LocalTransport, TaskContext, Transport, VarSource, run_action};
+use hoist_exec::{HostTarget, LocalTransport, TaskContext, Transport, VarSource, run_action};
 use hoist_provider::{HostEndpoint, OutputMap};
 use hoist_state::{ResourceStatus, SystemState, TaskRecord, TaskStatus};
 use tokio::task::JoinSet;
@@ -17,26 +16,6 @@ use crate::events::{Emitter, EventKind, Phase};
 use crate::orchestration::{Orchestration, OrchestrationError};
 use crate::provision::Permits;
 use crate::report::{CapturedOutput, Report, TaskOutcome, TaskReport};
-
-/// A host to connect to over the network.
-#[derive(Clone, Debug)]
-pub struct HostTarget {
-    /// Address (name or IP).
-    pub address: String,
-    /// Port, if not the default.
-    pub port: Option<u16>,
-    /// Login credentials resolved for the task.
-    pub creds: Credentials,
-}
-
-/// Opens transports to hosts reached by address (SSH is one). Connectors are asked in the
-/// order they were added; the first that answers `Some` wins.
-#[async_trait]
-pub trait Connector: Send + Sync + 'static {
-    /// A transport to `target`, `Ok(None)` if this connector does not handle it, or `Err` with
-    /// a message naming the host if connecting failed.
-    async fn connect(&self, target: &HostTarget) -> Result<Option<Arc<dyn Transport>>, String>;
-}
 
 /// Outputs of provisioned resources, owned (shared by the task workers).
 pub(crate) struct Snapshot {
@@ -106,27 +85,42 @@ impl VarSource for RoleVars {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum HostSpec {
     Local(PathBuf),
-    Net { address: String, port: Option<u16> },
+    Net { address: String, port: Option<u16>, jump: Option<String> },
 }
 
 impl HostSpec {
     fn from_endpoint(e: HostEndpoint) -> Self {
         match e {
             HostEndpoint::Local { dir } => HostSpec::Local(dir),
-            HostEndpoint::Network { address, port } => HostSpec::Net { address, port },
+            HostEndpoint::Network { address, port } => HostSpec::Net { address, port, jump: None },
         }
     }
 
     fn from_address(a: &str) -> Self {
         match a.strip_prefix("local:") {
             Some(d) => HostSpec::Local(PathBuf::from(d)),
-            None => HostSpec::Net { address: a.to_string(), port: None },
+            None => HostSpec::Net { address: a.to_string(), port: None, jump: None },
+        }
+    }
+
+    /// Applies the role's connection settings (port, jump host) to a network host.
+    fn with_conn(self, conn: &hoist_core::Connection) -> Self {
+        match self {
+            HostSpec::Net { address, port, jump } => {
+                HostSpec::Net { address, port: conn.port.or(port), jump: conn.jump.clone().or(jump) }
+            }
+            local => local,
         }
     }
 }
 
 /// Where the tasks of a role run: the host spec and a description for messages.
 fn resolve_host(o: &Orchestration, plan: &Plan, outputs: &Snapshot, role: RoleId) -> Result<(HostSpec, String), String> {
+    let conn = &plan.roles[role.index()].conn;
+    resolve_host_inner(o, plan, outputs, role).map(|(s, d)| (s.with_conn(conn), d))
+}
+
+fn resolve_host_inner(o: &Orchestration, plan: &Plan, outputs: &Snapshot, role: RoleId) -> Result<(HostSpec, String), String> {
     let opts = &o.inner.opts;
     let r = &plan.roles[role.index()];
     match &r.host {
@@ -162,7 +156,7 @@ fn resolve_host(o: &Orchestration, plan: &Plan, outputs: &Snapshot, role: RoleId
                 return Ok((spec, desc));
             }
             let addr = addr.ok_or_else(|| format!("host `{}` has no `{output}` output", res.long_name))?;
-            Ok((HostSpec::Net { address: addr.clone(), port: None }, format!("{} ({addr})", res.long_name)))
+            Ok((HostSpec::Net { address: addr.clone(), port: None, jump: None }, format!("{} ({addr})", res.long_name)))
         }
     }
 }
@@ -170,8 +164,8 @@ fn resolve_host(o: &Orchestration, plan: &Plan, outputs: &Snapshot, role: RoleId
 async fn connect(o: &Orchestration, spec: &HostSpec, creds: &Credentials) -> Result<Arc<dyn Transport>, String> {
     match spec {
         HostSpec::Local(d) => Ok(Arc::new(LocalTransport::sandbox(d.clone()))),
-        HostSpec::Net { address, port } => {
-            let target = HostTarget { address: address.clone(), port: *port, creds: creds.clone() };
+        HostSpec::Net { address, port, jump } => {
+            let target = HostTarget { address: address.clone(), port: *port, creds: creds.clone(), jump: jump.clone() };
             for c in &o.inner.connectors {
                 if let Some(t) = c.connect(&target).await? {
                     return Ok(t);
@@ -288,6 +282,7 @@ pub(crate) async fn configure(
     while let Some(Ok((spec, r))) = checks.join_next().await {
         let desc = match &spec {
             HostSpec::Local(d) => format!("local:{}", d.display()),
+            HostSpec::Net { address, port: Some(p), .. } => format!("{address}:{p}"),
             HostSpec::Net { address, .. } => address.clone(),
         };
         all_ready &= r.is_ok();
@@ -306,6 +301,11 @@ pub(crate) async fn configure(
     let mut stop = false;
     let mut ok = true;
     loop {
+        if !stop && inner.cancel.is_cancelled() {
+            // Cancelled before this run started, or between two events.
+            stop = true;
+            report.cancelled = true;
+        }
         if !stop {
             waiting.extend(dag.take_ready());
             let mut still = Vec::new();
@@ -451,7 +451,8 @@ pub(crate) async fn configure(
             }
         }
     }
-    for i in dag.not_run() {
+    // Taken from the graph but still waiting for a permit when the run stopped: not run either.
+    for i in dag.not_run().into_iter().chain(waiting) {
         report.tasks.push(TaskReport {
             key: keys[i].clone(),
             host: host_of.get(&i).and_then(|h| h.as_ref().ok()).map(|h| h.1.clone()).unwrap_or_default(),

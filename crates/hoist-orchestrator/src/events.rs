@@ -146,7 +146,7 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// Receives events, one at a time, in order, on a task of its own (a slow subscriber never
+/// Receives events, one at a time, in order, on a thread of its own (a slow subscriber never
 /// blocks the scheduler).
 pub trait EventSink: Send + Sync + 'static {
     /// Called once per event.
@@ -170,19 +170,31 @@ pub(crate) struct Emitter {
 }
 
 impl Emitter {
-    /// Starts a delivery task for `sinks`; the returned handle finishes after the emitter is
-    /// dropped and every event was delivered.
-    pub(crate) fn start(system: &str, sinks: Vec<Arc<dyn EventSink>>) -> (Emitter, tokio::task::JoinHandle<()>) {
+    /// Starts a delivery thread for `sinks`; the returned receiver resolves after the emitter
+    /// is dropped and every event was delivered.
+    ///
+    /// Sinks are synchronous callbacks that may block, so they run on a thread of their own,
+    /// never on a runtime worker (on a `current_thread` runtime that would stall the scheduler).
+    pub(crate) fn start(system: &str, sinks: Vec<Arc<dyn EventSink>>) -> (Emitter, tokio::sync::oneshot::Receiver<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-        let h = tokio::spawn(async move {
-            while let Some(e) = rx.recv().await {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        // Sinks may still use the runtime (spawn, send on channels) as they could on a task.
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let deliver = move || {
+            let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
+            while let Some(e) = rx.blocking_recv() {
                 for s in &sinks {
                     s.on_event(&e);
                 }
             }
-        });
+            let _ = done_tx.send(());
+        };
+        if let Err(e) = std::thread::Builder::new().name("hoist-events".into()).spawn(deliver) {
+            // No thread: events are dropped (the receiver resolves at once), the run goes on.
+            tracing::warn!(error = %e, "cannot start the event delivery thread");
+        }
         let inner = Arc::new(std::sync::Mutex::new((0, tx)));
-        (Emitter { inner, start: tokio::time::Instant::now(), system: Arc::from(system) }, h)
+        (Emitter { inner, start: tokio::time::Instant::now(), system: Arc::from(system) }, done_rx)
     }
 
     pub(crate) fn emit(&self, kind: EventKind) {

@@ -2,7 +2,7 @@
 //! that records the address.
 
 use async_trait::async_trait;
-use hoist_provider::{CreateRequest, Created, DeleteRequest, ErrorKind, ProvisionError, Provisioner};
+use hoist_provider::{CreateRequest, Created, DeleteRequest, ErrorKind, HostEndpoint, OutputMap, ProvisionError, Provisioner};
 
 /// Handles `core.fixed_host` resources. Always present in an orchestration.
 pub struct FixedHostProxy;
@@ -35,5 +35,11 @@ impl Provisioner for FixedHostProxy {
     }
     async fn delete(&self, _req: &DeleteRequest) -> Result<(), ProvisionError> {
         Ok(())
+    }
+    /// A `local:<dir>` address is a local sandbox host, as it is for a role's literal address;
+    /// any other address is reached over the network.
+    fn endpoint(&self, _kind: &str, outputs: &OutputMap) -> Option<HostEndpoint> {
+        let dir = outputs.get("ip")?.as_str()?.strip_prefix("local:")?;
+        Some(HostEndpoint::Local { dir: dir.into() })
     }
 }

@@ -41,7 +41,7 @@ mod orchestration;
 mod provision;
 mod report;
 
-pub use configure::{Connector, HostTarget};
+pub use hoist_exec::{Connector, HostTarget};
 pub use events::{Event, EventKind, EventSink, Phase, ResourceAction};
 pub use fixed::{FIXED_PROXY, FixedHostProxy};
 pub use orchestration::{CancelHandle, Orchestration, OrchestrationBuilder, OrchestrationError, Readiness};

@@ -13,7 +13,7 @@ use hoist_provider::{HostEndpoint, Provisioner};
 use hoist_state::{MemoryStore, RunRecord, StateError, StateStore, SystemState};
 use tokio_util::sync::CancellationToken;
 
-use crate::configure::Connector;
+use hoist_exec::Connector;
 use crate::events::{Emitter, EventKind, EventSink};
 use crate::fixed::FixedHostProxy;
 use crate::report::Report;
@@ -93,7 +93,7 @@ pub(crate) struct Inner {
     pub(crate) sinks: Vec<Arc<dyn EventSink>>,
     pub(crate) connectors: Vec<Arc<dyn Connector>>,
     pub(crate) opts: Options,
-    pub(crate) cancel: CancellationToken,
+    pub(crate) cancel: Cancel,
 }
 
 /// Joins models, provisioner proxies and a state store; plans, initiates and tears down the
@@ -110,7 +110,39 @@ pub struct Orchestration {
 /// Stops a running orchestration: no new work is scheduled, work in flight finishes, and the
 /// run returns its partial report.
 #[derive(Clone)]
-pub struct CancelHandle(CancellationToken);
+pub struct CancelHandle(Cancel);
+
+/// The cancellation shared by an orchestration and its handles. A cancellation applies to the
+/// run in progress (or, if none is, to the next one) and is spent when that run ends: the run
+/// after it starts afresh (to resume, or to tear down what was made).
+#[derive(Clone, Default)]
+pub(crate) struct Cancel(Arc<std::sync::Mutex<CancellationToken>>);
+
+impl Cancel {
+    fn token(&self) -> CancellationToken {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn cancel(&self) {
+        self.token().cancel();
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.token().is_cancelled()
+    }
+
+    pub(crate) async fn cancelled(&self) {
+        self.token().cancelled_owned().await;
+    }
+
+    /// Called when a run ends, after its events were delivered: later runs are not cancelled.
+    fn spend(&self) {
+        let mut t = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if t.is_cancelled() {
+            *t = CancellationToken::new();
+        }
+    }
+}
 
 impl CancelHandle {
     /// Requests cancellation.
@@ -224,6 +256,9 @@ impl Orchestration {
         let saved = i.store.save(&state).await;
         drop(em);
         let _ = delivery.await;
+        // A cancellation requested during this run (even by a subscriber, from an event
+        // delivered late) was for this run.
+        i.cancel.spend();
         res?;
         saved?;
         Ok(report)
@@ -281,6 +316,9 @@ impl Orchestration {
         let saved = i.store.save(&state).await;
         drop(em);
         let _ = delivery.await;
+        // A cancellation requested during this run (even by a subscriber, from an event
+        // delivered late) was for this run.
+        i.cancel.spend();
         res?;
         saved?;
         Ok(report)
@@ -475,7 +513,7 @@ impl OrchestrationBuilder {
                 sinks: self.sinks,
                 connectors: self.connectors,
                 opts: self.opts,
-                cancel: CancellationToken::new(),
+                cancel: Cancel::default(),
             }),
         })
     }

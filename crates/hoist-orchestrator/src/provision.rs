@@ -12,12 +12,11 @@ use hoist_provider::{CreateRequest, Created, DeleteRequest, ErrorKind, FindReque
 use hoist_state::{ResourceRecord, ResourceStatus, SystemState};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::dag::DagRun;
 use crate::events::{Emitter, EventKind, Phase, ResourceAction};
-use crate::orchestration::{Orchestration, OrchestrationError};
+use crate::orchestration::{Cancel, Orchestration, OrchestrationError};
 use crate::report::{Report, ResourceOutcome, ResourceReport};
 
 /// Outputs of the resources recorded as created, as the plan needs them.
@@ -83,7 +82,7 @@ fn proxy<'a>(o: &'a Orchestration, name: &str) -> Option<&'a Arc<dyn Provisioner
 /// the run is cancelled. `retryable` decides which errors are worth another attempt.
 async fn with_retry<T, F, Fut>(
     policy: RetryPolicy,
-    cancel: &CancellationToken,
+    cancel: &Cancel,
     retryable: impl Fn(&ProvisionError) -> bool,
     mut on_retry: impl FnMut(u32, &ProvisionError),
     mut op: F,
@@ -145,6 +144,11 @@ pub(crate) async fn provision(
     let mut stop = false;
     let mut ok = true;
     loop {
+        if !stop && inner.cancel.is_cancelled() {
+            // Cancelled before this run started, or between two events.
+            stop = true;
+            report.cancelled = true;
+        }
         if !stop {
             waiting.extend(dag.take_ready());
             let mut still = Vec::new();
@@ -216,7 +220,8 @@ pub(crate) async fn provision(
             break;
         }
     }
-    for i in dag.not_run() {
+    // Taken from the graph but still waiting for a permit when the run stopped: not run either.
+    for i in dag.not_run().into_iter().chain(waiting) {
         let r = &plan.resources[i];
         report.resources.push(ResourceReport {
             key: keys[i].clone(),
@@ -350,6 +355,11 @@ pub(crate) async fn teardown(
     let mut stop = false;
     let mut ok = true;
     loop {
+        if !stop && inner.cancel.is_cancelled() {
+            // Cancelled before this run started, or between two events.
+            stop = true;
+            report.cancelled = true;
+        }
         if !stop {
             waiting.extend(dag.take_ready());
             let mut still = Vec::new();
@@ -457,7 +467,8 @@ pub(crate) async fn teardown(
             break;
         }
     }
-    for i in dag.not_run() {
+    // Taken from the graph but still waiting for a permit when the run stopped: not run either.
+    for i in dag.not_run().into_iter().chain(waiting) {
         let rec = &recs[i];
         report.resources.push(ResourceReport {
             key: rec.key.clone(),

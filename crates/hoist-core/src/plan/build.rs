@@ -15,7 +15,7 @@ use crate::config::{Action, CopySource, DepExpr, Deps, Task, TaskDefaults};
 use crate::error::{DiagKind, Diagnostic, PlanError};
 use crate::graph::Dag;
 use crate::namespace::{HostRef, Role, VarValue, Vars, is_valid_var_name};
-use crate::path::{Key, ModelPath, SourceLoc};
+use crate::path::{Key, ModelPath, Seg, SourceLoc};
 use crate::reference::{Base, KeyExpr, RefPath, RefSeg, decode_placeholder};
 use crate::resource::{ErasedResource, subnet_within_network};
 use crate::secret::Secret;
@@ -82,7 +82,8 @@ enum Entry {
     // Boxed: nodes are many, and the map's slots stay small.
     Resource(Box<ResEntry>),
     Role(Box<Role>),
-    Task(Box<Task>),
+    /// `None` once the task has gone into the plan.
+    Task(Option<Box<Task>>),
     Multi,
     MultiTask { expanded: bool },
     Other,
@@ -167,11 +168,10 @@ impl Collector<'_> {
 
 impl Visitor for Collector<'_> {
     fn field(&mut self, name: &'static str, loc: SourceLoc, c: &dyn Visit) {
-        let next = self.path.field(name);
-        let saved_path = std::mem::replace(&mut self.path, next);
+        self.path.push(Seg::Field(name.into()));
         let saved_loc = std::mem::replace(&mut self.loc, loc);
         c.visit_dyn(self);
-        self.path = saved_path;
+        self.path.pop();
         self.loc = saved_loc;
     }
 
@@ -200,7 +200,7 @@ impl Visitor for Collector<'_> {
 
     fn task(&mut self, t: &Task) {
         let loc = if t.loc().is_known() { t.loc() } else { self.loc };
-        self.t.insert(self.here(), Entry::Task(Box::new(t.clone())), loc);
+        self.t.insert(self.here(), Entry::Task(Some(Box::new(t.clone()))), loc);
     }
 
     fn vars(&mut self, v: &Vars) {
@@ -248,10 +248,13 @@ impl Tree {
         if self.nodes.contains_key(&loc) {
             return;
         }
-        if let Some(crate::path::Seg::Key(k)) = loc.1.segs().last() {
+        if let Some(Seg::Key(k)) = loc.1.segs().last() {
             self.children.entry((loc.0, loc.1.parent())).or_default().push(k.clone());
         }
-        self.queue.push(loc.clone());
+        // Only these have references for `scan` to resolve.
+        if matches!(entry, Entry::Resource(_) | Entry::Role(_) | Entry::Task(_)) {
+            self.queue.push(loc.clone());
+        }
         self.nodes.insert(loc, Node { entry, loc: src });
     }
 
@@ -265,15 +268,15 @@ impl Tree {
     }
 
     fn materialise(&mut self, multi: &Loc, key: Key) {
-        let child_path = multi.1.key(key.clone());
-        if self.nodes.contains_key(&(multi.0, child_path.clone())) {
+        let child_loc: Loc = (multi.0, multi.1.key(key.clone()));
+        if self.nodes.contains_key(&child_loc) {
             return;
         }
         let Some(decl) = self.multis.get(multi) else { return };
         let loc = decl.loc();
         let child = decl.child(&key);
         let src = self.nodes.get(multi).map_or(loc, |n| n.loc);
-        self.collect(multi.0, child_path, src, &*child);
+        self.collect(child_loc.0, child_loc.1, src, &*child);
     }
 
     fn diag(&mut self, kind: DiagKind, at: &Loc, message: String) {
@@ -290,20 +293,21 @@ impl Tree {
 
     /// Resolves `r`, held by the component at `referrer`, materialising multi children.
     fn resolve(&mut self, referrer: &Loc, r: &RefPath) -> Result<Loc, String> {
-        let (m, mut path) = match &r.base {
+        // `here` is extended in place, one step at a time, and looked up without copies.
+        let mut here: Loc = match &r.base {
             Base::Model(name) => {
-                let found: Vec<usize> =
-                    self.models.iter().enumerate().filter(|(_, m)| m.type_key == name.as_ref()).map(|(i, _)| i).collect();
-                match found.as_slice() {
-                    [i] => (*i, ModelPath::root()),
-                    [] => {
+                let mut found =
+                    self.models.iter().enumerate().filter(|(_, m)| m.type_key == name.as_ref()).map(|(i, _)| i);
+                match (found.next(), found.next()) {
+                    (Some(i), None) => (i, ModelPath::root()),
+                    (None, _) => {
                         let short = short_type(name);
                         return Err(format!(
                             "`{r}` refers to model type `{short}`, which is not part of this orchestration \
                              (inside a reusable group, refer to siblings with `{short}::siblings()`)"
                         ));
                     }
-                    _ => {
+                    (Some(_), Some(_)) => {
                         return Err(format!(
                             "`{r}` is ambiguous: several models of type `{}` are part of this orchestration",
                             short_type(name)
@@ -325,10 +329,11 @@ impl Tree {
         for seg in r.segs.iter() {
             match seg {
                 RefSeg::Field(n) => {
-                    if matches!(self.entry(&(m, path.clone())), Some(Entry::Multi)) {
+                    if matches!(self.entry(&here), Some(Entry::Multi)) {
+                        let path = &here.1;
                         return Err(format!("`{path}` is a multi component: pick a child with a key before `.{n}` (in `{r}`)"));
                     }
-                    path = path.field(n.clone());
+                    here.1.push(Seg::Field(n.clone()));
                 }
                 RefSeg::Key(k) => {
                     let key = match k {
@@ -340,7 +345,7 @@ impl Tree {
                             .cloned()
                             .ok_or_else(|| format!("`{}` has no key at level {up} to use in `{r}`", referrer.1))?,
                     };
-                    let here = (m, path.clone());
+                    let path = &here.1;
                     match self.entry(&here) {
                         Some(Entry::Multi) => {}
                         Some(e) => {
@@ -349,14 +354,14 @@ impl Tree {
                         None => return Err(format!("`{path}` does not exist (in `{r}`)")),
                     }
                     self.materialise(&here, key.clone());
-                    path = path.key(key);
+                    here.1.push(Seg::Key(key));
                 }
             }
         }
-        if !self.nodes.contains_key(&(m, path.clone())) {
-            return Err(format!("`{path}` does not exist in model `{}` (in `{r}`)", self.models[m].name));
+        if !self.nodes.contains_key(&here) {
+            return Err(format!("`{}` does not exist in model `{}` (in `{r}`)", here.1, self.models[here.0].name));
         }
-        Ok((m, path))
+        Ok(here)
     }
 
     fn resolve_kind(&mut self, referrer: &Loc, r: &RefPath, want: fn(&Entry) -> bool, what: &str) -> Option<Loc> {
@@ -398,7 +403,7 @@ impl Tree {
                 Some(HostRef::Resource { path, .. }) => Work::Host(path.clone()),
                 _ => Work::None,
             },
-            Some(Entry::Task(t)) => Work::TaskRoles(
+            Some(Entry::Task(Some(t))) => Work::TaskRoles(
                 t.task_role().map(|r| crate::HasRefPath::ref_path(r).clone()),
                 t.run_from_role().map(|r| crate::HasRefPath::ref_path(r).clone()),
             ),
@@ -481,9 +486,11 @@ impl Tree {
         }
     }
 
-    fn select(&mut self, referrer: &Loc, sel: &Selection) -> Result<Vec<Loc>, String> {
+    /// The components `sel` picks; an error says what kind of mistake it is.
+    fn select(&mut self, referrer: &Loc, sel: &Selection) -> Result<Vec<Loc>, (DiagKind, String)> {
+        let unresolved = |e: String| (DiagKind::UnresolvedReference, e);
         match sel {
-            Selection::List(v) => v.iter().map(|r| self.resolve(referrer, r)).collect(),
+            Selection::List(v) => v.iter().map(|r| self.resolve(referrer, r).map_err(unresolved)).collect(),
             Selection::Union(v) => {
                 let mut out: Vec<Loc> = Vec::new();
                 for s in v {
@@ -496,14 +503,20 @@ impl Tree {
                 Ok(out)
             }
             Selection::Children { multi, filter, then } => {
-                let m = self.resolve(referrer, multi)?;
+                let m = self.resolve(referrer, multi).map_err(unresolved)?;
                 if !matches!(self.entry(&m), Some(Entry::Multi)) {
-                    return Err(format!("`{multi}` is not a multi component; only a multi's children can be selected"));
+                    return Err((
+                        DiagKind::WrongKind,
+                        format!("`{multi}` is not a multi component; only a multi's children can be selected"),
+                    ));
                 }
                 let re = match filter {
-                    KeyFilter::Regex(r, _) => {
-                        Some(regex::Regex::new(r).map_err(|e| format!("bad regular expression {r:?}: {e}"))?)
-                    }
+                    KeyFilter::Regex(r, _) => Some(regex::Regex::new(r).map_err(|e| {
+                        // regex's syntax errors span several lines; keep the last, which says what is wrong
+                        let e = e.to_string();
+                        let why = e.lines().last().unwrap_or_default().trim_start_matches("error: ").to_string();
+                        (DiagKind::BadArgument, format!("bad regular expression {r:?}: {why}"))
+                    })?),
                     _ => None,
                 };
                 let mut keys: Vec<Key> = self.children.get(&m).cloned().unwrap_or_default();
@@ -521,7 +534,7 @@ impl Tree {
                         p = p.field(*f);
                     }
                     if !self.nodes.contains_key(&(m.0, p.clone())) {
-                        return Err(format!("`{p}` does not exist"));
+                        return Err(unresolved(format!("`{p}` does not exist")));
                     }
                     out.push((m.0, p));
                 }
@@ -537,8 +550,8 @@ impl Tree {
         }
         let roles = match self.select(&loc, decl.selection()) {
             Ok(r) => r,
-            Err(e) => {
-                self.diag(DiagKind::UnresolvedReference, &loc, e);
+            Err((kind, e)) => {
+                self.diag(kind, &loc, e);
                 return;
             }
         };
@@ -549,7 +562,12 @@ impl Tree {
                 self.diag(DiagKind::WrongKind, &loc, format!("multi-task selection picked `{}`, which is {what}, not a role", r.1));
                 continue;
             }
-            let mut name = r.1.short_name("_");
+            // A role directly in the model root is named by its short name (`app_3`); a role
+            // inside a group by its path (`grid[a].leader`), since its short name (`leader`)
+            // is shared with the same role of every other group. Either way the name depends
+            // on the role alone, so a child keeps its name when the selection changes.
+            let nested = r.1.segs().iter().filter(|s| matches!(s, Seg::Field(_))).count() > 1;
+            let mut name = if nested { r.1.to_string() } else { r.1.short_name("_") };
             if !used.insert(name.clone()) {
                 name = format!("{name}#{}", used.len());
                 used.insert(name.clone());
@@ -643,23 +661,41 @@ fn action_strings(a: &Action) -> Vec<&str> {
 ///
 /// Pure: no provider is called, no file is read.
 pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
-    let __t0 = std::time::Instant::now();
-    macro_rules! ph { ($n:expr) => { eprintln!("TIMING {:>30} {:8.1} ms", $n, __t0.elapsed().as_secs_f64()*1e3); } }
     let mut t = Tree::default();
     // Models, and duplicate model names.
     let mut names = BTreeSet::new();
+    let mut duplicates = Vec::new();
     for (i, InputModel { kind, name, type_key, .. }) in input.models.iter().enumerate() {
         t.models.push(ModelInfo { kind: *kind, name: name.clone(), type_key });
         if !names.insert(name.clone()) {
-            t.diag(DiagKind::DuplicateName, &(i, ModelPath::root()), format!("two models are named `{name}`"));
+            duplicates.push(i);
         }
     }
     for (i, m) in input.models.iter().enumerate() {
-        t.collect(i, ModelPath::root(), SourceLoc::default(), m.root);
+        // the model root is located where the model was added to the input
+        t.collect(i, ModelPath::root(), m.loc, m.root);
+    }
+    for i in duplicates {
+        let name = &input.models[i].name;
+        t.diag(DiagKind::DuplicateName, &(i, ModelPath::root()), format!("two models are named `{name}`"));
     }
     let masked: BTreeSet<String> = input.overrides.iter().map(|v| v.name.clone()).collect();
+    // Global overrides whose value is an infra output: resolved like any output variable
+    // (materialising what they name), on behalf of the first model.
+    let override_outs: HashMap<String, Loc> = input
+        .overrides
+        .iter()
+        .filter_map(|v| match &v.value {
+            VarValue::Out(o) => Some((v.name.clone(), o.path.clone())),
+            _ => None,
+        })
+        .filter_map(|(name, rp)| {
+            let at = (0, ModelPath::root());
+            let what = format!("a resource (for the override of `{name}`)");
+            t.resolve_kind(&at, &rp, |e| matches!(e, Entry::Resource(_)), &what).map(|l| (name, l))
+        })
+        .collect();
 
-    ph!("collect");
     // Resolve until nothing new appears; then fan out multi-tasks; repeat.
     let (mut qi, mut vi, mut di) = (0, 0, 0);
     let mut scanned_defaults: BTreeSet<Loc> = BTreeSet::new();
@@ -667,7 +703,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         loop {
             let mut progressed = false;
             while qi < t.queue.len() {
-                let l = t.queue[qi].clone();
+                let l = std::mem::take(&mut t.queue[qi]);
                 qi += 1;
                 t.scan(l);
                 progressed = true;
@@ -701,7 +737,6 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     }
 
-    ph!("resolve+expand");
     // Components in the wrong kind of model.
     let mut misplaced: Vec<(Loc, String)> = t
         .nodes
@@ -720,7 +755,23 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             bad.map(|b| (l.clone(), format!("{b}, but `{}` is a {mk} model", t.models[l.0].name)))
         })
         .collect();
-    misplaced.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // Variables, dependencies and defaults only mean something in their own kind of model;
+    // elsewhere they would be silently ignored. (A role's own variables are reported with
+    // the role.)
+    let in_kind = |l: &Loc, want: ModelKind| t.models[l.0].kind == want;
+    let blocks = t
+        .vars
+        .iter()
+        .filter(|b| !in_kind(&b.referrer, ModelKind::Namespace) && !matches!(t.entry(&b.referrer), Some(Entry::Role(_))))
+        .map(|b| (b.referrer.clone(), "variables belong in a namespace model"))
+        .chain(t.deps.iter().filter(|(l, _)| !in_kind(l, ModelKind::Config)).map(|(l, _)| (l.clone(), "task dependencies belong in a config model")))
+        .chain(t.defaults.values().filter(|(l, _)| !in_kind(l, ModelKind::Config)).map(|(l, _)| (l.clone(), "task defaults belong in a config model")));
+    misplaced.extend(blocks.map(|(l, b)| {
+        let m = format!("{b}, but `{}` is a {} model", t.models[l.0].name, t.models[l.0].kind);
+        (l, m)
+    }));
+    misplaced.sort_unstable();
+    misplaced.dedup();
     for (l, m) in misplaced {
         t.diag(DiagKind::WrongModel, &l, m);
     }
@@ -737,8 +788,13 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     }
     let is_excluded = |l: &Loc| excluded.iter().any(|x| x.0 == l.0 && l.1.starts_with(&x.1));
+    // Nothing is materialised from here on: free what only that needed (the peak memory of
+    // planning a large model is reached below).
+    t.queue = Vec::new();
+    t.multis = FxMap::default();
+    t.multi_tasks = FxMap::default();
+    t.children = FxMap::default();
 
-    ph!("misplaced+excl");
     // ---- resources
     let mut res_ids: FxMap<Loc, ResourceId> = FxMap::default();
     let res_locs = sorted_locs(t.nodes.iter(), |l, n| {
@@ -799,7 +855,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             resources[id.index()].provider = cloud.unwrap_or_else(|| "-".into());
         }
         let mut deps = BTreeSet::new();
-        let refs = t.spec_refs.get(l).cloned().unwrap_or_default();
+        let refs = t.spec_refs.remove(l).unwrap_or_default();
         for (ptr, target, field) in refs {
             match res_ids.get(&target) {
                 Some(&tid) => {
@@ -821,7 +877,6 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             t.diag(DiagKind::DuplicateName, l, format!("`{ln}` is also the name of `{}`", prev.1));
         }
     }
-    ph!("resources");
     // A subnet must lie inside its network (when both are literal).
     for r in &resources {
         if r.kind != "core.subnet" {
@@ -849,7 +904,6 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     };
 
-    ph!("subnet+rwaves");
     // ---- variable scopes
     let mut scopes: Vec<Scope> = Vec::new();
     let mut scope_ids: FxMap<Loc, u32> = FxMap::default();
@@ -878,9 +932,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             };
             let s = &mut scopes[sid as usize];
             s.vars.retain(|x| x.name != v.name);
-            s.vars.push(PVar { name: v.name.clone(), value, in_env: v.in_env, loc: v.loc });
+            s.vars.push(PVar { name: v.name.clone(), value, in_env: v.in_env });
         }
     }
+    drop(blocks);
+    t.var_outs = FxMap::default();
     let overrides = Scope {
         vars: input
             .overrides
@@ -894,15 +950,16 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                         PVal::Secret(s.clone())
                     }
                     VarValue::Unset => PVal::Unset,
-                    VarValue::Out(_) => PVal::Broken,
+                    VarValue::Out(o) => match override_outs.get(&v.name).and_then(|l| res_ids.get(l)) {
+                        Some(&rid) => PVal::Out { resource: rid, field: o.field.to_string() },
+                        None => PVal::Broken,
+                    },
                 },
                 in_env: v.in_env,
-                loc: v.loc,
             })
             .collect(),
     };
 
-    ph!("scopes");
     // ---- roles
     let role_locs =
         sorted_locs(t.nodes.iter(), |l, n| matches!(n.entry, Entry::Role(_)) && t.models[l.0].kind == ModelKind::Namespace);
@@ -913,8 +970,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         role_ids.insert(l.clone(), id);
         let n = &t.nodes[l];
         let Entry::Role(r) = &n.entry else { continue };
-        let (r, nloc) = (r.clone(), n.loc);
-        let (host, template) = match r.host_ref() {
+        let (host_ref, nloc, conn) = (r.host_ref().cloned(), n.loc, r.conn().clone());
+        let (host, template) = match host_ref.as_ref() {
             None => (PlannedHost::None, None),
             Some(HostRef::Local(d)) => (PlannedHost::Local(d.clone()), None),
             Some(HostRef::Address(a)) => (PlannedHost::Address(a.clone()), Some(a.clone())),
@@ -948,34 +1005,56 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             name: l.1.short_name("_"),
             host,
             host_template: template.filter(|a| crate::namespace::has_refs(a)),
+            conn,
             scopes: chain,
             loc: nloc,
         });
     }
 
-    ph!("roles");
     // ---- tasks
     let task_locs =
         sorted_locs(t.nodes.iter(), |l, n| matches!(n.entry, Entry::Task(_)) && t.models[l.0].kind == ModelKind::Config);
     let mut task_ids: FxMap<Loc, TaskId> = FxMap::with_capacity_and_hasher(task_locs.len(), BuildHasherDefault::default());
     let mut tasks: Vec<PlannedTask> = Vec::with_capacity(task_locs.len());
     let mut task_problems: Vec<(Loc, DiagKind, String)> = Vec::new();
+    // The containers with `TaskDefaults` that apply to a container, innermost first. Tasks come
+    // in path order, so consecutive tasks usually share their container.
+    let mut defaults_chain: Option<(Loc, Vec<Loc>)> = None;
     for l in &task_locs {
         let id = TaskId(u32::try_from(tasks.len()).unwrap_or(u32::MAX));
         task_ids.insert(l.clone(), id);
-        let n = &t.nodes[l];
-        let Entry::Task(task) = &n.entry else { continue };
+        let Some(n) = t.nodes.get_mut(l) else { continue };
+        let nloc = n.loc;
+        // The tree's copy of the task is not needed after this: free it now (planning a large
+        // model reaches its peak memory further down).
+        let Entry::Task(slot) = &mut n.entry else { continue };
+        let Some(task) = slot.take() else { continue };
         for p in task.problems() {
             task_problems.push((l.clone(), DiagKind::BadArgument, p.clone()));
         }
-        let (mut role, mut from) = t.task_roles.get(l).cloned().unwrap_or((None, None));
+        let (mut role, mut from) = t.task_roles.get(l).map_or((None, None), |(r, f)| (r.as_ref(), f.as_ref()));
         let mut creds = task.credentials().clone();
         let mut retry = task.retry_policy();
-        let mut c = l.1.container();
-        loop {
-            let key = (l.0, c.clone());
-            if let Some((_, d)) = t.defaults.get(&key) {
-                let (drole, dfrom) = t.default_roles.get(&key).cloned().unwrap_or((None, None));
+        let segs = l.1.segs();
+        let container_len = segs.iter().rposition(|s| matches!(s, Seg::Field(_))).unwrap_or(0);
+        if defaults_chain.as_ref().is_none_or(|(c, _)| c.0 != l.0 || c.1.segs() != &segs[..container_len]) {
+            let container: Loc = (l.0, l.1.container());
+            let mut chain = Vec::new();
+            let mut c = container.clone();
+            loop {
+                if t.defaults.contains_key(&c) {
+                    chain.push(c.clone());
+                }
+                if c.1.is_root() {
+                    break;
+                }
+                c.1 = c.1.container();
+            }
+            defaults_chain = Some((container, chain));
+        }
+        for key in defaults_chain.as_ref().map_or(&[][..], |(_, chain)| chain.as_slice()) {
+            if let Some((_, d)) = t.defaults.get(key) {
+                let (drole, dfrom) = t.default_roles.get(key).map_or((None, None), |(r, f)| (r.as_ref(), f.as_ref()));
                 if role.is_none() && task.task_role().is_none() {
                     role = drole;
                 }
@@ -987,16 +1066,12 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                     retry = d.retry;
                 }
             }
-            if c.is_root() {
-                break;
-            }
-            c = c.container();
         }
-        let role_id = role.as_ref().and_then(|r| role_ids.get(r).copied());
-        let from_id = from.as_ref().and_then(|r| role_ids.get(r).copied());
+        let role_id = role.and_then(|r| role_ids.get(r).copied());
+        let from_id = from.and_then(|r| role_ids.get(r).copied());
         let run_on = from_id.or(role_id);
         let local = task.action().is_local();
-        if role_id.is_none() && !local && !t.task_roles.get(l).is_some_and(|r| r.0.is_some()) {
+        if role_id.is_none() && !local && t.task_roles.get(l).is_none_or(|r| r.0.is_none()) {
             task_problems.push((l.clone(), DiagKind::NoRole, "no task role: set one on the task or in the enclosing `TaskDefaults`".into()));
         }
         if let Some(ro) = run_on
@@ -1005,9 +1080,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             let r = &roles[ro.index()];
             if r.host == PlannedHost::None {
                 task_problems.push((l.clone(), DiagKind::NoHost, format!("the task runs on role `{}`, which has no host", r.path)));
-            } else if let PlannedHost::Resource { resource, .. } = r.host {
-                let prov = resources[resource.index()].provider.clone();
-                if let Some(cc) = input.cloud_creds.get(&prov) {
+            } else {
+                creds = creds.or(&r.conn.creds);
+            }
+            if let PlannedHost::Resource { resource, .. } = r.host {
+                if let Some(cc) = input.cloud_creds.get(&resources[resource.index()].provider) {
                     creds = creds.or(cc);
                 }
             }
@@ -1023,30 +1100,38 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             role: role_id.unwrap_or(RoleId(u32::MAX)),
             run_on: run_on.unwrap_or(RoleId(u32::MAX)),
             creds,
-            retry: retry.unwrap_or_default(),
+            retry: {
+                // a timeout set on the task applies to the inherited policy too
+                let p = retry.unwrap_or_default();
+                task.attempt_timeout().map_or(p, |t| p.timeout(t))
+            },
+            become_user: task.become_as().map(str::to_string),
             deps: Vec::new(),
-            loc: n.loc,
+            loc: nloc,
         });
     }
     for (l, k, m) in task_problems {
         t.diag(k, &l, m);
     }
+    t.task_roles = FxMap::default();
+    t.default_roles = FxMap::default();
+    t.role_hosts = FxMap::default();
 
-    ph!("tasks");
     // ---- task dependencies: innermost declarations first, so a group's entries and exits
     // reflect the order declared inside it.
     let mut preds: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); tasks.len()];
     let mut order: Vec<usize> = (0..t.deps.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(t.deps[i].0.1.segs().len()));
-    let mut tasks_by_loc: Vec<(Loc, u32)> = task_ids.iter().map(|(l, id)| (l.clone(), id.0)).collect();
-    tasks_by_loc.sort();
     for i in order {
-        let (_, deps) = t.deps[i].clone();
+        let deps = &t.deps[i].1;
         for (e, expr) in deps.exprs().iter().enumerate() {
             let mut idx = vec![e];
-            dep_ends(&t, &tasks_by_loc, &task_ids, &mut preds, i, expr, &mut idx);
+            dep_ends(&t, &task_locs, &task_ids, &mut preds, i, expr, &mut idx);
         }
     }
+    drop(task_ids);
+    t.deps = Vec::new();
+    t.dep_nodes = FxMap::default();
     for (i, p) in preds.into_iter().enumerate() {
         tasks[i].deps = p.into_iter().map(TaskId).collect();
     }
@@ -1061,7 +1146,6 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     };
 
-    ph!("deps+twaves");
     let mut p = Plan {
         system: input.system.clone(),
         resources,
@@ -1094,25 +1178,24 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
         let role = task.role;
         for s in action_strings(&task.action) {
-            if let Err(e) = p.expand(role, s, &outs) {
+            if let Err(e) = p.check_expand(role, s) {
                 t.diag(var_kind(&e), l, format!("in {s:?}: {e}"));
             }
         }
         if std::mem::replace(&mut vars_checked[role.index()], true) {
             continue;
         }
-        for v in p.visible_vars(role, &outs) {
-            if let Err(e) = v.value
-                && v.in_env
-                && warned.insert((role.0, v.name.clone()))
+        for (name, in_env) in p.visible_names(role) {
+            if in_env
+                && let Err(e) = p.check_var(role, name)
+                && warned.insert((role.0, name.to_string()))
             {
                 let rl = role_locs[role.index()].clone();
-                t.warn(var_kind(&e), &rl, format!("variable `{}` is left out of task environments: {e}", v.name));
+                t.warn(var_kind(&e), &rl, format!("variable `{name}` is left out of task environments: {e}"));
             }
         }
     }
 
-    ph!("var checks");
     if t.diags.is_empty() {
         p.warnings = std::mem::take(&mut t.warnings);
         Ok(p)
@@ -1135,7 +1218,7 @@ fn var_kind(e: &super::VarError) -> DiagKind {
 /// Adds the edges of `expr` to `preds` and returns its (entries, exits).
 fn dep_ends(
     t: &Tree,
-    tasks_by_loc: &[(Loc, u32)],
+    task_locs: &[Loc],
     task_ids: &FxMap<Loc, TaskId>,
     preds: &mut Vec<BTreeSet<u32>>,
     deps_i: usize,
@@ -1149,11 +1232,13 @@ fn dep_ends(
                 return (vec![id.0], vec![id.0]);
             }
             // a group, multi or multi-task: the tasks under it
-            let start = tasks_by_loc.partition_point(|(x, _)| x < l);
-            let set: Vec<u32> = tasks_by_loc[start..]
+            // `task_locs` is sorted, and a task's id is its index there.
+            let start = task_locs.partition_point(|x| x < l);
+            let set: Vec<u32> = task_locs[start..]
                 .iter()
-                .take_while(|(x, _)| x.0 == l.0 && x.1.starts_with(&l.1))
-                .map(|(_, id)| *id)
+                .take_while(|x| x.0 == l.0 && x.1.starts_with(&l.1))
+                .enumerate()
+                .map(|(k, _)| u32::try_from(start + k).unwrap_or(u32::MAX))
                 .collect();
             let inside: BTreeSet<u32> = set.iter().copied().collect();
             let entries: Vec<u32> = set.iter().copied().filter(|i| preds[*i as usize].is_disjoint(&inside)).collect();
@@ -1167,7 +1252,7 @@ fn dep_ends(
             let mut ex = Vec::new();
             for (k, e) in v.iter().enumerate() {
                 idx.push(k);
-                let (a, b) = dep_ends(t, tasks_by_loc, task_ids, preds, deps_i, e, idx);
+                let (a, b) = dep_ends(t, task_locs, task_ids, preds, deps_i, e, idx);
                 idx.pop();
                 en.extend(a);
                 ex.extend(b);
@@ -1179,7 +1264,7 @@ fn dep_ends(
             let mut prev_exits: Vec<u32> = Vec::new();
             for (k, e) in v.iter().enumerate() {
                 idx.push(k);
-                let (en, ex) = dep_ends(t, tasks_by_loc, task_ids, preds, deps_i, e, idx);
+                let (en, ex) = dep_ends(t, task_locs, task_ids, preds, deps_i, e, idx);
                 idx.pop();
                 if en.is_empty() && ex.is_empty() {
                     continue;

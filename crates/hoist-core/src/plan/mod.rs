@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use build::plan;
-pub use vars::{Outputs, VarError};
+pub use vars::{Expanded, NoOutputs, Outputs, VarError, VisibleVar};
 
 use crate::component::Visit;
 use crate::config::{Action, Credentials, RetryPolicy};
@@ -92,6 +92,9 @@ pub(crate) struct InputModel<'a> {
     pub(crate) name: String,
     pub(crate) type_key: &'static str,
     pub(crate) root: &'a dyn Visit,
+    /// Where the model was added to the input: the location of diagnostics about the model
+    /// as a whole (duplicate names, bad exclusions).
+    pub(crate) loc: SourceLoc,
 }
 
 /// What to plan: the models, and the options that change what they mean.
@@ -132,33 +135,40 @@ impl<'a> PlanInput<'a> {
         }
     }
 
+    #[track_caller]
     fn add<M: Model>(mut self, kind: ModelKind, name: &str, m: &'a M) -> Self {
-        self.models.push(InputModel { kind, name: name.to_string(), type_key: std::any::type_name::<M>(), root: m });
+        let loc = SourceLoc::caller();
+        self.models.push(InputModel { kind, name: name.to_string(), type_key: std::any::type_name::<M>(), root: m, loc });
         self
     }
 
     /// Adds a model given as a trait object (for owners of type-erased models, like the
     /// orchestrator); `type_key` must be `std::any::type_name` of the model's type.
     #[must_use]
+    #[track_caller]
     pub fn model_dyn(mut self, kind: ModelKind, name: &str, type_key: &'static str, root: &'a dyn Visit) -> Self {
-        self.models.push(InputModel { kind, name: name.to_string(), type_key, root });
+        let loc = SourceLoc::caller();
+        self.models.push(InputModel { kind, name: name.to_string(), type_key, root, loc });
         self
     }
 
     /// Adds an infra model instance named `name`.
     #[must_use]
+    #[track_caller]
     pub fn infra<M: Model>(self, name: &str, m: &'a M) -> Self {
         self.add(ModelKind::Infra, name, m)
     }
 
     /// Adds a namespace model instance.
     #[must_use]
+    #[track_caller]
     pub fn namespace<M: Model>(self, name: &str, m: &'a M) -> Self {
         self.add(ModelKind::Namespace, name, m)
     }
 
     /// Adds a config model instance.
     #[must_use]
+    #[track_caller]
     pub fn config<M: Model>(self, name: &str, m: &'a M) -> Self {
         self.add(ModelKind::Config, name, m)
     }
@@ -276,6 +286,8 @@ pub struct PlannedRole {
     pub host: PlannedHost,
     /// The unexpanded host template, when the host is `!{}`-based.
     pub host_template: Option<String>,
+    /// How the host is reached (port, credentials, jump host).
+    pub conn: crate::namespace::Connection,
     pub(crate) scopes: Vec<u32>,
     /// Where it was declared.
     pub loc: SourceLoc,
@@ -300,6 +312,8 @@ pub struct PlannedTask {
     pub creds: Credentials,
     /// Resolved retry policy.
     pub retry: RetryPolicy,
+    /// The user the task runs as through `sudo`, if any.
+    pub become_user: Option<String>,
     /// Tasks that must succeed first.
     pub deps: Vec<TaskId>,
     /// Where it was declared.
@@ -327,7 +341,6 @@ pub(crate) struct PVar {
     pub(crate) name: String,
     pub(crate) value: PVal,
     pub(crate) in_env: bool,
-    pub(crate) loc: SourceLoc,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -340,7 +353,7 @@ pub(crate) struct Scope {
 pub struct Plan {
     /// System name.
     pub system: String,
-    /// Resources to provision, in model order.
+    /// Resources to provision, by model and then path.
     pub resources: Vec<PlannedResource>,
     /// Resources in parallel groups: group `k` needs only groups before it.
     pub resource_waves: Vec<Vec<ResourceId>>,

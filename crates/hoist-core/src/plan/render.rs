@@ -104,7 +104,7 @@ impl Plan {
                 deferred.push(format!("{}.{output}", self.resources[resource.index()].long_name));
             }
         }
-        for s in &self.scopes {
+        for s in self.scopes.iter().chain([&self.overrides]) {
             for v in &s.vars {
                 if let super::PVal::Out { resource, field } = &v.value {
                     deferred.push(format!("{}.{field}", self.resources[resource.index()].long_name));

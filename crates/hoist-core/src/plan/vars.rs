@@ -101,12 +101,15 @@ impl Plan {
         r.scopes.iter().find_map(|&s| self.scopes[s as usize].vars.iter().find(|v| v.name == name))
     }
 
+    /// Evaluates variable `name` for `role`. With `text` false only success or the error is
+    /// computed (the returned text is empty): the plan's checks need no text.
     fn eval_var(
         &self,
         role: RoleId,
         name: &str,
         outputs: &dyn super::Outputs,
         stack: &mut Vec<String>,
+        text: bool,
     ) -> Result<Expanded, VarError> {
         if let Some(i) = stack.iter().position(|s| s == name) {
             let mut cycle = stack[i..].to_vec();
@@ -120,10 +123,11 @@ impl Plan {
         match &var.value {
             PVal::Text(t) => {
                 stack.push(name.to_string());
-                let r = self.expand_inner(role, t, outputs, stack);
+                let r = self.expand_inner(role, t, outputs, stack, text);
                 stack.pop();
                 r
             }
+            PVal::Secret(_) | PVal::Out { .. } if !text => Ok(Expanded { text: String::new(), deferred: false, secret: false }),
             PVal::Secret(s) => Ok(Expanded { text: s.expose().to_string(), deferred: false, secret: true }),
             PVal::Out { resource, field } => match outputs.output(*resource, field) {
                 Some(v) => Ok(Expanded { text: json_text(&v), deferred: false, secret: false }),
@@ -137,21 +141,29 @@ impl Plan {
         }
     }
 
+    /// Expands `template`; with `text` false, see [`Plan::eval_var`].
     fn expand_inner(
         &self,
         role: RoleId,
-        text: &str,
+        template: &str,
         outputs: &dyn super::Outputs,
         stack: &mut Vec<String>,
+        text: bool,
     ) -> Result<Expanded, VarError> {
-        let pieces = parse_template(text).map_err(VarError::Template)?;
-        let mut out = Expanded { text: String::with_capacity(text.len()), deferred: false, secret: false };
+        if !text && !template.contains("!{") {
+            // Plain text: nothing to evaluate, and nothing that can fail to parse.
+            return Ok(Expanded { text: String::new(), deferred: false, secret: false });
+        }
+        let pieces = parse_template(template).map_err(VarError::Template)?;
+        let cap = if text { template.len() } else { 0 };
+        let mut out = Expanded { text: String::with_capacity(cap), deferred: false, secret: false };
         for p in pieces {
             match p {
+                Piece::Lit(_) | Piece::EscapedOpen if !text => {}
                 Piece::Lit(s) => out.text.push_str(s),
                 Piece::EscapedOpen => out.text.push_str("!{"),
                 Piece::Var(name) => {
-                    let v = self.eval_var(role, name, outputs, stack)?;
+                    let v = self.eval_var(role, name, outputs, stack, text)?;
                     out.text.push_str(&v.text);
                     out.deferred |= v.deferred;
                     out.secret |= v.secret;
@@ -166,23 +178,40 @@ impl Plan {
     /// Values known only after provisioning appear as `<known after provisioning: …>` and set
     /// [`Expanded::deferred`] when `outputs` does not know them yet.
     pub fn expand(&self, role: RoleId, text: &str, outputs: &dyn super::Outputs) -> Result<Expanded, VarError> {
-        self.expand_inner(role, text, outputs, &mut Vec::new())
+        self.expand_inner(role, text, outputs, &mut Vec::new(), true)
+    }
+
+    /// What [`Plan::expand`] would return as an error, without building any text.
+    pub(crate) fn check_expand(&self, role: RoleId, text: &str) -> Result<(), VarError> {
+        self.expand_inner(role, text, &NoOutputs, &mut Vec::new(), false).map(|_| ())
+    }
+
+    /// What [`Plan::var_value`] would return as an error, without building any text.
+    pub(crate) fn check_var(&self, role: RoleId, name: &str) -> Result<(), VarError> {
+        self.eval_var(role, name, &NoOutputs, &mut Vec::new(), false).map(|_| ())
     }
 
     /// The value of variable `name` as seen from `role`.
     pub fn var_value(&self, role: RoleId, name: &str, outputs: &dyn super::Outputs) -> Result<Expanded, VarError> {
-        self.eval_var(role, name, outputs, &mut Vec::new())
+        self.eval_var(role, name, outputs, &mut Vec::new(), true)
     }
 
-    /// Every variable visible from `role` (nearest definition wins), evaluated.
-    pub fn visible_vars(&self, role: RoleId, outputs: &dyn super::Outputs) -> Vec<VisibleVar> {
+    /// The names of the variables visible from `role`, sorted, each with its `in_env` flag
+    /// (from the nearest definition).
+    pub(crate) fn visible_names(&self, role: RoleId) -> BTreeMap<&str, bool> {
         let mut seen: BTreeMap<&str, bool> = BTreeMap::new();
         let r = &self.roles[role.index()];
         let all = self.overrides.vars.iter().chain(r.scopes.iter().flat_map(|&s| self.scopes[s as usize].vars.iter()));
         for v in all {
             seen.entry(v.name.as_str()).or_insert(v.in_env);
         }
-        seen.into_iter()
+        seen
+    }
+
+    /// Every variable visible from `role` (nearest definition wins), evaluated.
+    pub fn visible_vars(&self, role: RoleId, outputs: &dyn super::Outputs) -> Vec<VisibleVar> {
+        self.visible_names(role)
+            .into_iter()
             .map(|(name, in_env)| VisibleVar { name: name.to_string(), value: self.var_value(role, name, outputs), in_env })
             .collect()
     }

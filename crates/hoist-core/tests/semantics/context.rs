@@ -13,7 +13,10 @@ struct Cell {
 
 impl Cell {
     fn new(subnet: Ref<Subnet>) -> Self {
-        Cell { server: Server::new("debian-12", "small", subnet), ip: PublicIp::new(Cell::siblings().server) }
+        Cell {
+            server: Server::new("debian-12", "small", subnet),
+            ip: PublicIp::new(Cell::siblings().server),
+        }
     }
 }
 
@@ -42,7 +45,10 @@ fn a_group_written_once_refers_to_its_own_sibling_in_each_place() {
         let server = res(&p, &format!("web/{g}.server"));
         assert_eq!(ip.deps, vec![server.id], "{g}.ip depends on its own server");
         assert_eq!(ip.refs.len(), 1);
-        assert_eq!(ip.refs[0].target, server.id, "{g}.ip refers to its own server");
+        assert_eq!(
+            ip.refs[0].target, server.id,
+            "{g}.ip refers to its own server"
+        );
     }
 }
 
@@ -77,12 +83,20 @@ struct Cfg {
 
 #[test]
 fn a_config_group_written_once_orders_its_own_tasks_in_each_place() {
-    let ns = Ns { web: Role::on("10.0.0.1") };
-    let cfg = Cfg { blue: Deploy::new(Ns::refs().web), green: Deploy::new(Ns::refs().web) };
+    let ns = Ns {
+        web: Role::on("10.0.0.1"),
+    };
+    let cfg = Cfg {
+        blue: Deploy::new(Ns::refs().web),
+        green: Deploy::new(Ns::refs().web),
+    };
     let p = plan_of(PlanInput::new("t").namespace("ns", &ns).config("cfg", &cfg));
     assert_eq!(
         edges(&p),
-        edge_set(&[("blue.install", "blue.start"), ("green.install", "green.start")])
+        edge_set(&[
+            ("blue.install", "blue.start"),
+            ("green.install", "green.start")
+        ])
     );
 }
 
@@ -116,7 +130,10 @@ fn rack_infra() -> RackInfra {
     RackInfra {
         net: Network::new("10.0.0.0/16"),
         subnet: Subnet::new(r.net.clone(), "10.0.1.0/24"),
-        racks: Multi::new(Rack { switch: s(), nodes: Multi::new(s()) }),
+        racks: Multi::new(Rack {
+            switch: s(),
+            nodes: Multi::new(s()),
+        }),
     }
 }
 
@@ -133,7 +150,11 @@ fn mine_and_mine_up_pick_the_infra_children_matching_the_role_keys() {
         })
         .keys(["a", "b"]),
     };
-    let p = plan_of(PlanInput::new("t").infra("web", &infra).namespace("ns", &ns));
+    let p = plan_of(
+        PlanInput::new("t")
+            .infra("web", &infra)
+            .namespace("ns", &ns),
+    );
     assert_eq!(
         resource_set(&p),
         set(&[
@@ -150,7 +171,10 @@ fn mine_and_mine_up_pick_the_infra_children_matching_the_role_keys() {
     for k in ["a", "b"] {
         assert_eq!(
             role(&p, &format!("grid[{k}].foreman")).host,
-            PlannedHost::Resource { resource: res(&p, &format!("web/racks[{k}].switch")).id, output: "ip".into() }
+            PlannedHost::Resource {
+                resource: res(&p, &format!("web/racks[{k}].switch")).id,
+                output: "ip".into()
+            }
         );
         for n in 0..2 {
             assert_eq!(
@@ -173,9 +197,14 @@ fn mine_in_a_role_variable_uses_the_role_key() {
     let infra = rack_infra();
     let racks = RackInfra::refs().racks;
     let ns = Ns2 {
-        app: Multi::new(Role::on("127.0.0.1").var("SWITCH_IP", racks.mine().switch.out().ip)).keys([4]),
+        app: Multi::new(Role::on("127.0.0.1").var("SWITCH_IP", racks.mine().switch.out().ip))
+            .keys([4]),
     };
-    let p = plan_of(PlanInput::new("t").infra("web", &infra).namespace("ns", &ns));
+    let p = plan_of(
+        PlanInput::new("t")
+            .infra("web", &infra)
+            .namespace("ns", &ns),
+    );
     assert!(resource_set(&p).contains("web/racks[4].switch"));
     assert_eq!(
         crate::var(&p, "app[4]", "SWITCH_IP").unwrap(),

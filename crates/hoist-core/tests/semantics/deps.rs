@@ -11,7 +11,9 @@ struct Ns {
 }
 
 fn ns() -> Ns {
-    Ns { web: Role::on("10.0.0.1") }
+    Ns {
+        web: Role::on("10.0.0.1"),
+    }
 }
 
 #[derive(Model)]
@@ -38,12 +40,17 @@ fn cfg(deps: impl FnOnce(CfgRefs) -> Deps) -> Cfg {
 fn edges_of(deps: impl FnOnce(CfgRefs) -> Deps) -> std::collections::BTreeSet<(String, String)> {
     let ns = ns();
     let cfg = cfg(deps);
-    edges(&plan_of(PlanInput::new("t").namespace("ns", &ns).config("cfg", &cfg)))
+    edges(&plan_of(
+        PlanInput::new("t").namespace("ns", &ns).config("cfg", &cfg),
+    ))
 }
 
 #[test]
 fn pipe_orders_b_after_a() {
-    assert_eq!(edges_of(|r| Deps::new([r.a | r.b])), edge_set(&[("a", "b")]));
+    assert_eq!(
+        edges_of(|r| Deps::new([r.a | r.b])),
+        edge_set(&[("a", "b")])
+    );
 }
 
 #[test]
@@ -87,7 +94,7 @@ fn nested_expressions_use_the_entries_and_exits_of_each_part() {
 #[test]
 fn several_expressions_accumulate_and_duplicate_edges_collapse() {
     assert_eq!(
-        edges_of(|r| Deps::new([r.a | r.b, r.a | r.b, r.c | r.b])),
+        edges_of(|r| Deps::new([r.a.clone() | r.b.clone(), r.a | r.b.clone(), r.c | r.b])),
         edge_set(&[("a", "b"), ("c", "b")])
     );
 }
@@ -114,7 +121,7 @@ fn no_deps_means_one_wave() {
 #[test]
 fn waves_follow_the_longest_chain() {
     let ns = ns();
-    let cfg = cfg(|r| Deps::new([r.a | r.b | r.c, r.a | r.c, r.d | r.e]));
+    let cfg = cfg(|r| Deps::new([r.a.clone() | r.b | r.c.clone(), r.a | r.c, r.d | r.e]));
     let p = plan_of(PlanInput::new("t").namespace("ns", &ns).config("cfg", &cfg));
     assert_eq!(task_waves(&p), [vec!["a", "d"], vec!["b", "e"], vec!["c"]]);
 }
@@ -122,7 +129,7 @@ fn waves_follow_the_longest_chain() {
 #[test]
 fn a_task_cycle_is_rejected_naming_the_cycle() {
     let ns = ns();
-    let cfg = cfg(|r| Deps::new([r.a | r.b | r.c, r.c | r.a]));
+    let cfg = cfg(|r| Deps::new([r.a.clone() | r.b | r.c.clone(), r.c | r.a]));
     let e = errors_of(PlanInput::new("t").namespace("ns", &ns).config("cfg", &cfg));
     let d = diag_of(&e, DiagKind::TaskCycle);
     assert_eq!(d.model, "cfg");
@@ -190,7 +197,12 @@ fn a_struct_of_tasks_is_one_node_entered_at_its_entries_and_left_at_its_exits() 
     );
     assert_eq!(
         task_waves(&p),
-        [vec!["pre"], vec!["setup.fetch", "setup.lint"], vec!["setup.build"], vec!["post"]]
+        [
+            vec!["pre"],
+            vec!["setup.fetch", "setup.lint"],
+            vec!["setup.build"],
+            vec!["post"]
+        ]
     );
 }
 

@@ -52,7 +52,10 @@ pub fn errors_of(input: PlanInput<'_>) -> PlanError {
 pub fn assert_located(e: &PlanError) {
     for d in &e.diagnostics {
         assert!(!d.model.is_empty(), "diagnostic without a model: {d}");
-        assert!(d.loc.file.ends_with(".rs"), "diagnostic without a source file: {d:?}");
+        assert!(
+            d.loc.file.ends_with(".rs"),
+            "diagnostic without a source file: {d:?}"
+        );
         assert!(d.loc.line > 0, "diagnostic without a source line: {d:?}");
     }
 }
@@ -75,7 +78,10 @@ pub fn diag_of(e: &PlanError, kind: DiagKind) -> &Diagnostic {
 
 /// `(kind, model, path)` of every diagnostic, in report order.
 pub fn diag_keys(e: &PlanError) -> Vec<(DiagKind, String, String)> {
-    e.diagnostics.iter().map(|d| (d.kind, d.model.clone(), d.path.to_string())).collect()
+    e.diagnostics
+        .iter()
+        .map(|d| (d.kind, d.model.clone(), d.path.to_string()))
+        .collect()
 }
 
 /// Resource keys `<model>/<path>`, in plan order.
@@ -102,14 +108,26 @@ pub fn res<'p>(p: &'p Plan, key: &str) -> &'p PlannedResource {
 
 /// Role paths (`<model>/<path>`), in plan order.
 pub fn role_keys(p: &Plan) -> Vec<String> {
-    p.roles.iter().map(|r| format!("{}/{}", r.model, r.path)).collect()
+    p.roles
+        .iter()
+        .map(|r| format!("{}/{}", r.model, r.path))
+        .collect()
 }
 
 /// The role at `path` (in whichever model has it; must be unique).
 #[track_caller]
 pub fn role<'p>(p: &'p Plan, path: &str) -> &'p PlannedRole {
-    let v: Vec<&PlannedRole> = p.roles.iter().filter(|r| r.path.to_string() == path).collect();
-    assert_eq!(v.len(), 1, "role `{path}` not found exactly once; roles: {:?}", role_keys(p));
+    let v: Vec<&PlannedRole> = p
+        .roles
+        .iter()
+        .filter(|r| r.path.to_string() == path)
+        .collect();
+    assert_eq!(
+        v.len(),
+        1,
+        "role `{path}` not found exactly once; roles: {:?}",
+        role_keys(p)
+    );
     v[0]
 }
 
@@ -121,8 +139,17 @@ pub fn task_paths(p: &Plan) -> Vec<String> {
 /// The task at `path` (in whichever config model has it; must be unique).
 #[track_caller]
 pub fn task<'p>(p: &'p Plan, path: &str) -> &'p PlannedTask {
-    let v: Vec<&PlannedTask> = p.tasks.iter().filter(|t| t.path.to_string() == path).collect();
-    assert_eq!(v.len(), 1, "task `{path}` not found exactly once; tasks: {:?}", task_paths(p));
+    let v: Vec<&PlannedTask> = p
+        .tasks
+        .iter()
+        .filter(|t| t.path.to_string() == path)
+        .collect();
+    assert_eq!(
+        v.len(),
+        1,
+        "task `{path}` not found exactly once; tasks: {:?}",
+        task_paths(p)
+    );
     v[0]
 }
 
@@ -149,7 +176,10 @@ pub fn edges(p: &Plan) -> BTreeSet<(String, String)> {
 
 /// Builds an edge set.
 pub fn edge_set(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
-    items.iter().map(|(a, b)| ((*a).to_string(), (*b).to_string())).collect()
+    items
+        .iter()
+        .map(|(a, b)| ((*a).to_string(), (*b).to_string()))
+        .collect()
 }
 
 /// Task waves as task paths, each wave sorted.
@@ -157,7 +187,10 @@ pub fn task_waves(p: &Plan) -> Vec<Vec<String>> {
     p.task_waves
         .iter()
         .map(|w| {
-            let mut v: Vec<String> = w.iter().map(|t| p.tasks[t.index()].path.to_string()).collect();
+            let mut v: Vec<String> = w
+                .iter()
+                .map(|t| p.tasks[t.index()].path.to_string())
+                .collect();
             v.sort();
             v
         })
@@ -169,8 +202,10 @@ pub fn resource_waves(p: &Plan) -> Vec<Vec<String>> {
     p.resource_waves
         .iter()
         .map(|w| {
-            let mut v: Vec<String> =
-                w.iter().map(|r| p.resources[r.index()].path.to_string()).collect();
+            let mut v: Vec<String> = w
+                .iter()
+                .map(|r| p.resources[r.index()].path.to_string())
+                .collect();
             v.sort();
             v
         })
@@ -200,7 +235,11 @@ pub struct Provisioned<'p> {
 impl<'p> Provisioned<'p> {
     /// No results yet.
     pub fn new(plan: &'p Plan) -> Self {
-        Provisioned { plan, outputs: BTreeMap::new(), ids: BTreeMap::new() }
+        Provisioned {
+            plan,
+            outputs: BTreeMap::new(),
+            ids: BTreeMap::new(),
+        }
     }
 
     /// Records that resource `key` was provisioned with id `id`.
@@ -211,7 +250,8 @@ impl<'p> Provisioned<'p> {
 
     /// Records output `field` of resource `key`.
     pub fn out(mut self, key: &str, field: &str, v: impl Into<serde_json::Value>) -> Self {
-        self.outputs.insert((key.to_string(), field.to_string()), v.into());
+        self.outputs
+            .insert((key.to_string(), field.to_string()), v.into());
         self
     }
 }
@@ -229,13 +269,15 @@ impl Outputs for Provisioned<'_> {
 /// The value of variable `name` seen from the role at `role` (plan time).
 #[track_caller]
 pub fn var(p: &Plan, role_path: &str, name: &str) -> Result<String, VarError> {
-    p.var_value(role(p, role_path).id, name, &NotYet).map(|e| e.text)
+    p.var_value(role(p, role_path).id, name, &NotYet)
+        .map(|e| e.text)
 }
 
 /// `text` expanded from the role at `role` (plan time).
 #[track_caller]
 pub fn expand(p: &Plan, role_path: &str, text: &str) -> Result<String, VarError> {
-    p.expand(role(p, role_path).id, text, &NotYet).map(|e| e.text)
+    p.expand(role(p, role_path).id, text, &NotYet)
+        .map(|e| e.text)
 }
 
 /// The task environment of the role at `role` (plan time) and the names of variables left
@@ -253,7 +295,9 @@ pub struct Catalog;
 impl ProviderCatalog for Catalog {
     fn assign(&self, kind: &str, cloud: Option<&str>) -> Result<String, String> {
         match cloud {
-            Some("nowhere") => Err(format!("no provisioner proxy named `nowhere` handles {kind}")),
+            Some("nowhere") => Err(format!(
+                "no provisioner proxy named `nowhere` handles {kind}"
+            )),
             Some(c) => Ok(c.to_string()),
             None => Ok("sim".to_string()),
         }

@@ -28,7 +28,10 @@ impl Infra {
 }
 
 fn grid_keys(p: &Plan) -> Vec<String> {
-    resource_keys(p).into_iter().filter(|k| k.starts_with("web/grid")).collect()
+    resource_keys(p)
+        .into_iter()
+        .filter(|k| k.starts_with("web/grid"))
+        .collect()
 }
 
 #[test]
@@ -52,12 +55,21 @@ fn referring_to_a_key_from_a_role_makes_exactly_that_child_exist() {
         r: Role,
     }
     let infra = Infra::with(Multi::new(server()));
-    let ns = Ns { r: Role::on(Infra::refs().grid.at(3)) };
-    let p = plan_of(PlanInput::new("t").infra("web", &infra).namespace("ns", &ns));
+    let ns = Ns {
+        r: Role::on(Infra::refs().grid.at(3)),
+    };
+    let p = plan_of(
+        PlanInput::new("t")
+            .infra("web", &infra)
+            .namespace("ns", &ns),
+    );
     assert_eq!(grid_keys(&p), ["web/grid[3]"]);
     assert_eq!(
         role(&p, "r").host,
-        PlannedHost::Resource { resource: res(&p, "web/grid[3]").id, output: "ip".into() }
+        PlannedHost::Resource {
+            resource: res(&p, "web/grid[3]").id,
+            output: "ip".into()
+        }
     );
 }
 
@@ -68,8 +80,14 @@ fn referring_to_a_key_from_a_variable_makes_exactly_that_child_exist() {
         vars: Vars,
     }
     let infra = Infra::with(Multi::new(server()));
-    let ns = Ns { vars: Vars::new().set("GRID3", Infra::refs().grid.at(3).out().ip) };
-    let p = plan_of(PlanInput::new("t").infra("web", &infra).namespace("ns", &ns));
+    let ns = Ns {
+        vars: Vars::new().set("GRID3", Infra::refs().grid.at(3).out().ip),
+    };
+    let p = plan_of(
+        PlanInput::new("t")
+            .infra("web", &infra)
+            .namespace("ns", &ns),
+    );
     assert_eq!(grid_keys(&p), ["web/grid[3]"]);
 }
 
@@ -90,7 +108,10 @@ fn referring_to_a_key_from_another_resource_makes_that_child_exist() {
         ip: PublicIp::new(r.grid.at(5)),
     };
     let p = plan_of(PlanInput::new("t").infra("web", &infra));
-    assert_eq!(resource_set(&p), set(&["web/net", "web/subnet", "web/grid[5]", "web/ip"]));
+    assert_eq!(
+        resource_set(&p),
+        set(&["web/net", "web/subnet", "web/grid[5]", "web/ip"])
+    );
     assert_eq!(res(&p, "web/ip").deps, vec![res(&p, "web/grid[5]").id]);
 }
 
@@ -103,8 +124,15 @@ fn declared_and_referred_keys_combine_without_duplicates() {
     }
     let infra = Infra::with(Multi::new(server()).keys(0..2));
     let r = Infra::refs();
-    let ns = Ns { a: Role::on(r.grid.at(1)), b: Role::on(r.grid.at(7)) };
-    let p = plan_of(PlanInput::new("t").infra("web", &infra).namespace("ns", &ns));
+    let ns = Ns {
+        a: Role::on(r.grid.at(1)),
+        b: Role::on(r.grid.at(7)),
+    };
+    let p = plan_of(
+        PlanInput::new("t")
+            .infra("web", &infra)
+            .namespace("ns", &ns),
+    );
     assert_eq!(grid_keys(&p), ["web/grid[0]", "web/grid[1]", "web/grid[7]"]);
 }
 
@@ -112,7 +140,15 @@ fn declared_and_referred_keys_combine_without_duplicates() {
 fn string_keys_work_and_integer_keys_sort_numerically_before_strings() {
     let infra = Infra::with(Multi::new(server()).keys(["us", "eu"]).keys([10, 2]));
     let p = plan_of(PlanInput::new("t").infra("web", &infra));
-    assert_eq!(grid_keys(&p), ["web/grid[2]", "web/grid[10]", "web/grid[eu]", "web/grid[us]"]);
+    assert_eq!(
+        grid_keys(&p),
+        [
+            "web/grid[2]",
+            "web/grid[10]",
+            "web/grid[eu]",
+            "web/grid[us]"
+        ]
+    );
     assert_eq!(res(&p, "web/grid[eu]").short_name, "grid_eu");
     assert_eq!(res(&p, "web/grid[10]").short_name, "grid_10");
 }
@@ -120,8 +156,14 @@ fn string_keys_work_and_integer_keys_sort_numerically_before_strings() {
 #[test]
 fn from_fn_builds_each_child_from_its_key() {
     let infra = Infra::with(
-        Multi::from_fn(|k| Server::new("debian-12", format!("size-{k}").as_str(), Infra::refs().subnet))
-            .keys(["s", "m"]),
+        Multi::from_fn(|k| {
+            Server::new(
+                "debian-12",
+                format!("size-{k}").as_str(),
+                Infra::refs().subnet,
+            )
+        })
+        .keys(["s", "m"]),
     );
     let p = plan_of(PlanInput::new("t").infra("web", &infra));
     assert_eq!(res(&p, "web/grid[s]").spec["size"], "size-s");
@@ -169,8 +211,11 @@ fn nested_multi_of_groups_with_keys_at_two_levels() {
     let infra = Racks {
         net: Network::new("10.0.0.0/16"),
         subnet: Subnet::new(r.net.clone(), "10.0.1.0/24"),
-        racks: Multi::new(Rack { switch: rack_server(), nodes: Multi::new(rack_server()).keys(0..2) })
-            .keys(["a", "b"]),
+        racks: Multi::new(Rack {
+            switch: rack_server(),
+            nodes: Multi::new(rack_server()).keys(0..2),
+        })
+        .keys(["a", "b"]),
         lb: Lb { lb: rack_server() },
     };
     let p = plan_of(PlanInput::new("t").infra("web", &infra));
@@ -191,9 +236,12 @@ fn nested_multi_of_groups_with_keys_at_two_levels() {
     let n = res(&p, "web/racks[b].nodes[1]");
     assert_eq!(n.short_name, "nodes_1");
     assert_eq!(n.long_name, "web.racks.b.nodes.1.nodes_1");
-    assert_eq!(res(&p, "web/racks[a].switch").long_name, "web.racks.a.switch");
-    // `lb.lb` collapses to one `lb`
-    assert_eq!(res(&p, "web/lb.lb").long_name, "web.lb");
+    assert_eq!(
+        res(&p, "web/racks[a].switch").long_name,
+        "web.racks.a.switch"
+    );
+    // only the name collapses into the last path part: `lb.lb` + `lb` is `web.lb.lb`
+    assert_eq!(res(&p, "web/lb.lb").long_name, "web.lb.lb");
 }
 
 #[test]
@@ -206,14 +254,25 @@ fn referring_into_a_nested_multi_makes_only_the_path_to_it_exist() {
     let infra = Racks {
         net: Network::new("10.0.0.0/16"),
         subnet: Subnet::new(r.net.clone(), "10.0.1.0/24"),
-        racks: Multi::new(Rack { switch: rack_server(), nodes: Multi::new(rack_server()) }),
+        racks: Multi::new(Rack {
+            switch: rack_server(),
+            nodes: Multi::new(rack_server()),
+        }),
         lb: Lb { lb: rack_server() },
     };
-    let ns = Ns { n: Role::on(r.racks.at("c").nodes.at(9)) };
-    let p = plan_of(PlanInput::new("t").infra("web", &infra).namespace("ns", &ns));
+    let ns = Ns {
+        n: Role::on(r.racks.at("c").nodes.at(9)),
+    };
+    let p = plan_of(
+        PlanInput::new("t")
+            .infra("web", &infra)
+            .namespace("ns", &ns),
+    );
     // the rack group exists (its plain members with it), and of its nodes only node 9
-    let racks: Vec<String> =
-        resource_keys(&p).into_iter().filter(|k| k.starts_with("web/racks")).collect();
+    let racks: Vec<String> = resource_keys(&p)
+        .into_iter()
+        .filter(|k| k.starts_with("web/racks"))
+        .collect();
     assert_eq!(racks, ["web/racks[c].nodes[9]", "web/racks[c].switch"]);
 }
 
@@ -231,4 +290,26 @@ fn multi_roles_are_lazy_too_and_named_field_underscore_key() {
     let p = plan_of(PlanInput::new("t").namespace("ns", &ns));
     assert_eq!(role_keys(&p), ["ns/app[eu]", "ns/app[us]"]);
     assert_eq!(role(&p, "app[eu]").name, "app_eu");
+}
+
+#[test]
+fn long_names_stay_distinct_when_a_group_repeats_the_model_name() {
+    #[derive(Model)]
+    struct Web {
+        net: Network,
+        web: Nets,
+    }
+    #[derive(Model)]
+    struct Nets {
+        net: Network,
+    }
+    let infra = Web {
+        net: Network::new("10.0.0.0/16"),
+        web: Nets {
+            net: Network::new("10.1.0.0/16"),
+        },
+    };
+    let p = plan_of(PlanInput::new("t").infra("web", &infra));
+    assert_eq!(res(&p, "web/net").long_name, "web.net");
+    assert_eq!(res(&p, "web/web.net").long_name, "web.web.net");
 }
