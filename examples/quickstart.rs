@@ -15,21 +15,35 @@ fn progress(e: &Event) {
     let t = e.elapsed.as_secs_f64();
     match &e.kind {
         EventKind::PhaseStarting(p) => println!("[{t:6.2}s] == {p:?}"),
-        EventKind::ResourceFinished { key, action: ResourceAction::Create } => println!("[{t:6.2}s]   created  {key}"),
-        EventKind::ResourceFinished { key, action: ResourceAction::Delete } => println!("[{t:6.2}s]   deleted  {key}"),
-        EventKind::ResourceFailed { key, error } => println!("[{t:6.2}s]   FAILED   {key}: {error}"),
+        EventKind::ResourceFinished {
+            key,
+            action: ResourceAction::Create,
+        } => println!("[{t:6.2}s]   created  {key}"),
+        EventKind::ResourceFinished {
+            key,
+            action: ResourceAction::Delete,
+        } => println!("[{t:6.2}s]   deleted  {key}"),
+        EventKind::ResourceFailed { key, error } => {
+            println!("[{t:6.2}s]   FAILED   {key}: {error}")
+        }
         EventKind::TaskFinished { key, outcome, .. } => println!("[{t:6.2}s]   {outcome:<9} {key}"),
-        EventKind::TaskFailed { key, error, .. } => println!("[{t:6.2}s]   FAILED   {key}: {error}"),
+        EventKind::TaskFailed { key, error, .. } => {
+            println!("[{t:6.2}s]   FAILED   {key}: {error}")
+        }
         _ => {}
     }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .init();
 
     let params = WebParams::default();
-    let cloud = SimCloud::builder().latency(std::time::Duration::from_millis(40)).build();
+    let cloud = SimCloud::builder()
+        .latency(std::time::Duration::from_millis(40))
+        .build();
     let orch = Orchestration::builder("quickstart")
         .infra("web", WebInfra::new(&params))
         .namespace("ns", WebNamespace::new(&params))
@@ -49,8 +63,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Look inside the load balancer's sandbox: its configuration lists every app server.
     let state = orch.state().await?.ok_or("no state recorded")?;
-    if let Some(sandbox) =
-        state.resources.get("web/lb").and_then(|r| r.outputs.get("sandbox")).and_then(|v| v.as_str())
+    if let Some(sandbox) = state
+        .resources
+        .get("web/lb")
+        .and_then(|r| r.outputs.get("sandbox"))
+        .and_then(|v| v.as_str())
     {
         let conf = std::fs::read_to_string(std::path::Path::new(sandbox).join("lb.conf"))?;
         println!("lb.conf on the load balancer:\n{conf}");

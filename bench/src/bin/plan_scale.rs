@@ -58,12 +58,16 @@ impl Infra {
             net: Network::new("10.0.0.0/16"),
             sg: SecurityGroup {
                 network: r.net.clone(),
-                rules: vec![Rule::tcp_in(22, "0.0.0.0/0"), Rule::tcp_in(8080, "10.0.0.0/16")],
+                rules: vec![
+                    Rule::tcp_in(22, "0.0.0.0/0"),
+                    Rule::tcp_in(8080, "10.0.0.0/16"),
+                ],
                 cloud: None,
             },
             subnets: Multi::from_fn(|k| Subnet::new(Infra::refs().net, format!("10.0.{k}.0/24")))
                 .keys(0..SUBNETS),
-            db: Server::new("debian-12", "large", r.subnets.at(0)).with_security_group(r.sg.clone()),
+            db: Server::new("debian-12", "large", r.subnets.at(0))
+                .with_security_group(r.sg.clone()),
             db_ip: PublicIp::new(r.db.clone()),
             // No declared keys: the namespace's roles make the servers exist.
             app: Multi::from_fn(move |k| {
@@ -92,7 +96,9 @@ impl Ns {
                 .set("DOMAIN", "bench.example")
                 .set("APP_PORT", "8080")
                 .set("DB_HOST", infra.db_ip.out().ip),
-            app: Multi::new(role).vars(Vars::new().set("TIER", "app")).keys(0..ROLES),
+            app: Multi::new(role)
+                .vars(Vars::new().set("TIER", "app"))
+                .keys(0..ROLES),
         }
     }
 }
@@ -164,7 +170,10 @@ fn run_once() -> Result<Sample, String> {
     let infra = Infra::new();
     let ns = Ns::new();
     let cfg = Cfg::new();
-    let input = PlanInput::new("bench").infra("infra", &infra).namespace("ns", &ns).config("cfg", &cfg);
+    let input = PlanInput::new("bench")
+        .infra("infra", &infra)
+        .namespace("ns", &ns)
+        .config("cfg", &cfg);
     let construct = t0.elapsed();
 
     let t1 = Instant::now();
@@ -261,10 +270,18 @@ fn main() -> ExitCode {
         ms(plan_min),
         ms(plan_max)
     );
-    println!("| construction + plan | {} | < 1 s | {} |", ms(total), mark(time_ok));
+    println!(
+        "| construction + plan | {} | < 1 s | {} |",
+        ms(total),
+        mark(time_ok)
+    );
     println!(
         "| peak RSS (VmHWM{}) | {} | < 300 MB | {} |",
-        if per_iteration_peak { ", per iteration" } else { ", whole process" },
+        if per_iteration_peak {
+            ", per iteration"
+        } else {
+            ", whole process"
+        },
         rss.map_or_else(|| "unknown".into(), mb),
         mark(rss_ok)
     );
@@ -275,5 +292,9 @@ fn main() -> ExitCode {
         eprintln!("the model is smaller than the bar's model (10,000 / 10,000 / 50,000)");
     }
     debug_assert_eq!(tasks, roles * TASKS_PER_ROLE);
-    if time_ok && rss_ok && counts_ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if time_ok && rss_ok && counts_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

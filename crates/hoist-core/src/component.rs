@@ -118,7 +118,12 @@ impl<T: Component + Clone> Multi<T> {
     /// A multi whose children are clones of `template`.
     #[track_caller]
     pub fn new(template: T) -> Self {
-        Multi { make: Arc::new(move |_| template.clone()), keys: Vec::new(), vars: None, loc: SourceLoc::caller() }
+        Multi {
+            make: Arc::new(move |_| template.clone()),
+            keys: Vec::new(),
+            vars: None,
+            loc: SourceLoc::caller(),
+        }
     }
 }
 
@@ -126,7 +131,12 @@ impl<T: Component> Multi<T> {
     /// A multi whose child for key `k` is `f(k)`.
     #[track_caller]
     pub fn from_fn(f: impl Fn(&Key) -> T + Send + Sync + 'static) -> Self {
-        Multi { make: Arc::new(f), keys: Vec::new(), vars: None, loc: SourceLoc::caller() }
+        Multi {
+            make: Arc::new(f),
+            keys: Vec::new(),
+            vars: None,
+            loc: SourceLoc::caller(),
+        }
     }
 
     /// Declares children up front (in addition to those made by references).
@@ -152,13 +162,20 @@ impl<T: Component> Multi<T> {
 
 impl<T: Component> Clone for Multi<T> {
     fn clone(&self) -> Self {
-        Multi { make: self.make.clone(), keys: self.keys.clone(), vars: self.vars.clone(), loc: self.loc }
+        Multi {
+            make: self.make.clone(),
+            keys: self.keys.clone(),
+            vars: self.vars.clone(),
+            loc: self.loc,
+        }
     }
 }
 
 impl<T> fmt::Debug for Multi<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Multi").field("keys", &self.keys).finish_non_exhaustive()
+        f.debug_struct("Multi")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
     }
 }
 

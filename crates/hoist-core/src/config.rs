@@ -186,14 +186,22 @@ pub enum Growth {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempts: 1, initial: Duration::ZERO, growth: Growth::Constant, attempt_timeout: None }
+        RetryPolicy {
+            attempts: 1,
+            initial: Duration::ZERO,
+            growth: Growth::Constant,
+            attempt_timeout: None,
+        }
     }
 }
 
 impl RetryPolicy {
     /// `n` attempts in all, no delay.
     pub fn attempts(n: u32) -> Self {
-        RetryPolicy { attempts: n.max(1), ..Default::default() }
+        RetryPolicy {
+            attempts: n.max(1),
+            ..Default::default()
+        }
     }
 
     /// Linear back-off: `(n-1) × interval` before attempt `n`.
@@ -235,7 +243,9 @@ impl RetryPolicy {
         match self.growth {
             Growth::Constant => self.initial,
             Growth::Linear => self.initial * (n - 1),
-            Growth::Exponential(f) => self.initial.mul_f64(f.powi(i32::try_from(n - 2).unwrap_or(i32::MAX))),
+            Growth::Exponential(f) => self
+                .initial
+                .mul_f64(f.powi(i32::try_from(n - 2).unwrap_or(i32::MAX))),
         }
     }
 }
@@ -263,7 +273,17 @@ pub struct Task {
 impl Task {
     #[track_caller]
     fn with(action: Action) -> Self {
-        Task { action, become_user: None, role: None, run_from: None, creds: Credentials::default(), retry: None, timeout: None, problems: Vec::new(), loc: SourceLoc::caller() }
+        Task {
+            action,
+            become_user: None,
+            role: None,
+            run_from: None,
+            creds: Credentials::default(),
+            retry: None,
+            timeout: None,
+            problems: Vec::new(),
+            loc: SourceLoc::caller(),
+        }
     }
 
     /// A task that does nothing.
@@ -284,8 +304,15 @@ impl Task {
         match shlex::split(line) {
             Some(argv) if !argv.is_empty() => Task::command_argv(argv),
             _ => {
-                let mut t = Task::with(Action::Command { argv: vec![line.to_string()], chdir: None, creates: None, removes: None });
-                t.problems.push(format!("command {line:?} has unbalanced quotes or is empty"));
+                let mut t = Task::with(Action::Command {
+                    argv: vec![line.to_string()],
+                    chdir: None,
+                    creates: None,
+                    removes: None,
+                });
+                t.problems.push(format!(
+                    "command {line:?} has unbalanced quotes or is empty"
+                ));
                 t
             }
         }
@@ -295,7 +322,12 @@ impl Task {
     #[track_caller]
     pub fn command_argv<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Self {
         let argv: Vec<String> = argv.into_iter().map(Into::into).collect();
-        let mut t = Task::with(Action::Command { argv, chdir: None, creates: None, removes: None });
+        let mut t = Task::with(Action::Command {
+            argv,
+            chdir: None,
+            creates: None,
+            removes: None,
+        });
         if matches!(&t.action, Action::Command { argv, .. } if argv.is_empty()) {
             t.problems.push("command has no program".into());
         }
@@ -305,37 +337,68 @@ impl Task {
     /// Runs a shell line.
     #[track_caller]
     pub fn shell(line: &str) -> Self {
-        Task::with(Action::Shell { line: line.to_string(), chdir: None, creates: None, removes: None })
+        Task::with(Action::Shell {
+            line: line.to_string(),
+            chdir: None,
+            creates: None,
+            removes: None,
+        })
     }
 
     /// Uploads and runs a local script.
     #[track_caller]
     pub fn script(path: impl Into<PathBuf>) -> Self {
-        Task::with(Action::Script { path: path.into(), args: Vec::new(), process_vars: false, creates: None, removes: None })
+        Task::with(Action::Script {
+            path: path.into(),
+            args: Vec::new(),
+            process_vars: false,
+            creates: None,
+            removes: None,
+        })
     }
 
     /// Copies a local file or directory to `dest`.
     #[track_caller]
     pub fn copy(src: impl Into<PathBuf>, dest: &str) -> Self {
-        Task::with(Action::Copy { src: CopySource::Path(src.into()), dest: dest.into(), mode: None, owner: None, group: None })
+        Task::with(Action::Copy {
+            src: CopySource::Path(src.into()),
+            dest: dest.into(),
+            mode: None,
+            owner: None,
+            group: None,
+        })
     }
 
     /// Writes `content` to `dest`.
     #[track_caller]
     pub fn copy_content(content: &str, dest: &str) -> Self {
-        Task::with(Action::Copy { src: CopySource::Content(content.into()), dest: dest.into(), mode: None, owner: None, group: None })
+        Task::with(Action::Copy {
+            src: CopySource::Content(content.into()),
+            dest: dest.into(),
+            mode: None,
+            owner: None,
+            group: None,
+        })
     }
 
     /// Renders the local template file `src` to `dest`.
     #[track_caller]
     pub fn template(src: impl Into<PathBuf>, dest: &str) -> Self {
-        Task::with(Action::Template { src: CopySource::Path(src.into()), dest: dest.into(), mode: None })
+        Task::with(Action::Template {
+            src: CopySource::Path(src.into()),
+            dest: dest.into(),
+            mode: None,
+        })
     }
 
     /// Renders the template text `text` to `dest`.
     #[track_caller]
     pub fn template_text(text: &str, dest: &str) -> Self {
-        Task::with(Action::Template { src: CopySource::Content(text.into()), dest: dest.into(), mode: None })
+        Task::with(Action::Template {
+            src: CopySource::Content(text.into()),
+            dest: dest.into(),
+            mode: None,
+        })
     }
 
     /// Runs a command on the controller (split into words, no shell).
@@ -348,7 +411,10 @@ impl Task {
     /// Runs a shell line on the controller.
     #[track_caller]
     pub fn local_shell(line: &str) -> Self {
-        Task::with(Action::Local { argv: vec![line.to_string()], shell: true })
+        Task::with(Action::Local {
+            argv: vec![line.to_string()],
+            shell: true,
+        })
     }
 
     /// The role whose variables the task sees and (unless `run_from`) whose host it runs on.
@@ -383,7 +449,10 @@ impl Task {
     #[must_use]
     pub fn become_user(mut self, user: &str) -> Self {
         if self.action.is_local() {
-            self.problems.push(format!("`become` is not an argument of a {} task", self.action.kind()));
+            self.problems.push(format!(
+                "`become` is not an argument of a {} task",
+                self.action.kind()
+            ));
         }
         self.become_user = Some(user.into());
         self
@@ -425,7 +494,10 @@ impl Task {
 
     fn set_opt(&mut self, arg: &str, f: impl FnOnce(&mut Action) -> bool) {
         if !f(&mut self.action) {
-            self.problems.push(format!("`{arg}` is not an argument of a {} task", self.action.kind()));
+            self.problems.push(format!(
+                "`{arg}` is not an argument of a {} task",
+                self.action.kind()
+            ));
         }
     }
 
@@ -446,7 +518,9 @@ impl Task {
     #[must_use]
     pub fn creates(mut self, path: &str) -> Self {
         self.set_opt("creates", |a| match a {
-            Action::Command { creates, .. } | Action::Shell { creates, .. } | Action::Script { creates, .. } => {
+            Action::Command { creates, .. }
+            | Action::Shell { creates, .. }
+            | Action::Script { creates, .. } => {
                 *creates = Some(path.into());
                 true
             }
@@ -459,7 +533,9 @@ impl Task {
     #[must_use]
     pub fn removes(mut self, path: &str) -> Self {
         self.set_opt("removes", |a| match a {
-            Action::Command { removes, .. } | Action::Shell { removes, .. } | Action::Script { removes, .. } => {
+            Action::Command { removes, .. }
+            | Action::Shell { removes, .. }
+            | Action::Script { removes, .. } => {
                 *removes = Some(path.into());
                 true
             }
@@ -585,7 +661,10 @@ pub struct TaskDefaults {
 impl TaskDefaults {
     /// Defaults with a task role.
     pub fn role(role: Ref<Role>) -> Self {
-        TaskDefaults { role: Some(role), ..Default::default() }
+        TaskDefaults {
+            role: Some(role),
+            ..Default::default()
+        }
     }
 
     /// Sets the remote user.
@@ -769,13 +848,19 @@ impl Deps {
     /// Dependencies from expressions.
     #[track_caller]
     pub fn new<E: Into<DepExpr>>(exprs: impl IntoIterator<Item = E>) -> Self {
-        Deps { exprs: exprs.into_iter().map(Into::into).collect(), loc: SourceLoc::caller() }
+        Deps {
+            exprs: exprs.into_iter().map(Into::into).collect(),
+            loc: SourceLoc::caller(),
+        }
     }
 
     /// No dependencies.
     #[track_caller]
     pub fn none() -> Self {
-        Deps { exprs: Vec::new(), loc: SourceLoc::caller() }
+        Deps {
+            exprs: Vec::new(),
+            loc: SourceLoc::caller(),
+        }
     }
 
     /// The expressions.
@@ -811,20 +896,33 @@ pub struct MultiTask<T> {
 impl<T: Component> MultiTask<T> {
     /// A multi-task over `roles` (a multi-role, a selection or an explicit list of roles).
     #[track_caller]
-    pub fn new(template: impl Fn(Ref<Role>) -> T + Send + Sync + 'static, roles: impl Into<Selection>) -> Self {
-        MultiTask { make: Arc::new(template), roles: roles.into(), loc: SourceLoc::caller() }
+    pub fn new(
+        template: impl Fn(Ref<Role>) -> T + Send + Sync + 'static,
+        roles: impl Into<Selection>,
+    ) -> Self {
+        MultiTask {
+            make: Arc::new(template),
+            roles: roles.into(),
+            loc: SourceLoc::caller(),
+        }
     }
 }
 
 impl<T> Clone for MultiTask<T> {
     fn clone(&self) -> Self {
-        MultiTask { make: self.make.clone(), roles: self.roles.clone(), loc: self.loc }
+        MultiTask {
+            make: self.make.clone(),
+            roles: self.roles.clone(),
+            loc: self.loc,
+        }
     }
 }
 
 impl<T> fmt::Debug for MultiTask<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MultiTask").field("roles", &self.roles).finish_non_exhaustive()
+        f.debug_struct("MultiTask")
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
     }
 }
 

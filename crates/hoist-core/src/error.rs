@@ -71,7 +71,11 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}\n  --> model `{}`, at `{}`", self.kind, self.message, self.model, self.path)?;
+        write!(
+            f,
+            "{}: {}\n  --> model `{}`, at `{}`",
+            self.kind, self.message, self.model, self.path
+        )?;
         if self.loc.is_known() {
             write!(f, " ({})", self.loc)?;
         }
@@ -96,7 +100,11 @@ impl PlanError {
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.diagnostics.len();
-        writeln!(f, "the models have {n} error{}; nothing was provisioned", if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "the models have {n} error{}; nothing was provisioned",
+            if n == 1 { "" } else { "s" }
+        )?;
         for d in &self.diagnostics {
             writeln!(f, "error: {d}")?;
         }

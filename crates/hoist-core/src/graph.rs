@@ -45,7 +45,10 @@ impl Dag {
         let succs = self.succs();
         let mut indeg: Vec<usize> = self.preds.iter().map(Vec::len).collect();
         let mut level = vec![0usize; n];
-        let mut queue: Vec<u32> = (0..n).filter(|&i| indeg[i] == 0).map(|i| i as u32).collect();
+        let mut queue: Vec<u32> = (0..n)
+            .filter(|&i| indeg[i] == 0)
+            .map(|i| i as u32)
+            .collect();
         let mut done = 0usize;
         let mut waves: Vec<Vec<u32>> = Vec::new();
         let mut head = 0;
@@ -81,7 +84,9 @@ impl Dag {
     fn find_cycle(&self, in_scope: &[bool]) -> Vec<u32> {
         // Walk predecessors from any node left over; every such node has a predecessor left
         // over, so the walk must revisit a node: that loop is a cycle.
-        let Some(start) = in_scope.iter().position(|&b| b) else { return Vec::new() };
+        let Some(start) = in_scope.iter().position(|&b| b) else {
+            return Vec::new();
+        };
         let mut seen = vec![usize::MAX; self.preds.len()];
         let mut path: Vec<u32> = Vec::new();
         let mut cur = start as u32;
@@ -95,7 +100,10 @@ impl Dag {
             }
             seen[cur as usize] = path.len();
             path.push(cur);
-            let Some(&next) = self.preds[cur as usize].iter().find(|&&p| in_scope[p as usize]) else {
+            let Some(&next) = self.preds[cur as usize]
+                .iter()
+                .find(|&&p| in_scope[p as usize])
+            else {
                 return path;
             };
             cur = next;

@@ -35,7 +35,10 @@
 //! ```
 //! # extern crate hoist_core as hoist;
 
-#[allow(unused_extern_crates, reason = "lets #[derive(Model)], which names `::hoist`, work inside this crate")]
+#[allow(
+    unused_extern_crates,
+    reason = "lets #[derive(Model)], which names `::hoist`, work inside this crate"
+)]
 extern crate self as hoist;
 
 pub mod component;
@@ -51,14 +54,22 @@ pub mod secret;
 pub mod select;
 
 pub use component::{Component, Multi, Visit, Visitor};
-pub use config::{Action, CopySource, Credentials, DepExpr, Deps, Growth, MultiTask, RetryPolicy, Task, TaskDefaults, dep, group};
+pub use config::{
+    Action, CopySource, Credentials, DepExpr, Deps, Growth, MultiTask, RetryPolicy, Task,
+    TaskDefaults, dep, group,
+};
 pub use error::{DiagKind, Diagnostic, PlanError};
 pub use hoist_derive::Model;
 pub use namespace::{Connection, HostRef, Role, Var, VarValue, Vars};
 pub use path::{Key, ModelPath, SourceLoc};
-pub use plan::{ModelKind, Outputs, Plan, PlanInput, PlannedHost, PlannedResource, PlannedRole, PlannedTask, ProviderCatalog, ResourceId, RoleId, TaskId, VarError, plan};
+pub use plan::{
+    ModelKind, Outputs, Plan, PlanInput, PlannedHost, PlannedResource, PlannedRole, PlannedTask,
+    ProviderCatalog, ResourceId, RoleId, TaskId, VarError, plan,
+};
 pub use reference::{HasRefPath, MultiRef, Out, OutAny, Ref, RefPath, Val};
-pub use resource::{Addressable, FixedHost, Network, PublicIp, Resource, Rule, SecurityGroup, Server, Subnet};
+pub use resource::{
+    Addressable, FixedHost, Network, PublicIp, Resource, Rule, SecurityGroup, Server, Subnet,
+};
 pub use secret::Secret;
 pub use select::Selection;
 

@@ -88,15 +88,28 @@ pub struct Connection {
 impl Role {
     /// A role with no host yet (tasks on it fail the plan until one is given).
     #[track_caller]
-    #[allow(clippy::new_without_default, reason = "new records the caller's location")]
+    #[allow(
+        clippy::new_without_default,
+        reason = "new records the caller's location"
+    )]
     pub fn new() -> Self {
-        Role { host: None, vars: Vars::new(), conn: Connection::default(), loc: SourceLoc::caller() }
+        Role {
+            host: None,
+            vars: Vars::new(),
+            conn: Connection::default(),
+            loc: SourceLoc::caller(),
+        }
     }
 
     /// A role running on `host`.
     #[track_caller]
     pub fn on(host: impl Into<HostRef>) -> Self {
-        Role { host: Some(host.into()), vars: Vars::new(), conn: Connection::default(), loc: SourceLoc::caller() }
+        Role {
+            host: Some(host.into()),
+            vars: Vars::new(),
+            conn: Connection::default(),
+            loc: SourceLoc::caller(),
+        }
     }
 
     /// Sets the host.
@@ -242,7 +255,12 @@ impl Var {
     /// A variable (exported to task environments).
     #[track_caller]
     pub fn new(name: &str, value: impl Into<VarValue>) -> Self {
-        Var { name: name.to_string(), value: value.into(), in_env: true, loc: SourceLoc::caller() }
+        Var {
+            name: name.to_string(),
+            value: value.into(),
+            in_env: true,
+            loc: SourceLoc::caller(),
+        }
     }
 
     /// Sets whether the variable goes into task environments.
@@ -328,14 +346,19 @@ impl Vars {
 
     /// Looks a name up in this block only: overrides first, then variables.
     pub fn get(&self, name: &str) -> Option<&Var> {
-        self.overrides.iter().find(|v| v.name == name).or_else(|| self.vars.iter().find(|v| v.name == name))
+        self.overrides
+            .iter()
+            .find(|v| v.name == name)
+            .or_else(|| self.vars.iter().find(|v| v.name == name))
     }
 
     /// The effective variables of this block (overrides replace same-named variables).
     pub fn iter(&self) -> impl Iterator<Item = &Var> {
-        self.overrides
-            .iter()
-            .chain(self.vars.iter().filter(|v| !self.overrides.iter().any(|o| o.name == v.name)))
+        self.overrides.iter().chain(
+            self.vars
+                .iter()
+                .filter(|v| !self.overrides.iter().any(|o| o.name == v.name)),
+        )
     }
 
     /// Merges `other` into `self`; `other`'s variables and overrides win.
@@ -400,7 +423,9 @@ pub fn parse_template(s: &str) -> Result<Vec<Piece<'_>>, String> {
             out.push(Piece::Lit(&rest[..i]));
         }
         let after = &rest[i + 2..];
-        let end = after.find('}').ok_or_else(|| format!("unterminated `!{{` in {s:?}"))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unterminated `!{{` in {s:?}"))?;
         let name = &after[..end];
         if !is_valid_var_name(name) {
             return Err(format!("bad variable name {name:?} in {s:?}"));
@@ -416,5 +441,7 @@ pub fn parse_template(s: &str) -> Result<Vec<Piece<'_>>, String> {
 
 /// True if `s` contains at least one `!{NAME}` reference.
 pub fn has_refs(s: &str) -> bool {
-    parse_template(s).map(|p| p.iter().any(|x| matches!(x, Piece::Var(_)))).unwrap_or(true)
+    parse_template(s)
+        .map(|p| p.iter().any(|x| matches!(x, Piece::Var(_))))
+        .unwrap_or(true)
 }

@@ -353,7 +353,10 @@ impl SourceLoc {
     #[track_caller]
     pub fn caller() -> Self {
         let l = std::panic::Location::caller();
-        SourceLoc { file: l.file(), line: l.line() }
+        SourceLoc {
+            file: l.file(),
+            line: l.line(),
+        }
     }
 
     /// True when a location was recorded.

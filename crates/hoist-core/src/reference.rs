@@ -63,7 +63,10 @@ pub struct RefPath {
 impl RefPath {
     /// The root of the model whose Rust type is `M`.
     pub fn model<M: ?Sized + 'static>() -> Self {
-        RefPath { base: Base::Model(Name::Borrowed(std::any::type_name::<M>())), segs: Arc::new([]) }
+        RefPath {
+            base: Base::Model(Name::Borrowed(std::any::type_name::<M>())),
+            segs: Arc::new([]),
+        }
     }
 
     /// A reference to the concrete component at `path` of the model of type `type_key`.
@@ -76,18 +79,27 @@ impl RefPath {
                 crate::path::Seg::Key(k) => RefSeg::Key(KeyExpr::Lit(k.clone())),
             })
             .collect();
-        RefPath { base: Base::Model(Name::Borrowed(type_key)), segs: segs.into() }
+        RefPath {
+            base: Base::Model(Name::Borrowed(type_key)),
+            segs: segs.into(),
+        }
     }
 
     /// The struct containing the referring component, `up` levels further out.
     pub fn container(up: u8) -> Self {
-        RefPath { base: Base::Container { up }, segs: Arc::new([]) }
+        RefPath {
+            base: Base::Container { up },
+            segs: Arc::new([]),
+        }
     }
 
     fn push(&self, seg: RefSeg) -> Self {
         let mut v: Vec<RefSeg> = self.segs.to_vec();
         v.push(seg);
-        RefPath { base: self.base.clone(), segs: v.into() }
+        RefPath {
+            base: self.base.clone(),
+            segs: v.into(),
+        }
     }
 
     /// Extends the path by a field.
@@ -172,7 +184,11 @@ pub struct Resolved {
 impl<T: ?Sized> Ref<T> {
     /// A reference at `path`. Normally generated; public for hand-written components.
     pub fn at(path: RefPath) -> Self {
-        Ref { path, resolved: None, _t: PhantomData }
+        Ref {
+            path,
+            resolved: None,
+            _t: PhantomData,
+        }
     }
 
     /// The provider id of the referenced resource, once resolved (providers only see resolved
@@ -201,7 +217,11 @@ impl<T: ?Sized> HasRefPath for Ref<T> {
 
 impl<T: ?Sized> Clone for Ref<T> {
     fn clone(&self) -> Self {
-        Ref { path: self.path.clone(), resolved: self.resolved.clone(), _t: PhantomData }
+        Ref {
+            path: self.path.clone(),
+            resolved: self.resolved.clone(),
+            _t: PhantomData,
+        }
     }
 }
 
@@ -239,8 +259,17 @@ struct ResolvedRefForm {
 impl<T: ?Sized> Serialize for Ref<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match &self.resolved {
-            Some(r) => ResolvedRefForm { path: r.path.clone(), id: r.id.clone() }.serialize(s),
-            None => RefPlaceholder { tag: "ref", to: self.path.clone(), field: None }.serialize(s),
+            Some(r) => ResolvedRefForm {
+                path: r.path.clone(),
+                id: r.id.clone(),
+            }
+            .serialize(s),
+            None => RefPlaceholder {
+                tag: "ref",
+                to: self.path.clone(),
+                field: None,
+            }
+            .serialize(s),
         }
     }
 }
@@ -250,7 +279,10 @@ impl<'de, T: ?Sized> Deserialize<'de> for Ref<T> {
         let r = ResolvedRefForm::deserialize(d)?;
         Ok(Ref {
             path: RefPath::container(0),
-            resolved: Some(Resolved { path: r.path, id: r.id }),
+            resolved: Some(Resolved {
+                path: r.path,
+                id: r.id,
+            }),
             _t: PhantomData,
         })
     }
@@ -279,7 +311,11 @@ impl<T> Out<T> {
     /// The output `field` of the resource at `path`. Normally called by a resource kind's
     /// outputs struct.
     pub fn new(path: RefPath, field: &'static str) -> Self {
-        Out { path, field, _t: PhantomData }
+        Out {
+            path,
+            field,
+            _t: PhantomData,
+        }
     }
 
     /// The output field name.
@@ -289,7 +325,10 @@ impl<T> Out<T> {
 
     /// The untyped form.
     pub fn erase(&self) -> OutAny {
-        OutAny { path: self.path.clone(), field: Name::Borrowed(self.field) }
+        OutAny {
+            path: self.path.clone(),
+            field: Name::Borrowed(self.field),
+        }
     }
 }
 
@@ -301,7 +340,11 @@ impl<T> HasRefPath for Out<T> {
 
 impl<T> Clone for Out<T> {
     fn clone(&self) -> Self {
-        Out { path: self.path.clone(), field: self.field, _t: PhantomData }
+        Out {
+            path: self.path.clone(),
+            field: self.field,
+            _t: PhantomData,
+        }
     }
 }
 
@@ -313,8 +356,12 @@ impl<T> fmt::Debug for Out<T> {
 
 impl<T> Serialize for Out<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        RefPlaceholder { tag: "out", to: self.path.clone(), field: Some(Name::Borrowed(self.field)) }
-            .serialize(s)
+        RefPlaceholder {
+            tag: "out",
+            to: self.path.clone(),
+            field: Some(Name::Borrowed(self.field)),
+        }
+        .serialize(s)
     }
 }
 
@@ -417,7 +464,10 @@ pub struct MultiRef<T: Component> {
 impl<T: Component> MultiRef<T> {
     /// A multi reference at `path`. Normally generated.
     pub fn new(path: RefPath) -> Self {
-        MultiRef { path, _t: PhantomData }
+        MultiRef {
+            path,
+            _t: PhantomData,
+        }
     }
 
     /// The child with key `key` (materialised on use).
@@ -447,7 +497,10 @@ impl<T: Component> MultiRef<T> {
     }
 
     /// A selection of the children whose keys are in `keys`.
-    pub fn keys<K: Into<Key>>(&self, keys: impl IntoIterator<Item = K>) -> crate::select::Selection {
+    pub fn keys<K: Into<Key>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> crate::select::Selection {
         crate::select::Selection::keys(self.path.clone(), keys.into_iter().map(Into::into))
     }
 
@@ -480,7 +533,10 @@ impl<T: Component> HasRefPath for MultiRef<T> {
 
 impl<T: Component> Clone for MultiRef<T> {
     fn clone(&self) -> Self {
-        MultiRef { path: self.path.clone(), _t: PhantomData }
+        MultiRef {
+            path: self.path.clone(),
+            _t: PhantomData,
+        }
     }
 }
 

@@ -119,18 +119,27 @@ macro_rules! resource_outputs {
 /// assert!(hoist_core::resource::check_cidr("10.0.0.0/33").is_err());
 /// ```
 pub fn check_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
-    let (addr, prefix) =
-        s.split_once('/').ok_or_else(|| format!("bad CIDR {s:?}: expected ADDRESS/PREFIX"))?;
-    let addr: Ipv4Addr =
-        addr.parse().map_err(|_| format!("bad CIDR {s:?}: {addr:?} is not an IPv4 address"))?;
+    let (addr, prefix) = s
+        .split_once('/')
+        .ok_or_else(|| format!("bad CIDR {s:?}: expected ADDRESS/PREFIX"))?;
+    let addr: Ipv4Addr = addr
+        .parse()
+        .map_err(|_| format!("bad CIDR {s:?}: {addr:?} is not an IPv4 address"))?;
     let prefix: u8 = prefix
         .parse()
         .ok()
         .filter(|p| *p <= 32)
         .ok_or_else(|| format!("bad CIDR {s:?}: prefix must be 0..=32"))?;
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    };
     if u32::from(addr) & !mask != 0 {
-        return Err(format!("bad CIDR {s:?}: host bits set (did you mean {}/{prefix}?)", Ipv4Addr::from(u32::from(addr) & mask)));
+        return Err(format!(
+            "bad CIDR {s:?}: host bits set (did you mean {}/{prefix}?)",
+            Ipv4Addr::from(u32::from(addr) & mask)
+        ));
     }
     Ok((addr, prefix))
 }
@@ -170,11 +179,16 @@ pub struct FixedHost {
 impl FixedHost {
     /// A fixed host at `address`.
     pub fn new(address: impl Into<Val<String>>) -> Self {
-        FixedHost { address: address.into() }
+        FixedHost {
+            address: address.into(),
+        }
     }
 }
 
-resource_outputs!(FixedHostOutputs { ip: String, cidr4: String });
+resource_outputs!(FixedHostOutputs {
+    ip: String,
+    cidr4: String
+});
 
 impl Resource for FixedHost {
     const KIND: &'static str = "core.fixed_host";
@@ -205,11 +219,17 @@ pub struct Network {
 impl Network {
     /// A network with address range `cidr`.
     pub fn new(cidr: impl Into<Val<String>>) -> Self {
-        Network { cidr: cidr.into(), cloud: None }
+        Network {
+            cidr: cidr.into(),
+            cloud: None,
+        }
     }
 }
 
-resource_outputs!(NetworkOutputs { id: String, cidr: String });
+resource_outputs!(NetworkOutputs {
+    id: String,
+    cidr: String
+});
 
 impl Resource for Network {
     const KIND: &'static str = "core.network";
@@ -242,11 +262,18 @@ pub struct Subnet {
 impl Subnet {
     /// A subnet of `network` with range `cidr`.
     pub fn new(network: Ref<Network>, cidr: impl Into<Val<String>>) -> Self {
-        Subnet { network, cidr: cidr.into(), cloud: None }
+        Subnet {
+            network,
+            cidr: cidr.into(),
+            cloud: None,
+        }
     }
 }
 
-resource_outputs!(SubnetOutputs { id: String, cidr: String });
+resource_outputs!(SubnetOutputs {
+    id: String,
+    cidr: String
+});
 
 impl Resource for Subnet {
     const KIND: &'static str = "core.subnet";
@@ -312,7 +339,13 @@ pub struct Rule {
 impl Rule {
     /// Allow incoming TCP on `port` from `cidr`.
     pub fn tcp_in(port: u16, cidr: &str) -> Self {
-        Rule { direction: Direction::Ingress, protocol: Protocol::Tcp, from_port: port, to_port: port, cidr: cidr.into() }
+        Rule {
+            direction: Direction::Ingress,
+            protocol: Protocol::Tcp,
+            from_port: port,
+            to_port: port,
+            cidr: cidr.into(),
+        }
     }
 }
 
@@ -343,7 +376,10 @@ impl Resource for SecurityGroup {
                 v.push(format!("rules[{i}].cidr: {e}"));
             }
             if r.from_port > r.to_port {
-                v.push(format!("rules[{i}]: from_port {} is above to_port {}", r.from_port, r.to_port));
+                v.push(format!(
+                    "rules[{i}]: from_port {} is above to_port {}",
+                    r.from_port, r.to_port
+                ));
             }
         }
         v
@@ -375,8 +411,19 @@ pub struct Server {
 
 impl Server {
     /// A server from `image` of `size` in `subnet`.
-    pub fn new(image: impl Into<Val<String>>, size: impl Into<Val<String>>, subnet: Ref<Subnet>) -> Self {
-        Server { image: image.into(), size: size.into(), subnet, security_groups: Vec::new(), user_data: None, cloud: None }
+    pub fn new(
+        image: impl Into<Val<String>>,
+        size: impl Into<Val<String>>,
+        subnet: Ref<Subnet>,
+    ) -> Self {
+        Server {
+            image: image.into(),
+            size: size.into(),
+            subnet,
+            security_groups: Vec::new(),
+            user_data: None,
+            cloud: None,
+        }
     }
 
     /// Adds a security group.
@@ -387,7 +434,11 @@ impl Server {
     }
 }
 
-resource_outputs!(ServerOutputs { id: String, ip: String, private_ip: String });
+resource_outputs!(ServerOutputs {
+    id: String,
+    ip: String,
+    private_ip: String
+});
 
 impl Resource for Server {
     const KIND: &'static str = "core.server";
@@ -425,11 +476,17 @@ pub struct PublicIp {
 impl PublicIp {
     /// A public IP for `server`.
     pub fn new(server: Ref<Server>) -> Self {
-        PublicIp { server, cloud: None }
+        PublicIp {
+            server,
+            cloud: None,
+        }
     }
 }
 
-resource_outputs!(PublicIpOutputs { id: String, ip: String });
+resource_outputs!(PublicIpOutputs {
+    id: String,
+    ip: String
+});
 
 impl Resource for PublicIp {
     const KIND: &'static str = "core.public_ip";

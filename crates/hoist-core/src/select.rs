@@ -57,22 +57,38 @@ pub enum Selection {
 impl Selection {
     /// Every child of the multi at `multi`.
     pub fn all(multi: RefPath) -> Self {
-        Selection::Children { multi, filter: KeyFilter::All, then: Vec::new() }
+        Selection::Children {
+            multi,
+            filter: KeyFilter::All,
+            then: Vec::new(),
+        }
     }
 
     /// The children with these keys.
     pub fn keys(multi: RefPath, keys: impl IntoIterator<Item = Key>) -> Self {
-        Selection::Children { multi, filter: KeyFilter::Keys(keys.into_iter().collect()), then: Vec::new() }
+        Selection::Children {
+            multi,
+            filter: KeyFilter::Keys(keys.into_iter().collect()),
+            then: Vec::new(),
+        }
     }
 
     /// Children whose key matches (or, with `matching = false`, does not match) `re`.
     pub fn matching(multi: RefPath, re: &str, matching: bool) -> Self {
-        Selection::Children { multi, filter: KeyFilter::Regex(re.into(), matching), then: Vec::new() }
+        Selection::Children {
+            multi,
+            filter: KeyFilter::Regex(re.into(), matching),
+            then: Vec::new(),
+        }
     }
 
     /// Children whose key satisfies `pred`.
     pub fn pred(multi: RefPath, pred: impl Fn(&Key) -> bool + Send + Sync + 'static) -> Self {
-        Selection::Children { multi, filter: KeyFilter::Pred(Arc::new(pred)), then: Vec::new() }
+        Selection::Children {
+            multi,
+            filter: KeyFilter::Pred(Arc::new(pred)),
+            then: Vec::new(),
+        }
     }
 
     /// Steps into field `name` of every selected child (for multis of groups):

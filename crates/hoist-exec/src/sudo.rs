@@ -390,7 +390,10 @@ mod tests {
         assert!(t.exists("/x").await.unwrap());
         let seen = rec.seen.lock().unwrap();
         let line = &argv(&seen[0])[7];
-        assert!(line.contains("cat > '/etc/app/.it'\\''s.conf.hoist-"), "{line}");
+        assert!(
+            line.contains("cat > '/etc/app/.it'\\''s.conf.hoist-"),
+            "{line}"
+        );
         assert!(line.contains("chmod 640 "), "{line}");
         assert!(line.contains("mv -f -- "), "{line}");
         assert_eq!(seen[0].stdin.as_deref(), Some(&b"data"[..]));

@@ -60,8 +60,16 @@ impl InventoryError {
         }
     }
 
-    pub(crate) fn parse(file: &str, line: impl Into<Option<usize>>, message: impl Into<String>) -> Self {
-        InventoryError::Parse { file: file.to_string(), line: line.into(), message: message.into() }
+    pub(crate) fn parse(
+        file: &str,
+        line: impl Into<Option<usize>>,
+        message: impl Into<String>,
+    ) -> Self {
+        InventoryError::Parse {
+            file: file.to_string(),
+            line: line.into(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn yaml(file: &str, e: &serde_yaml::Error) -> Self {
@@ -69,9 +77,8 @@ impl InventoryError {
         let mut message = e.to_string();
         if let Some(l) = &loc {
             let suffix = format!(" at line {} column {}", l.line(), l.column());
-            if let Some(m) = message.strip_suffix(&suffix) {
-                message = m.to_string();
-            }
+            // the location is shown in front: drop it from the text
+            message = message.replacen(&suffix, "", 1);
         }
         InventoryError::Yaml {
             file: file.to_string(),
@@ -95,8 +102,16 @@ pub struct Warning {
 }
 
 impl Warning {
-    pub(crate) fn new(file: &str, line: impl Into<Option<usize>>, message: impl Into<String>) -> Self {
-        Warning { file: file.to_string(), line: line.into(), message: message.into() }
+    pub(crate) fn new(
+        file: &str,
+        line: impl Into<Option<usize>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Warning {
+            file: file.to_string(),
+            line: line.into(),
+            message: message.into(),
+        }
     }
 }
 

@@ -32,23 +32,32 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Inventory, InventoryErro
             Section::Hosts(group) => host_line(&mut b, group, line, n)?,
             Section::Vars(group) => {
                 let Some((k, v)) = line.split_once('=') else {
-                    return Err(b.err(n, format!("bad variable line `{line}` in [{group}:vars]: expected key=value")));
+                    return Err(b.err(
+                        n,
+                        format!("bad variable line `{line}` in [{group}:vars]: expected key=value"),
+                    ));
                 };
                 let k = k.trim();
                 if k.is_empty() || k.chars().any(char::is_whitespace) {
-                    return Err(b.err(n, format!("bad variable line `{line}` in [{group}:vars]: expected key=value")));
+                    return Err(b.err(
+                        n,
+                        format!("bad variable line `{line}` in [{group}:vars]: expected key=value"),
+                    ));
                 }
                 b.set(Target::Group(group), k, &unquote_value(v), n)?;
             }
             Section::Children(group) => {
-                let words = split_words(line).map_err(|e| b.err(n, format!("bad line `{line}`: {e}")))?;
+                let words =
+                    split_words(line).map_err(|e| b.err(n, format!("bad line `{line}`: {e}")))?;
                 match words.as_slice() {
                     [] => {}
                     [child] => b.child(group, child, n)?,
                     _ => {
                         return Err(b.err(
                             n,
-                            format!("bad line `{line}` in [{group}:children]: expected one group name"),
+                            format!(
+                                "bad line `{line}` in [{group}:children]: expected one group name"
+                            ),
                         ));
                     }
                 }
@@ -83,15 +92,28 @@ fn header(b: &Builder, line: &str, n: Option<usize>) -> Result<Section, Inventor
     })
 }
 
-fn host_line(b: &mut Builder, group: &str, line: &str, n: Option<usize>) -> Result<(), InventoryError> {
+fn host_line(
+    b: &mut Builder,
+    group: &str,
+    line: &str,
+    n: Option<usize>,
+) -> Result<(), InventoryError> {
     let words = split_words(line).map_err(|e| b.err(n, format!("bad host line `{line}`: {e}")))?;
-    let Some((first, rest)) = words.split_first() else { return Ok(()) };
-    let hosts = expand_host_pattern(first).map_err(|e| b.err(n, format!("bad host line `{line}`: {e}")))?;
+    let Some((first, rest)) = words.split_first() else {
+        return Ok(());
+    };
+    let hosts =
+        expand_host_pattern(first).map_err(|e| b.err(n, format!("bad host line `{line}`: {e}")))?;
     let mut vars = Vec::with_capacity(rest.len());
     for w in rest {
         match w.split_once('=') {
             Some((k, v)) if !k.is_empty() => vars.push((k, v)),
-            _ => return Err(b.err(n, format!("bad host line `{line}`: expected key=value, got `{w}`"))),
+            _ => {
+                return Err(b.err(
+                    n,
+                    format!("bad host line `{line}`: expected key=value, got `{w}`"),
+                ));
+            }
         }
     }
     for h in hosts {

@@ -56,8 +56,9 @@
 //!   `ansible_ssh_extra_args` (`-J host`, `-o ProxyJump=host`, or `-o ProxyCommand="ssh -W
 //!   %h:%p host"`), with their older `ansible_ssh_*` spellings. Values that are Jinja
 //!   templates, `ansible_connection` other than SSH and Ansible Vault values are skipped with
-//!   a [`Warning`]. Other `ansible_*` variables (`ansible_python_interpreter`, …) are ordinary
-//!   variables.
+//!   a [`Warning`]. Ansible's other own settings (`ansible_python_interpreter`,
+//!   `ansible_become`, … every `ansible_*` name) stay in the inventory's data but do not
+//!   become role variables.
 //!
 //! # ssh_config
 //!
@@ -77,7 +78,10 @@
 //! Bad input is an [`InventoryError`] naming the file and line (`inventory.ini:7: bad host
 //! line …`; for YAML the line, column and path of the value), never a panic.
 
-#[allow(unused_extern_crates, reason = "lets #[derive(Model)], which names `::hoist`, work inside this crate")]
+#[allow(
+    unused_extern_crates,
+    reason = "lets #[derive(Model)], which names `::hoist`, work inside this crate"
+)]
 extern crate hoist_core as hoist;
 
 mod error;
@@ -139,7 +143,11 @@ impl Format {
     /// that is not a comment (`[group]` is INI, `all:` or `---` is YAML, `Host …` is
     /// `ssh_config`), else INI.
     pub fn detect(path: &Path, text: &str) -> Format {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let name = path.file_name().and_then(|e| e.to_str()).unwrap_or("");
         match ext.as_str() {
             "ini" => return Format::Ini,
@@ -154,8 +162,10 @@ impl Format {
     }
 
     fn sniff(text: &str) -> Format {
-        let Some(line) =
-            text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        let Some(line) = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
         else {
             return Format::Ini;
         };
@@ -165,7 +175,9 @@ impl Format {
         if line == "---" || line.starts_with('{') {
             return Format::Yaml;
         }
-        let word_end = line.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(line.len());
+        let word_end = line
+            .find(|c: char| c.is_whitespace() || c == '=')
+            .unwrap_or(line.len());
         let word = &line[..word_end];
         let rest = line[word_end..].trim_start();
         if SSH_KEYWORDS.contains(&word.to_ascii_lowercase().as_str()) {
@@ -174,10 +186,14 @@ impl Format {
                 return Format::SshConfig;
             }
         }
-        if let Some(before) = line.split(|c: char| c.is_whitespace()).next().and_then(|w| w.strip_suffix(':')) {
-            if !before.is_empty() && !before.contains([':', '=']) {
-                return Format::Yaml;
-            }
+        if let Some(before) = line
+            .split(|c: char| c.is_whitespace())
+            .next()
+            .and_then(|w| w.strip_suffix(':'))
+            && !before.is_empty()
+            && !before.contains([':', '='])
+        {
+            return Format::Yaml;
         }
         Format::Ini
     }
@@ -236,8 +252,10 @@ impl Inventory {
     /// `ssh_config`, `Include` lines are followed, relative to the including file.
     pub fn load(path: impl AsRef<Path>) -> Result<Inventory, InventoryError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| InventoryError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let name = path.display().to_string();
         match Format::detect(path, &text) {
             Format::SshConfig => ssh::parse(&text, &name, Some(&ssh::fs_includer)),

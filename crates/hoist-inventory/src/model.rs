@@ -201,7 +201,9 @@ impl Inventory {
         if name == ALL && self.groups.contains_key(ALL) {
             return self.hosts.keys().map(String::as_str).collect();
         }
-        let Some(_) = self.groups.get(name) else { return Vec::new() };
+        let Some(_) = self.groups.get(name) else {
+            return Vec::new();
+        };
         let mut seen: BTreeSet<&str> = BTreeSet::new();
         let mut queue: VecDeque<&str> = VecDeque::from([name]);
         let mut members: BTreeSet<&str> = BTreeSet::new();
@@ -214,13 +216,19 @@ impl Inventory {
                 queue.extend(grp.children.iter().map(String::as_str));
             }
         }
-        self.hosts.keys().map(String::as_str).filter(|h| members.contains(h)).collect()
+        self.hosts
+            .keys()
+            .map(String::as_str)
+            .filter(|h| members.contains(h))
+            .collect()
     }
 
     /// Every group host `name` is in (ancestors included), in precedence order: `all`
     /// first, then by depth, `ansible_group_priority` and name.
     pub fn host_groups(&self, name: &str) -> Vec<&str> {
-        let Some(h) = self.hosts.get(name) else { return Vec::new() };
+        let Some(h) = self.hosts.get(name) else {
+            return Vec::new();
+        };
         let mut seen: BTreeSet<&str> = BTreeSet::new();
         let mut queue: VecDeque<&str> = h.groups.iter().map(String::as_str).collect();
         while let Some(g) = queue.pop_front() {
@@ -252,7 +260,9 @@ impl Inventory {
         let mut conn = ConnSettings::default();
         let mut vars = IndexMap::new();
         for g in &groups {
-            let Some(grp) = self.groups.get(*g) else { continue };
+            let Some(grp) = self.groups.get(*g) else {
+                continue;
+            };
             conn.overlay(&grp.conn);
             if with_all || *g != ALL {
                 vars.extend(grp.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -298,7 +308,14 @@ impl Builder {
         let mut groups = IndexMap::new();
         groups.insert(ALL.to_string(), Group::new(ALL, None));
         groups.insert(UNGROUPED.to_string(), Group::new(UNGROUPED, None));
-        Builder { file: file.to_string(), groups, hosts: IndexMap::new(), warnings: Vec::new(), members: HashSet::new(), edges: Vec::new() }
+        Builder {
+            file: file.to_string(),
+            groups,
+            hosts: IndexMap::new(),
+            warnings: Vec::new(),
+            members: HashSet::new(),
+            edges: Vec::new(),
+        }
     }
 
     pub(crate) fn warn(&mut self, line: impl Into<Option<usize>>, message: impl Into<String>) {
@@ -306,18 +323,27 @@ impl Builder {
         self.warnings.push(w);
     }
 
-    pub(crate) fn err(&self, line: impl Into<Option<usize>>, message: impl Into<String>) -> InventoryError {
+    pub(crate) fn err(
+        &self,
+        line: impl Into<Option<usize>>,
+        message: impl Into<String>,
+    ) -> InventoryError {
         InventoryError::parse(&self.file, line, message)
     }
 
     /// Declares group `name` (no effect if it exists).
     pub(crate) fn group(&mut self, name: &str, line: Option<usize>) -> &mut Group {
-        self.groups.entry(name.to_string()).or_insert_with(|| Group::new(name, line))
+        self.groups
+            .entry(name.to_string())
+            .or_insert_with(|| Group::new(name, line))
     }
 
     /// Declares host `name` in group `group` (`all`: in no particular group).
     pub(crate) fn host(&mut self, group: &str, name: &str, line: Option<usize>) -> &mut Host {
-        let g = self.groups.entry(group.to_string()).or_insert_with(|| Group::new(group, line));
+        let g = self
+            .groups
+            .entry(group.to_string())
+            .or_insert_with(|| Group::new(group, line));
         if group != ALL && self.members.insert((group.to_string(), name.to_string())) {
             g.hosts.push(name.to_string());
         }
@@ -335,7 +361,12 @@ impl Builder {
     }
 
     /// Makes `child` a child group of `parent`.
-    pub(crate) fn child(&mut self, parent: &str, child: &str, line: Option<usize>) -> Result<(), InventoryError> {
+    pub(crate) fn child(
+        &mut self,
+        parent: &str,
+        child: &str,
+        line: Option<usize>,
+    ) -> Result<(), InventoryError> {
         if child == ALL {
             return Err(self.err(line, format!("`all` cannot be a child of group `{parent}`")));
         }
@@ -344,14 +375,29 @@ impl Builder {
         }
         self.group(parent, line);
         self.group(child, line);
-        if !self.edges.iter().any(|(p, c, ..)| p == parent && c == child) {
-            self.edges.push((parent.to_string(), child.to_string(), self.file.clone(), line));
+        if !self
+            .edges
+            .iter()
+            .any(|(p, c, ..)| p == parent && c == child)
+        {
+            self.edges.push((
+                parent.to_string(),
+                child.to_string(),
+                self.file.clone(),
+                line,
+            ));
         }
         Ok(())
     }
 
     /// Sets variable `key` on `target`, interpreting Ansible's connection variables.
-    pub(crate) fn set(&mut self, target: Target<'_>, key: &str, value: &str, line: Option<usize>) -> Result<(), InventoryError> {
+    pub(crate) fn set(
+        &mut self,
+        target: Target<'_>,
+        key: &str,
+        value: &str,
+        line: Option<usize>,
+    ) -> Result<(), InventoryError> {
         if key.is_empty() {
             return Err(self.err(line, format!("empty variable name in `={value}`")));
         }
@@ -363,7 +409,10 @@ impl Builder {
     /// Applies an already interpreted variable.
     pub(crate) fn apply(&mut self, target: Target<'_>, key: &str, s: Special, line: Option<usize>) {
         if let (Special::Priority(_), Target::Host(h)) = (&s, target) {
-            self.warn(line, format!("`ansible_group_priority` on host `{h}` has no effect"));
+            self.warn(
+                line,
+                format!("`ansible_group_priority` on host `{h}` has no effect"),
+            );
             return;
         }
         let (vars, conn, priority) = match target {
@@ -442,8 +491,12 @@ impl Builder {
             g.hosts.clear();
         }
         // top-level groups are children of `all`
-        let top: Vec<String> =
-            self.groups.values().filter(|g| g.name != ALL && g.parents.is_empty()).map(|g| g.name.clone()).collect();
+        let top: Vec<String> = self
+            .groups
+            .values()
+            .filter(|g| g.name != ALL && g.parents.is_empty())
+            .map(|g| g.name.clone())
+            .collect();
         for name in &top {
             if let Some(g) = self.groups.get_mut(name) {
                 g.parents.push(ALL.to_string());
@@ -458,13 +511,23 @@ impl Builder {
         }
         self.depths()?;
         self.check_var_names();
-        Ok(Inventory { source: self.file, groups: self.groups, hosts: self.hosts, warnings: self.warnings })
+        Ok(Inventory {
+            source: self.file,
+            groups: self.groups,
+            hosts: self.hosts,
+            warnings: self.warnings,
+        })
     }
 
     /// Depths by a topological walk from `all` (Kahn's algorithm); a group left over is on a
     /// loop, which is an error naming the loop.
     fn depths(&mut self) -> Result<(), InventoryError> {
-        let idx: HashMap<&str, usize> = self.groups.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+        let idx: HashMap<&str, usize> = self
+            .groups
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
         let n = self.groups.len();
         let mut indeg = vec![0usize; n];
         let mut kids: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -503,7 +566,9 @@ impl Builder {
             let mut path = vec![start];
             let mut at = start;
             let cycle = loop {
-                let Some(&next) = pars[at].iter().find(|&&j| left[j]) else { break vec![at] };
+                let Some(&next) = pars[at].iter().find(|&&j| left[j]) else {
+                    break vec![at];
+                };
                 if let Some(p) = path.iter().position(|&x| x == next) {
                     let mut c = path[p..].to_vec();
                     c.push(next);
@@ -513,7 +578,10 @@ impl Builder {
                 path.push(next);
                 at = next;
             };
-            let names: Vec<&str> = cycle.iter().filter_map(|&i| self.groups.get_index(i).map(|(k, _)| k.as_str())).collect();
+            let names: Vec<&str> = cycle
+                .iter()
+                .filter_map(|&i| self.groups.get_index(i).map(|(k, _)| k.as_str()))
+                .collect();
             let (parent, child) = match names.as_slice() {
                 [.., p, c] => (*p, *c),
                 _ => ("?", "?"),
@@ -526,7 +594,10 @@ impl Builder {
             return Err(InventoryError::parse(
                 &file,
                 line,
-                format!("groups are children of each other in a loop: {}", names.join(" -> ")),
+                format!(
+                    "groups are children of each other in a loop: {}",
+                    names.join(" -> ")
+                ),
             ));
         }
         for (i, g) in self.groups.values_mut().enumerate() {
@@ -538,10 +609,20 @@ impl Builder {
     fn check_var_names(&mut self) {
         let mut bad = Vec::new();
         for g in self.groups.values() {
-            bad.extend(g.vars.keys().filter(|k| !is_valid_var_name(k)).map(|k| (g.line, format!("group `{}`", g.name), k.clone())));
+            bad.extend(
+                g.vars
+                    .keys()
+                    .filter(|k| !is_valid_var_name(k))
+                    .map(|k| (g.line, format!("group `{}`", g.name), k.clone())),
+            );
         }
         for h in self.hosts.values() {
-            bad.extend(h.vars.keys().filter(|k| !is_valid_var_name(k)).map(|k| (h.line, format!("host `{}`", h.name), k.clone())));
+            bad.extend(
+                h.vars
+                    .keys()
+                    .filter(|k| !is_valid_var_name(k))
+                    .map(|k| (h.line, format!("host `{}`", h.name), k.clone())),
+            );
         }
         for (line, owner, k) in bad {
             self.warn(line, format!("variable `{k}` of {owner} is not a valid hoist variable name; it is left out of the namespace"));

@@ -24,7 +24,9 @@ use crate::special::is_secret_name;
 /// Lookups from a role go role, group, namespace, so every role of a host sees the same
 /// values whichever group it is reached through. Connection variables (`ansible_host`,
 /// `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file`, `ansible_ssh_common_args`,
-/// `ansible_password`, …) are connection settings, not variables. Variables whose names are
+/// `ansible_password`, …) are connection settings, not variables, and Ansible's other own
+/// settings (`ansible_python_interpreter`, `ansible_become`, … every `ansible_*` name) are
+/// left out of role variables (they stay in [`ResolvedHost::vars`]). Variables whose names are
 /// not valid hoist names are left out (the inventory has a warning for each); variables whose
 /// names say password (`*password*`, `*_pass`, `*passwd`) are secret; a literal `!{` in a
 /// value stays literal.
@@ -56,18 +58,24 @@ impl Data {
 pub(crate) fn to_vars(vars: &IndexMap<String, String>) -> Vars {
     let mut out = Vars::new();
     for (k, v) in vars {
-        if !is_valid_var_name(k) {
+        if !is_valid_var_name(k) || k.starts_with("ansible_") {
             continue;
         }
         let v = v.replace("!{", "!!{");
-        out = if is_secret_name(k) { out.secret(k, Secret::new(v)) } else { out.set(k, v) };
+        out = if is_secret_name(k) {
+            out.secret(k, Secret::new(v))
+        } else {
+            out.set(k, v)
+        };
     }
     out
 }
 
 /// The role of a resolved host, with `vars` as its variables.
 pub(crate) fn role_of(h: &ResolvedHost) -> Role {
-    Role::on(h.address.as_str()).connection(h.connection()).vars(to_vars(&h.vars))
+    Role::on(h.address.as_str())
+        .connection(h.connection())
+        .vars(to_vars(&h.vars))
 }
 
 impl Inventory {
@@ -97,10 +105,18 @@ impl Inventory {
         }
         let mut groups = IndexMap::new();
         for g in self.groups.values() {
-            let members = self.group_hosts(&g.name).into_iter().map(str::to_string).collect();
+            let members = self
+                .group_hosts(&g.name)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
             groups.insert(g.name.clone(), (to_vars(&g.vars), members));
         }
-        let all_vars = self.groups.get(ALL).map(|g| to_vars(&g.vars)).unwrap_or_default();
+        let all_vars = self
+            .groups
+            .get(ALL)
+            .map(|g| to_vars(&g.vars))
+            .unwrap_or_default();
         let data = Arc::new(Data { roles, groups });
 
         let d = data.clone();
@@ -110,11 +126,21 @@ impl Inventory {
             let (vars, members) = d.groups.get(g.as_str()).cloned().unwrap_or_default();
             let d2 = d.clone();
             let allowed: HashSet<String> = members.iter().cloned().collect();
-            Multi::from_fn(move |h| if allowed.contains(h.as_str()) { d2.role(h.as_str()) } else { Role::new() })
+            Multi::from_fn(move |h| {
+                if allowed.contains(h.as_str()) {
+                    d2.role(h.as_str())
+                } else {
+                    Role::new()
+                }
+            })
             .keys(members)
             .vars(vars)
         })
         .keys(data.groups.keys());
-        InventoryNamespace { vars: all_vars, groups, hosts }
+        InventoryNamespace {
+            vars: all_vars,
+            groups,
+            hosts,
+        }
     }
 }

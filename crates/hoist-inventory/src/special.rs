@@ -18,7 +18,10 @@ pub(crate) enum Special {
     KeyFile(PathBuf),
     /// `Some(None)`: explicitly no jump host. `replace`: set even if a jump host is already set
     /// at this level (a found jump host does; "none found" in a whole argument string does not).
-    Jump { jump: Option<String>, replace: bool },
+    Jump {
+        jump: Option<String>,
+        replace: bool,
+    },
     Password(Secret),
     Priority(i64),
     /// Consumed without effect, with an optional warning.
@@ -31,12 +34,18 @@ const PORT: &[&str] = &["ansible_port", "ansible_ssh_port"];
 const USER: &[&str] = &["ansible_user", "ansible_ssh_user"];
 const KEY: &[&str] = &["ansible_ssh_private_key_file", "ansible_private_key_file"];
 const ARGS: &[&str] = &["ansible_ssh_common_args", "ansible_ssh_extra_args"];
-const PASSWORD: &[&str] = &["ansible_password", "ansible_ssh_pass", "ansible_ssh_password"];
+const PASSWORD: &[&str] = &[
+    "ansible_password",
+    "ansible_ssh_pass",
+    "ansible_ssh_password",
+];
 
 /// True if `name` is one of the connection variables that become connection settings rather
 /// than role variables.
 pub(crate) fn is_connection_var(name: &str) -> bool {
-    [ADDRESS, PORT, USER, KEY, ARGS, PASSWORD].iter().any(|l| l.contains(&name))
+    [ADDRESS, PORT, USER, KEY, ARGS, PASSWORD]
+        .iter()
+        .any(|l| l.contains(&name))
         || matches!(name, "ansible_connection" | "ansible_group_priority")
 }
 
@@ -60,12 +69,16 @@ pub(crate) fn classify(key: &str, value: &str) -> Result<Special, String> {
     let v = value.trim();
     if ADDRESS.contains(&key) {
         if v.is_empty() || v.chars().any(char::is_whitespace) {
-            return Err(format!("bad `{key}` `{value}`: expected a host name or address"));
+            return Err(format!(
+                "bad `{key}` `{value}`: expected a host name or address"
+            ));
         }
         return Ok(Special::Address(v.to_string()));
     }
     if PORT.contains(&key) {
-        return parse_port(v).map(Special::Port).map_err(|e| format!("bad `{key}`: {e}"));
+        return parse_port(v)
+            .map(Special::Port)
+            .map_err(|e| format!("bad `{key}`: {e}"));
     }
     if USER.contains(&key) {
         if v.is_empty() {
@@ -84,9 +97,15 @@ pub(crate) fn classify(key: &str, value: &str) -> Result<Special, String> {
     }
     if ARGS.contains(&key) {
         return match jump_from_ssh_args(value).map_err(|e| format!("bad `{key}`: {e}"))? {
-            Some(jump) => Ok(Special::Jump { jump, replace: true }),
+            Some(jump) => Ok(Special::Jump {
+                jump,
+                replace: true,
+            }),
             // Ansible's common args at a level replace those of outer levels.
-            None if key == "ansible_ssh_common_args" => Ok(Special::Jump { jump: None, replace: false }),
+            None if key == "ansible_ssh_common_args" => Ok(Special::Jump {
+                jump: None,
+                replace: false,
+            }),
             None => Ok(Special::Ignored(None)),
         };
     }
@@ -158,7 +177,11 @@ pub(crate) fn jump_from_ssh_args(args: &str) -> Result<Option<Option<String>>, S
 
 fn none_or(v: &str) -> Option<String> {
     let v = v.trim();
-    if v.is_empty() || v.eq_ignore_ascii_case("none") { None } else { Some(v.to_string()) }
+    if v.is_empty() || v.eq_ignore_ascii_case("none") {
+        None
+    } else {
+        Some(v.to_string())
+    }
 }
 
 /// `Key=Value` or `Key Value`.
@@ -248,12 +271,21 @@ mod tests {
     #[test]
     fn ssh_args() {
         assert_eq!(jump("-o ProxyJump=bastion"), Some(Some("bastion".into())));
-        assert_eq!(jump("-o StrictHostKeyChecking=no -J admin@b:2200"), Some(Some("admin@b:2200".into())));
+        assert_eq!(
+            jump("-o StrictHostKeyChecking=no -J admin@b:2200"),
+            Some(Some("admin@b:2200".into()))
+        );
         assert_eq!(jump("-Jb"), Some(Some("b".into())));
         assert_eq!(jump("-oProxyJump=none"), Some(None));
         assert_eq!(jump("-o 'ProxyJump b2'"), Some(Some("b2".into())));
-        assert_eq!(jump(r#"-o ProxyCommand="ssh -W %h:%p -q ops@bastion -p 2022""#), Some(Some("ops@bastion:2022".into())));
-        assert_eq!(jump(r#"-o ProxyCommand="ssh -l ops -W %h:%p bastion""#), Some(Some("ops@bastion".into())));
+        assert_eq!(
+            jump(r#"-o ProxyCommand="ssh -W %h:%p -q ops@bastion -p 2022""#),
+            Some(Some("ops@bastion:2022".into()))
+        );
+        assert_eq!(
+            jump(r#"-o ProxyCommand="ssh -l ops -W %h:%p bastion""#),
+            Some(Some("ops@bastion".into()))
+        );
         assert_eq!(jump(r#"-o ProxyCommand="nc -x proxy %h %p""#), None);
         assert_eq!(jump("-o ServerAliveInterval=30"), None);
         assert!(jump_from_ssh_args("-J").is_err());
@@ -266,13 +298,31 @@ mod tests {
 
     #[test]
     fn classify_vars() {
-        assert!(matches!(classify("ansible_port", "2222").unwrap(), Special::Port(2222)));
+        assert!(matches!(
+            classify("ansible_port", "2222").unwrap(),
+            Special::Port(2222)
+        ));
         assert!(classify("ansible_port", "22x").is_err());
-        assert!(matches!(classify("ansible_port", "{{ p }}").unwrap(), Special::Ignored(Some(_))));
-        assert!(matches!(classify("ansible_ssh_host", "h").unwrap(), Special::Address(_)));
-        assert!(matches!(classify("http_port", "80").unwrap(), Special::Var(_)));
-        assert!(matches!(classify("ansible_group_priority", "10").unwrap(), Special::Priority(10)));
-        assert!(matches!(classify("ansible_connection", "local").unwrap(), Special::Ignored(Some(_))));
+        assert!(matches!(
+            classify("ansible_port", "{{ p }}").unwrap(),
+            Special::Ignored(Some(_))
+        ));
+        assert!(matches!(
+            classify("ansible_ssh_host", "h").unwrap(),
+            Special::Address(_)
+        ));
+        assert!(matches!(
+            classify("http_port", "80").unwrap(),
+            Special::Var(_)
+        ));
+        assert!(matches!(
+            classify("ansible_group_priority", "10").unwrap(),
+            Special::Priority(10)
+        ));
+        assert!(matches!(
+            classify("ansible_connection", "local").unwrap(),
+            Special::Ignored(Some(_))
+        ));
         assert!(is_secret_name("ansible_become_password"));
         assert!(is_secret_name("DB_PASS"));
         assert!(!is_secret_name("passage"));

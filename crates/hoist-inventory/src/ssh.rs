@@ -15,7 +15,8 @@ use crate::special::{jump_from_proxy_command, jump_spec};
 use crate::words::{expand_tilde, home_dir, parse_port, split_words};
 
 /// Reads the files an `Include` names: `(pattern, including file)` to `(file, text)` pairs.
-pub(crate) type Includer<'a> = &'a dyn Fn(&str, &str) -> Result<Vec<(String, String)>, InventoryError>;
+pub(crate) type Includer<'a> =
+    &'a dyn Fn(&str, &str) -> Result<Vec<(String, String)>, InventoryError>;
 
 const MAX_INCLUDE_DEPTH: usize = 16;
 const MAX_JUMP_HOPS: usize = 16;
@@ -61,8 +62,17 @@ struct Parser<'a> {
     includer: Option<Includer<'a>>,
 }
 
-pub(crate) fn parse(text: &str, source: &str, includer: Option<Includer<'_>>) -> Result<Inventory, InventoryError> {
-    let mut p = Parser { blocks: Vec::new(), aliases: IndexMap::new(), warnings: Vec::new(), includer };
+pub(crate) fn parse(
+    text: &str,
+    source: &str,
+    includer: Option<Includer<'_>>,
+) -> Result<Inventory, InventoryError> {
+    let mut p = Parser {
+        blocks: Vec::new(),
+        aliases: IndexMap::new(),
+        warnings: Vec::new(),
+        includer,
+    };
     p.read(text, source, &[], 0)?;
     let mut resolved: IndexMap<String, Got> = IndexMap::new();
     for alias in p.aliases.keys() {
@@ -72,11 +82,21 @@ pub(crate) fn parse(text: &str, source: &str, includer: Option<Includer<'_>>) ->
     b.warnings = std::mem::take(&mut p.warnings);
     let mut memo = JumpMemo::new();
     for (alias, (file, line)) in &p.aliases {
-        let Some(got) = resolved.get(alias) else { continue };
+        let Some(got) = resolved.get(alias) else {
+            continue;
+        };
         let user = got.user.clone();
-        let hostname = got.hostname.as_ref().map(|h| expand_tokens(h, alias, alias, user.as_deref()));
+        let hostname = got
+            .hostname
+            .as_ref()
+            .map(|h| expand_tokens(h, alias, alias, user.as_deref()));
         let key_file = got.identity.as_ref().and_then(|i| {
-            let i = expand_tokens(i, hostname.as_deref().unwrap_or(alias), alias, user.as_deref());
+            let i = expand_tokens(
+                i,
+                hostname.as_deref().unwrap_or(alias),
+                alias,
+                user.as_deref(),
+            );
             (!i.eq_ignore_ascii_case("none")).then(|| expand_tilde(&i))
         });
         let jump = match jump_for(&resolved, alias, &mut memo) {
@@ -86,7 +106,14 @@ pub(crate) fn parse(text: &str, source: &str, includer: Option<Includer<'_>>) ->
                 None
             }
         };
-        let conn = ConnSettings { address: hostname, port: got.port, user, key_file, jump: Some(jump), password: None };
+        let conn = ConnSettings {
+            address: hostname,
+            port: got.port,
+            user,
+            key_file,
+            jump: Some(jump),
+            password: None,
+        };
         if file == source {
             b.host(ALL, alias, Some(*line));
         } else {
@@ -98,8 +125,17 @@ pub(crate) fn parse(text: &str, source: &str, includer: Option<Includer<'_>>) ->
 }
 
 impl Parser<'_> {
-    fn read(&mut self, text: &str, file: &str, outer: &[Cond], depth: usize) -> Result<(), InventoryError> {
-        self.blocks.push(Block { conds: outer.to_vec(), settings: Vec::new() });
+    fn read(
+        &mut self,
+        text: &str,
+        file: &str,
+        outer: &[Cond],
+        depth: usize,
+    ) -> Result<(), InventoryError> {
+        self.blocks.push(Block {
+            conds: outer.to_vec(),
+            settings: Vec::new(),
+        });
         let mut cur: Vec<Cond> = outer.to_vec();
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
@@ -108,7 +144,9 @@ impl Parser<'_> {
                 continue;
             }
             let err = |m: String| InventoryError::parse(file, n, m);
-            let kw_end = line.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(line.len());
+            let kw_end = line
+                .find(|c: char| c.is_whitespace() || c == '=')
+                .unwrap_or(line.len());
             let keyword = &line[..kw_end];
             let rest = line[kw_end..].trim_start();
             let rest = rest.strip_prefix('=').unwrap_or(rest).trim_start();
@@ -118,7 +156,9 @@ impl Parser<'_> {
                 match args.as_slice() {
                     [a] => Ok(a.as_str()),
                     [] => Err(err(format!("`{keyword}` needs a value"))),
-                    _ => Err(err(format!("bad line `{line}`: `{keyword}` takes one value"))),
+                    _ => Err(err(format!(
+                        "bad line `{line}`: `{keyword}` takes one value"
+                    ))),
                 }
             };
             let setting = match kw.as_str() {
@@ -127,19 +167,28 @@ impl Parser<'_> {
                         return Err(err(format!("`{keyword}` needs at least one host pattern")));
                     }
                     for a in &args {
-                        if !a.starts_with('!') && !a.contains(['*', '?']) && !self.aliases.contains_key(a) {
+                        if !a.starts_with('!')
+                            && !a.contains(['*', '?'])
+                            && !self.aliases.contains_key(a)
+                        {
                             self.aliases.insert(a.clone(), (file.to_string(), n));
                         }
                     }
                     cur = outer.to_vec();
                     cur.push(Cond::Hosts(args.clone()));
-                    self.blocks.push(Block { conds: cur.clone(), settings: Vec::new() });
+                    self.blocks.push(Block {
+                        conds: cur.clone(),
+                        settings: Vec::new(),
+                    });
                     continue;
                 }
                 "match" => {
                     cur = outer.to_vec();
                     cur.extend(self.match_conds(&args, file, n)?);
-                    self.blocks.push(Block { conds: cur.clone(), settings: Vec::new() });
+                    self.blocks.push(Block {
+                        conds: cur.clone(),
+                        settings: Vec::new(),
+                    });
                     continue;
                 }
                 "include" => {
@@ -155,18 +204,25 @@ impl Parser<'_> {
                         continue;
                     };
                     if depth >= MAX_INCLUDE_DEPTH {
-                        return Err(err(format!("`Include` nested more than {MAX_INCLUDE_DEPTH} deep")));
+                        return Err(err(format!(
+                            "`Include` nested more than {MAX_INCLUDE_DEPTH} deep"
+                        )));
                     }
                     for a in &args {
                         for (f, t) in inc(a, file)? {
                             self.read(&t, &f, &cur, depth + 1)?;
                         }
                     }
-                    self.blocks.push(Block { conds: cur.clone(), settings: Vec::new() });
+                    self.blocks.push(Block {
+                        conds: cur.clone(),
+                        settings: Vec::new(),
+                    });
                     continue;
                 }
                 "hostname" => Kw::HostName(one()?.to_string()),
-                "port" => Kw::Port(parse_port(one()?).map_err(|e| err(format!("bad `{keyword}`: {e}")))?),
+                "port" => {
+                    Kw::Port(parse_port(one()?).map_err(|e| err(format!("bad `{keyword}`: {e}")))?)
+                }
                 "user" => Kw::User(one()?.to_string()),
                 "identityfile" => Kw::IdentityFile(one()?.to_string()),
                 "proxyjump" => {
@@ -202,7 +258,12 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn match_conds(&mut self, args: &[String], file: &str, n: usize) -> Result<Vec<Cond>, InventoryError> {
+    fn match_conds(
+        &mut self,
+        args: &[String],
+        file: &str,
+        n: usize,
+    ) -> Result<Vec<Cond>, InventoryError> {
         let mut conds = Vec::new();
         let mut i = 0;
         if args.is_empty() {
@@ -214,7 +275,11 @@ impl Parser<'_> {
                 "all" => {}
                 "host" | "originalhost" => {
                     let Some(list) = args.get(i + 1) else {
-                        return Err(InventoryError::parse(file, n, format!("`Match {c}` needs host patterns")));
+                        return Err(InventoryError::parse(
+                            file,
+                            n,
+                            format!("`Match {c}` needs host patterns"),
+                        ));
                     };
                     conds.push(Cond::Hosts(list.split(',').map(str::to_string).collect()));
                     i += 1;
@@ -269,13 +334,23 @@ type JumpMemo = std::collections::HashMap<String, Option<Result<Option<String>, 
 
 /// The jump host chain of `alias`, with hops that are hosts of this file replaced by their
 /// `[user@]hostname[:port]` (and preceded by their own jump hosts).
-fn jump_for(resolved: &IndexMap<String, Got>, alias: &str, memo: &mut JumpMemo) -> Result<Option<String>, String> {
+fn jump_for(
+    resolved: &IndexMap<String, Got>,
+    alias: &str,
+    memo: &mut JumpMemo,
+) -> Result<Option<String>, String> {
     match memo.get(alias) {
         Some(Some(r)) => return r.clone(),
-        Some(None) => return Err(format!("jump hosts of `{alias}` go through each other in a loop: ignored")),
+        Some(None) => {
+            return Err(format!(
+                "jump hosts of `{alias}` go through each other in a loop: ignored"
+            ));
+        }
         None => {}
     }
-    let Some(Some(j)) = resolved.get(alias).and_then(|g| g.jump.as_ref()) else { return Ok(None) };
+    let Some(Some(j)) = resolved.get(alias).and_then(|g| g.jump.as_ref()) else {
+        return Ok(None);
+    };
     memo.insert(alias.to_string(), None);
     let mut hops: Vec<String> = Vec::new();
     let mut result = Ok(());
@@ -295,13 +370,22 @@ fn jump_for(resolved: &IndexMap<String, Got>, alias: &str, memo: &mut JumpMemo) 
                         break;
                     }
                 }
-                let name = t.hostname.as_ref().map_or_else(|| host.to_string(), |h| expand_tokens(h, host, host, None));
-                hops.push(jump_spec(user.or(t.user.as_deref()), &name, port.or(t.port)));
+                let name = t
+                    .hostname
+                    .as_ref()
+                    .map_or_else(|| host.to_string(), |h| expand_tokens(h, host, host, None));
+                hops.push(jump_spec(
+                    user.or(t.user.as_deref()),
+                    &name,
+                    port.or(t.port),
+                ));
             }
             _ => hops.push(hop.to_string()),
         }
         if hops.len() > MAX_JUMP_HOPS {
-            result = Err(format!("the jump host chain of `{alias}` has more than {MAX_JUMP_HOPS} hops: ignored"));
+            result = Err(format!(
+                "the jump host chain of `{alias}` has more than {MAX_JUMP_HOPS} hops: ignored"
+            ));
             break;
         }
     }
@@ -312,10 +396,10 @@ fn jump_for(resolved: &IndexMap<String, Got>, alias: &str, memo: &mut JumpMemo) 
 
 /// `host`, `host:port`, `[v6]:port`.
 fn split_host_port(s: &str) -> (&str, Option<u16>) {
-    if let Some(inner) = s.strip_prefix('[') {
-        if let Some((h, rest)) = inner.split_once(']') {
-            return (h, rest.strip_prefix(':').and_then(|p| parse_port(p).ok()));
-        }
+    if let Some(inner) = s.strip_prefix('[')
+        && let Some((h, rest)) = inner.split_once(']')
+    {
+        return (h, rest.strip_prefix(':').and_then(|p| parse_port(p).ok()));
     }
     match s.split_once(':') {
         Some((h, p)) if !p.contains(':') => match parse_port(p) {
@@ -344,9 +428,15 @@ fn expand_tokens(s: &str, host: &str, original: &str, user: Option<&str>) -> Str
             Some('h') => out.push_str(host),
             Some('n') => out.push_str(original),
             Some('r') if user.is_some() => out.push_str(user.unwrap_or_default()),
-            Some('u') if std::env::var("USER").is_ok() => out.push_str(&std::env::var("USER").unwrap_or_default()),
+            Some('u') if std::env::var("USER").is_ok() => {
+                out.push_str(&std::env::var("USER").unwrap_or_default());
+            }
             Some('d') if home_dir().is_some() => {
-                out.push_str(&home_dir().map(|h| h.display().to_string()).unwrap_or_default());
+                out.push_str(
+                    &home_dir()
+                        .map(|h| h.display().to_string())
+                        .unwrap_or_default(),
+                );
             }
             Some(o) => {
                 out.push('%');
@@ -405,7 +495,10 @@ pub(crate) fn glob(pattern: &str, text: &str) -> bool {
 /// Reads the files an `Include` names, relative to the including file's directory; `*` and
 /// `?` are allowed in the last path component (matches in name order, hidden files only when
 /// the pattern starts with `.`). A name that matches nothing is skipped, as OpenSSH does.
-pub(crate) fn fs_includer(pattern: &str, from: &str) -> Result<Vec<(String, String)>, InventoryError> {
+pub(crate) fn fs_includer(
+    pattern: &str,
+    from: &str,
+) -> Result<Vec<(String, String)>, InventoryError> {
     let mut path = expand_tilde(pattern);
     if path.is_relative() {
         let dir = Path::new(from).parent().unwrap_or_else(|| Path::new(""));
@@ -414,14 +507,28 @@ pub(crate) fn fs_includer(pattern: &str, from: &str) -> Result<Vec<(String, Stri
     let read = |p: &Path| -> Result<(String, String), InventoryError> {
         std::fs::read_to_string(p)
             .map(|t| (p.display().to_string(), t))
-            .map_err(|source| InventoryError::Io { path: p.to_path_buf(), source })
+            .map_err(|source| InventoryError::Io {
+                path: p.to_path_buf(),
+                source,
+            })
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if !name.contains(['*', '?']) {
-        return if path.is_file() { Ok(vec![read(&path)?]) } else { Ok(Vec::new()) };
+        return if path.is_file() {
+            Ok(vec![read(&path)?])
+        } else {
+            Ok(Vec::new())
+        };
     }
-    let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let dir = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
     let mut matches: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .filter(|e| {
@@ -446,7 +553,10 @@ mod tests {
         assert!(glob("w?b*.ex", "wab12.ex"));
         assert!(!glob("web*", "db1"));
         assert!(glob("*.*.*", "a.b.c"));
-        assert!(!glob("a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+        assert!(!glob(
+            "a*a*a*a*a*b",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        ));
         assert!(glob("", ""));
         assert!(!glob("", "a"));
     }
@@ -461,7 +571,10 @@ mod tests {
 
     #[test]
     fn tokens() {
-        assert_eq!(expand_tokens("%h.example.com", "db", "db", None), "db.example.com");
+        assert_eq!(
+            expand_tokens("%h.example.com", "db", "db", None),
+            "db.example.com"
+        );
         assert_eq!(expand_tokens("100%% %x %", "h", "h", None), "100% %x %");
         assert_eq!(expand_tokens("k-%r", "h", "h", Some("ops")), "k-ops");
     }

@@ -74,12 +74,11 @@ pub(crate) fn split_words(line: &str) -> Result<Vec<String>, String> {
 /// does for `[group:vars]` values; anything else is returned trimmed and unchanged.
 pub(crate) fn unquote_value(v: &str) -> String {
     let v = v.trim();
-    if v.starts_with(['"', '\'']) {
-        if let Ok(w) = split_words(v) {
-            if w.len() == 1 {
-                return w.into_iter().next().unwrap_or_default();
-            }
-        }
+    if v.starts_with(['"', '\''])
+        && let Ok(w) = split_words(v)
+        && w.len() == 1
+    {
+        return w.into_iter().next().unwrap_or_default();
     }
     v.to_string()
 }
@@ -99,24 +98,27 @@ pub(crate) fn expand_host_pattern(pat: &str) -> Result<Vec<HostSpec>, String> {
         return Err("empty host name".into());
     }
     if pat.contains('=') {
-        return Err(format!("`{pat}` is not a host name (a host name comes before key=value)"));
+        return Err(format!(
+            "`{pat}` is not a host name (a host name comes before key=value)"
+        ));
     }
     // `[v6]` or `[v6]:port`
-    if let Some(inner) = pat.strip_prefix('[') {
-        if let Some(close) = inner.find(']') {
-            let addr = &inner[..close];
-            if addr.matches(':').count() >= 2 {
-                let rest = &inner[close + 1..];
-                let port = match rest {
-                    "" => None,
-                    r => match r.strip_prefix(':') {
-                        Some(p) => Some(parse_port(p)?),
-                        None => return Err(format!("bad host `{pat}`: unexpected `{r}` after `]`")),
-                    },
-                };
-                return Ok(vec![HostSpec { name: addr.to_string(), port }]);
-            }
-        }
+    if let Some(inner) = pat.strip_prefix('[')
+        && let Some(close) = inner.find(']')
+        && inner[..close].matches(':').count() >= 2
+    {
+        let addr = &inner[..close];
+        let port = match &inner[close + 1..] {
+            "" => None,
+            r => match r.strip_prefix(':') {
+                Some(p) => Some(parse_port(p)?),
+                None => return Err(format!("bad host `{pat}`: unexpected `{r}` after `]`")),
+            },
+        };
+        return Ok(vec![HostSpec {
+            name: addr.to_string(),
+            port,
+        }]);
     }
     // Colons outside brackets: one is a port, more is a bare IPv6 address.
     let mut depth = 0i32;
@@ -132,13 +134,21 @@ pub(crate) fn expand_host_pattern(pat: &str) -> Result<Vec<HostSpec>, String> {
     let (name, port) = match outside.as_slice() {
         [] => (pat, None),
         [i] => (&pat[..*i], Some(parse_port(&pat[i + 1..])?)),
-        _ => return Ok(vec![HostSpec { name: pat.to_string(), port: None }]),
+        _ => {
+            return Ok(vec![HostSpec {
+                name: pat.to_string(),
+                port: None,
+            }]);
+        }
     };
     if name.is_empty() {
         return Err(format!("bad host `{pat}`: empty host name"));
     }
     let names = expand_ranges(name, MAX_RANGE_HOSTS)?;
-    Ok(names.into_iter().map(|name| HostSpec { name, port }).collect())
+    Ok(names
+        .into_iter()
+        .map(|name| HostSpec { name, port })
+        .collect())
 }
 
 fn expand_ranges(pat: &str, budget: u64) -> Result<Vec<String>, String> {
@@ -150,17 +160,24 @@ fn expand_ranges(pat: &str, budget: u64) -> Result<Vec<String>, String> {
     };
     let head = &pat[..open];
     let after = &pat[open + 1..];
-    let close = after.find(']').ok_or_else(|| format!("bad host pattern `{pat}`: unterminated `[`"))?;
+    let close = after
+        .find(']')
+        .ok_or_else(|| format!("bad host pattern `{pat}`: unterminated `[`"))?;
     let range = &after[..close];
     let tail = &after[close + 1..];
-    let items = expand_one_range(range).map_err(|e| format!("bad host range `[{range}]` in `{pat}`: {e}"))?;
+    let items = expand_one_range(range)
+        .map_err(|e| format!("bad host range `[{range}]` in `{pat}`: {e}"))?;
     let count = items.len() as u64;
     if count > budget {
-        return Err(format!("host pattern `{pat}` expands to more than {MAX_RANGE_HOSTS} hosts"));
+        return Err(format!(
+            "host pattern `{pat}` expands to more than {MAX_RANGE_HOSTS} hosts"
+        ));
     }
     let tails = expand_ranges(tail, budget / count.max(1))?;
     if count.saturating_mul(tails.len() as u64) > budget {
-        return Err(format!("host pattern `{pat}` expands to more than {MAX_RANGE_HOSTS} hosts"));
+        return Err(format!(
+            "host pattern `{pat}` expands to more than {MAX_RANGE_HOSTS} hosts"
+        ));
     }
     let mut out = Vec::with_capacity(items.len() * tails.len());
     for i in &items {
@@ -180,7 +197,11 @@ fn expand_one_range(range: &str) -> Result<Vec<String>, String> {
     };
     let step: u64 = match step {
         None => 1,
-        Some(s) => s.parse().ok().filter(|&s| s > 0).ok_or_else(|| format!("bad step `{s}`"))?,
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|&s| s > 0)
+            .ok_or_else(|| format!("bad step `{s}`"))?,
     };
     let beg = if beg.is_empty() { "0" } else { beg };
     if end.is_empty() {
@@ -222,7 +243,10 @@ fn expand_one_range(range: &str) -> Result<Vec<String>, String> {
         if b > e {
             return Err("start is after end".into());
         }
-        Ok((b..=e).step_by(usize::try_from(step).unwrap_or(usize::MAX)).map(|c| char::from(c).to_string()).collect())
+        Ok((b..=e)
+            .step_by(usize::try_from(step).unwrap_or(usize::MAX))
+            .map(|c| char::from(c).to_string())
+            .collect())
     } else {
         Err("expected numbers or single letters".into())
     }
@@ -238,21 +262,18 @@ pub(crate) fn parse_port(s: &str) -> Result<u16, String> {
 
 /// The user's home directory, from `$HOME`.
 pub(crate) fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Expands a leading `~` or `~/` to the home directory.
 pub(crate) fn expand_tilde(s: &str) -> PathBuf {
-    if s == "~" {
-        if let Some(h) = home_dir() {
-            return h;
-        }
-    } else if let Some(rest) = s.strip_prefix("~/") {
-        if let Some(h) = home_dir() {
-            return h.join(rest);
-        }
+    match (s.strip_prefix('~'), home_dir()) {
+        (Some(""), Some(h)) => h,
+        (Some(rest), Some(h)) if rest.starts_with('/') => h.join(&rest[1..]),
+        _ => PathBuf::from(s),
     }
-    PathBuf::from(s)
 }
 
 #[cfg(test)]
@@ -260,13 +281,23 @@ mod tests {
     use super::*;
 
     fn names(p: &str) -> Vec<String> {
-        expand_host_pattern(p).unwrap().into_iter().map(|h| h.name).collect()
+        expand_host_pattern(p)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.name)
+            .collect()
     }
 
     #[test]
     fn words() {
-        assert_eq!(split_words(r#"a b="c d" e='f g' # x"#).unwrap(), ["a", "b=c d", "e=f g"]);
-        assert_eq!(split_words(r#"x="a\"b" y=a\ b"#).unwrap(), ["x=a\"b", "y=a b"]);
+        assert_eq!(
+            split_words(r#"a b="c d" e='f g' # x"#).unwrap(),
+            ["a", "b=c d", "e=f g"]
+        );
+        assert_eq!(
+            split_words(r#"x="a\"b" y=a\ b"#).unwrap(),
+            ["x=a\"b", "y=a b"]
+        );
         assert_eq!(split_words("a#b").unwrap(), ["a#b"]);
         assert!(split_words("a 'b").is_err());
         assert!(split_words("a \"b\\").is_err());
@@ -286,11 +317,38 @@ mod tests {
         assert_eq!(names("h[:1]"), ["h0", "h1"]);
         let p = expand_host_pattern("web[1:2]:2222").unwrap();
         assert!(p.iter().all(|h| h.port == Some(2222)));
-        assert_eq!(expand_host_pattern("[::1]:22").unwrap(), [HostSpec { name: "::1".into(), port: Some(22) }]);
-        assert_eq!(expand_host_pattern("fe80::1").unwrap(), [HostSpec { name: "fe80::1".into(), port: None }]);
+        assert_eq!(
+            expand_host_pattern("[::1]:22").unwrap(),
+            [HostSpec {
+                name: "::1".into(),
+                port: Some(22)
+            }]
+        );
+        assert_eq!(
+            expand_host_pattern("fe80::1").unwrap(),
+            [HostSpec {
+                name: "fe80::1".into(),
+                port: None
+            }]
+        );
         for bad in [
-            "w[3:1]", "w[01:3]", "w[1:", "w[a:1]", "w[1:2:0]", "w]", "w[1:99999999999999999999999]", "h:x",
-            "h:0", "h:70000", "w[1:200000]", "a[1:1000]b[1:1000]", "", ":22", "k=v", "w[1:2:3:4]", "w[:]",
+            "w[3:1]",
+            "w[01:3]",
+            "w[1:",
+            "w[a:1]",
+            "w[1:2:0]",
+            "w]",
+            "w[1:99999999999999999999999]",
+            "h:x",
+            "h:0",
+            "h:70000",
+            "w[1:200000]",
+            "a[1:1000]b[1:1000]",
+            "",
+            ":22",
+            "k=v",
+            "w[1:2:3:4]",
+            "w[:]",
         ] {
             assert!(expand_host_pattern(bad).is_err(), "{bad}");
         }

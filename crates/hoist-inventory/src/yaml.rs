@@ -16,8 +16,8 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_yaml::Value;
 
 use crate::error::InventoryError;
@@ -34,7 +34,12 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Inventory, InventoryErro
     b.finish()
 }
 
-fn add_group(b: &mut Builder, name: &str, g: YGroup, parent: Option<&str>) -> Result<(), InventoryError> {
+fn add_group(
+    b: &mut Builder,
+    name: &str,
+    g: YGroup,
+    parent: Option<&str>,
+) -> Result<(), InventoryError> {
     b.group(name, None);
     if let Some(p) = parent {
         b.child(p, name, None)?;
@@ -49,7 +54,12 @@ fn add_group(b: &mut Builder, name: &str, g: YGroup, parent: Option<&str>) -> Re
         for h in specs {
             b.host(name, &h.name, None);
             if let Some(p) = h.port {
-                b.apply(Target::Host(&h.name), "ansible_port", Special::Port(p), None);
+                b.apply(
+                    Target::Host(&h.name),
+                    "ansible_port",
+                    Special::Port(p),
+                    None,
+                );
             }
             for (k, s) in vars {
                 b.apply(Target::Host(&h.name), k, s.clone(), None);
@@ -71,7 +81,7 @@ struct Doc(Vec<(String, YGroup)>);
 
 #[derive(Default)]
 struct YGroup {
-    hosts: Vec<(Vec<HostSpec>, Vec<(String, Special)>)>,
+    hosts: Vec<HostEntry>,
     vars: Vec<(String, Special)>,
     children: Vec<(String, YGroup)>,
     unknown: Vec<String>,
@@ -138,69 +148,103 @@ macro_rules! map_or_null {
     };
 }
 
-map_or_null!(DocVisitor, Doc, "a mapping of group names (`all:`, …) to groups", |map| {
-    let mut out = Vec::new();
-    while let Some(Name(k)) = map.next_key()? {
-        let g: YGroup = map.next_value()?;
-        out.push((k, g));
+map_or_null!(
+    DocVisitor,
+    Doc,
+    "a mapping of group names (`all:`, …) to groups",
+    |map| {
+        let mut out = Vec::new();
+        while let Some(Name(k)) = map.next_key()? {
+            if k.trim().is_empty() {
+                return Err(de::Error::custom("empty group name"));
+            }
+            let g: YGroup = map.next_value()?;
+            out.push((k, g));
+        }
+        Ok(Doc(out))
     }
-    Ok(Doc(out))
-});
+);
 
-map_or_null!(GroupVisitor, YGroup, "a group: a mapping with `hosts`, `vars` and `children`", |map| {
-    let mut g = YGroup::default();
-    while let Some(Name(k)) = map.next_key()? {
-        match k.as_str() {
-            "hosts" => g.hosts.extend(map.next_value::<Hosts>()?.0),
-            "vars" => g.vars.extend(map.next_value::<Vars>()?.0),
-            "children" => g.children.extend(map.next_value::<Children>()?.0),
-            _ => {
-                map.next_value::<IgnoredAny>()?;
-                g.unknown.push(k);
+map_or_null!(
+    GroupVisitor,
+    YGroup,
+    "a group: a mapping with `hosts`, `vars` and `children`",
+    |map| {
+        let mut g = YGroup::default();
+        while let Some(Name(k)) = map.next_key()? {
+            match k.as_str() {
+                "hosts" => g.hosts.extend(map.next_value::<Hosts>()?.0),
+                "vars" => g.vars.extend(map.next_value::<Vars>()?.0),
+                "children" => g.children.extend(map.next_value::<Children>()?.0),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    g.unknown.push(k);
+                }
             }
         }
+        Ok(g)
     }
-    Ok(g)
-});
+);
 
 #[derive(Default)]
-struct Hosts(Vec<(Vec<HostSpec>, Vec<(String, Special)>)>);
+struct Hosts(Vec<HostEntry>);
 
-map_or_null!(HostsVisitor, Hosts, "a mapping of host names to their variables", |map| {
-    let mut out = Vec::new();
-    while let Some(specs) = map.next_key_seed(HostKey)? {
-        let v: Vars = map.next_value()?;
-        out.push((specs, v.0));
+/// The hosts a host key names, and their variables.
+type HostEntry = (Vec<HostSpec>, Vec<(String, Special)>);
+
+map_or_null!(
+    HostsVisitor,
+    Hosts,
+    "a mapping of host names to their variables",
+    |map| {
+        let mut out = Vec::new();
+        while let Some(specs) = map.next_key_seed(HostKey)? {
+            let v: Vars = map.next_value()?;
+            out.push((specs, v.0));
+        }
+        Ok(Hosts(out))
     }
-    Ok(Hosts(out))
-});
+);
 
 #[derive(Default)]
 struct Vars(Vec<(String, Special)>);
 
-map_or_null!(VarsVisitor, Vars, "a mapping of variable names to values", |map| {
-    let mut out = Vec::new();
-    while let Some(Name(k)) = map.next_key()? {
-        if k.is_empty() {
-            return Err(de::Error::custom("empty variable name"));
+map_or_null!(
+    VarsVisitor,
+    Vars,
+    "a mapping of variable names to values",
+    |map| {
+        let mut out = Vec::new();
+        while let Some(Name(k)) = map.next_key()? {
+            if k.is_empty() {
+                return Err(de::Error::custom("empty variable name"));
+            }
+            let s = map.next_value_seed(VarValue(&k))?;
+            out.push((k, s));
         }
-        let s = map.next_value_seed(VarValue(&k))?;
-        out.push((k, s));
+        Ok(Vars(out))
     }
-    Ok(Vars(out))
-});
+);
 
 #[derive(Default)]
 struct Children(Vec<(String, YGroup)>);
 
-map_or_null!(ChildrenVisitor, Children, "a mapping of child group names to groups", |map| {
-    let mut out = Vec::new();
-    while let Some(Name(k)) = map.next_key()? {
-        let g: YGroup = map.next_value()?;
-        out.push((k, g));
+map_or_null!(
+    ChildrenVisitor,
+    Children,
+    "a mapping of child group names to groups",
+    |map| {
+        let mut out = Vec::new();
+        while let Some(Name(k)) = map.next_key()? {
+            if k.trim().is_empty() {
+                return Err(de::Error::custom("empty group name"));
+            }
+            let g: YGroup = map.next_value()?;
+            out.push((k, g));
+        }
+        Ok(Children(out))
     }
-    Ok(Children(out))
-});
+);
 
 /// A host pattern key, expanded (`web[01:03]:2222`).
 struct HostKey;

@@ -30,21 +30,35 @@ struct PingGroup {
 }
 
 fn ping(group: &str) -> PingGroup {
-    PingGroup { ping: MultiTask::new(|r| Task::ping().role(r), InventoryNamespace::refs().groups.at(group).all()) }
+    PingGroup {
+        ping: MultiTask::new(
+            |r| Task::ping().role(r),
+            InventoryNamespace::refs().groups.at(group).all(),
+        ),
+    }
 }
 
 fn plan_group(inv: &Inventory, group: &str) -> Plan {
     let ns = inv.namespace();
     let cfg = ping(group);
-    plan(&PlanInput::new("t").namespace("inv", &ns).config("cfg", &cfg)).unwrap_or_else(|e| panic!("{e}"))
+    plan(
+        &PlanInput::new("t")
+            .namespace("inv", &ns)
+            .config("cfg", &cfg),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn role(p: &Plan, path: &str) -> RoleId {
-    p.role_by_path("inv", path).unwrap_or_else(|| panic!("no role {path}")).id
+    p.role_by_path("inv", path)
+        .unwrap_or_else(|| panic!("no role {path}"))
+        .id
 }
 
 fn var(p: &Plan, path: &str, name: &str) -> Option<String> {
-    p.var_value(role(p, path), name, &NoOutputs).ok().map(|e| e.text)
+    p.var_value(role(p, path), name, &NoOutputs)
+        .ok()
+        .map(|e| e.text)
 }
 
 fn home() -> PathBuf {
@@ -165,12 +179,19 @@ fn check_site(inv: &Inventory) {
     assert_eq!(inv.host("mail.example.com").unwrap().groups, ["ungrouped"]);
 
     let mail = inv.resolve("mail.example.com").unwrap();
-    assert_eq!((mail.address.as_str(), mail.port, mail.user.as_deref()), ("mail.example.com", Some(2201), None));
+    assert_eq!(
+        (mail.address.as_str(), mail.port, mail.user.as_deref()),
+        ("mail.example.com", Some(2201), None)
+    );
 
     let extra = inv.resolve("web-extra.example.com").unwrap();
     assert_eq!(extra.port, Some(2222));
     assert_eq!(extra.vars["http_port"], "8 0");
-    assert_eq!(extra.user.as_deref(), Some("deploy"), "group connection variables apply to members");
+    assert_eq!(
+        extra.user.as_deref(),
+        Some("deploy"),
+        "group connection variables apply to members"
+    );
 
     let db1 = inv.resolve("db1").unwrap();
     assert_eq!(db1.address, "10.0.1.5");
@@ -225,13 +246,29 @@ fn group_priority_and_same_depth_order() {
     let inv = Inventory::from_ini(text, "p.ini").unwrap();
     assert_eq!(inv.resolve("h").unwrap().vars["x"], "from-b");
     // ansible_group_priority raises a group
-    let inv = Inventory::from_ini(&format!("{text}[a:vars]\nansible_group_priority=10\n"), "p.ini").unwrap();
+    let inv = Inventory::from_ini(
+        &format!("{text}[a:vars]\nansible_group_priority=10\n"),
+        "p.ini",
+    )
+    .unwrap();
     assert_eq!(inv.resolve("h").unwrap().vars["x"], "from-a");
     assert_eq!(inv.host_groups("h"), ["all", "b", "a"]);
-    assert!(!inv.resolve("h").unwrap().vars.contains_key("ansible_group_priority"));
+    assert!(
+        !inv.resolve("h")
+            .unwrap()
+            .vars
+            .contains_key("ansible_group_priority")
+    );
     // depth beats priority: a child group wins over a higher-priority parent
     let text = "[p:children]\nc\n[c]\nh\n[p:vars]\nx=p\nansible_group_priority=99\n[c:vars]\nx=c\n";
-    assert_eq!(Inventory::from_ini(text, "p.ini").unwrap().resolve("h").unwrap().vars["x"], "c");
+    assert_eq!(
+        Inventory::from_ini(text, "p.ini")
+            .unwrap()
+            .resolve("h")
+            .unwrap()
+            .vars["x"],
+        "c"
+    );
 }
 
 #[test]
@@ -323,12 +360,22 @@ fn plan_over_ini_groups() {
     let p = plan_group(&inv, "web");
     assert_eq!(
         pinged(&p),
-        ["web-extra.example.com", "web01.example.com", "web02.example.com", "web03.example.com"]
+        [
+            "web-extra.example.com",
+            "web01.example.com",
+            "web02.example.com",
+            "web03.example.com"
+        ]
     );
 
     // every host and every membership is a role
     for h in inv.hosts() {
-        assert!(p.role_by_path("inv", &format!("hosts[{}]", h.name)).is_some(), "{}", h.name);
+        assert!(
+            p.role_by_path("inv", &format!("hosts[{}]", h.name))
+                .is_some(),
+            "{}",
+            h.name
+        );
     }
     let r = p.role_by_path("inv", "groups[db][db1]").unwrap();
     assert_eq!(r.host, PlannedHost::Address("10.0.1.5".into()));
@@ -337,11 +384,17 @@ fn plan_over_ini_groups() {
     let r = p.role_by_path("inv", "hosts[db2]").unwrap();
     assert_eq!(r.conn.jump.as_deref(), Some("ops@bastion:2200"));
     assert_eq!(r.conn.creds.user.as_deref(), Some("deploy"));
-    let r = p.role_by_path("inv", "groups[ungrouped][mail.example.com]").unwrap();
+    let r = p
+        .role_by_path("inv", "groups[ungrouped][mail.example.com]")
+        .unwrap();
     assert_eq!(r.conn.port, Some(2201));
 
     // variables and their precedence, seen from roles
-    for path in ["hosts[web01.example.com]", "groups[web][web01.example.com]", "groups[prod][web01.example.com]"] {
+    for path in [
+        "hosts[web01.example.com]",
+        "groups[web][web01.example.com]",
+        "groups[prod][web01.example.com]",
+    ] {
         assert_eq!(var(&p, path, "http_port").as_deref(), Some("80"), "{path}");
         assert_eq!(var(&p, path, "ntp").as_deref(), Some("prod-ntp"), "{path}");
         assert_eq!(var(&p, path, "env").as_deref(), Some("prod"), "{path}");
@@ -350,14 +403,31 @@ fn plan_over_ini_groups() {
     }
     for path in ["hosts[db1]", "groups[db][db1]", "groups[all][db1]"] {
         assert_eq!(var(&p, path, "ntp").as_deref(), Some("db-ntp"), "{path}");
-        assert_eq!(var(&p, path, "purpose").as_deref(), Some("database server"), "{path}");
-        assert_eq!(var(&p, path, "tpl").as_deref(), Some("a!{b}"), "a literal `!{{` stays literal");
-        assert_eq!(var(&p, path, "ansible_host"), None, "connection variables are not variables");
+        assert_eq!(
+            var(&p, path, "purpose").as_deref(),
+            Some("database server"),
+            "{path}"
+        );
+        assert_eq!(
+            var(&p, path, "tpl").as_deref(),
+            Some("a!{b}"),
+            "a literal `!{{` stays literal"
+        );
+        assert_eq!(
+            var(&p, path, "ansible_host"),
+            None,
+            "connection variables are not variables"
+        );
         assert_eq!(var(&p, path, "ansible_user"), None);
-        let pw = p.var_value(role(&p, path), "db_password", &NoOutputs).unwrap();
+        let pw = p
+            .var_value(role(&p, path), "db_password", &NoOutputs)
+            .unwrap();
         assert!(pw.secret && pw.text == "hunter2");
     }
-    assert_eq!(var(&p, "hosts[mail.example.com]", "ntp").as_deref(), Some("all-ntp"));
+    assert_eq!(
+        var(&p, "hosts[mail.example.com]", "ntp").as_deref(),
+        Some("all-ntp")
+    );
     assert_eq!(var(&p, "hosts[mail.example.com]", "env"), None);
     assert!(p.secrets().iter().any(|s| s.expose() == "hunter2"));
 }
@@ -369,7 +439,11 @@ fn plan_over_yaml_and_namespace_scopes() {
     assert_eq!(p.tasks.len(), 6);
     // group variables live on the group's multi, `all`'s on the namespace: visible in order
     let web = role(&p, "groups[web][web01.example.com]");
-    let names: Vec<String> = p.visible_vars(web, &NoOutputs).into_iter().map(|v| v.name).collect();
+    let names: Vec<String> = p
+        .visible_vars(web, &NoOutputs)
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
     assert_eq!(names, ["dns", "env", "http_port", "ntp"]);
     let (env, errs) = p.task_env(web, &NoOutputs);
     assert!(errs.is_empty());
@@ -388,11 +462,27 @@ fn namespace_children_and_unknown_keys() {
     struct Cfg {
         t: Task,
     }
-    let cfg = Cfg { t: Task::ping().role(InventoryNamespace::refs().hosts.at("nope")) };
-    let e = plan(&PlanInput::new("t").namespace("inv", &ns).config("cfg", &cfg)).unwrap_err();
+    let cfg = Cfg {
+        t: Task::ping().role(InventoryNamespace::refs().hosts.at("nope")),
+    };
+    let e = plan(
+        &PlanInput::new("t")
+            .namespace("inv", &ns)
+            .config("cfg", &cfg),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("hosts[nope]"), "{e}");
-    let cfg = Cfg { t: Task::ping().role(InventoryNamespace::refs().groups.at("web").at("d1")) };
-    assert!(plan(&PlanInput::new("t").namespace("inv", &ns).config("cfg", &cfg)).is_err());
+    let cfg = Cfg {
+        t: Task::ping().role(InventoryNamespace::refs().groups.at("web").at("d1")),
+    };
+    assert!(
+        plan(
+            &PlanInput::new("t")
+                .namespace("inv", &ns)
+                .config("cfg", &cfg)
+        )
+        .is_err()
+    );
 
     // an unknown group selects nothing
     let p = plan_group(&inv, "nope");
@@ -405,7 +495,11 @@ fn namespace_children_and_unknown_keys() {
 
 #[test]
 fn invalid_var_names_are_left_out_with_a_warning() {
-    let inv = Inventory::from_yaml("all:\n  hosts:\n    h:\n      ok: 1\n      'bad name': 2\n      9lives: 3\n", "v.yml").unwrap();
+    let inv = Inventory::from_yaml(
+        "all:\n  hosts:\n    h:\n      ok: 1\n      'bad name': 2\n      9lives: 3\n",
+        "v.yml",
+    )
+    .unwrap();
     assert_eq!(inv.warnings().len(), 2, "{:?}", inv.warnings());
     let p = plan_group(&inv, "all");
     assert_eq!(var(&p, "hosts[h]", "ok").as_deref(), Some("1"));
@@ -463,12 +557,31 @@ Host *
 fn ssh_config_hosts() {
     let inv = Inventory::from_ssh_config(SSH_CONFIG, "ssh_config").unwrap();
     let names: Vec<&str> = inv.hosts().map(|h| h.name.as_str()).collect();
-    assert_eq!(names, ["bastion", "web1", "web2", "inner", "db1", "site.example.org", "skip.example.org", "direct"]);
+    assert_eq!(
+        names,
+        [
+            "bastion",
+            "web1",
+            "web2",
+            "inner",
+            "db1",
+            "site.example.org",
+            "skip.example.org",
+            "direct"
+        ]
+    );
     assert_eq!(inv.group_hosts("ungrouped").len(), 8);
 
     let b = inv.resolve("bastion").unwrap();
-    assert_eq!((b.address.as_str(), b.port, b.user.as_deref()), ("bastion.example.com", Some(2200), Some("jump")));
-    assert_eq!(b.key_file, Some(home().join(".ssh/id_default")), "defaults from `Host *`");
+    assert_eq!(
+        (b.address.as_str(), b.port, b.user.as_deref()),
+        ("bastion.example.com", Some(2200), Some("jump"))
+    );
+    assert_eq!(
+        b.key_file,
+        Some(home().join(".ssh/id_default")),
+        "defaults from `Host *`"
+    );
     assert_eq!(b.jump.as_deref(), Some("fallback@gw"));
 
     let w = inv.resolve("web1").unwrap();
@@ -476,27 +589,58 @@ fn ssh_config_hosts() {
     assert_eq!(w.user.as_deref(), Some("default"));
     assert_eq!(w.port, None);
     // the jump host is a host of the file: its address, user and port, and its own jump host
-    assert_eq!(w.jump.as_deref(), Some("fallback@gw,jump@bastion.example.com:2200"));
+    assert_eq!(
+        w.jump.as_deref(),
+        Some("fallback@gw,jump@bastion.example.com:2200")
+    );
     let i = inv.resolve("inner").unwrap();
-    assert_eq!(i.jump.as_deref(), Some("fallback@gw,jump@bastion.example.com:2200,default@web1.internal"));
+    assert_eq!(
+        i.jump.as_deref(),
+        Some("fallback@gw,jump@bastion.example.com:2200,default@web1.internal")
+    );
 
     let d = inv.resolve("db1").unwrap();
-    assert_eq!((d.address.as_str(), d.port, d.user.as_deref()), ("10.0.0.5", Some(2222), Some("postgres")));
-    assert_eq!(d.key_file, Some(home().join(".ssh/db key")), "the first IdentityFile wins");
+    assert_eq!(
+        (d.address.as_str(), d.port, d.user.as_deref()),
+        ("10.0.0.5", Some(2222), Some("postgres"))
+    );
+    assert_eq!(
+        d.key_file,
+        Some(home().join(".ssh/db key")),
+        "the first IdentityFile wins"
+    );
 
-    assert_eq!(inv.resolve("site.example.org").unwrap().user.as_deref(), Some("org"));
+    assert_eq!(
+        inv.resolve("site.example.org").unwrap().user.as_deref(),
+        Some("org")
+    );
     assert_eq!(inv.resolve("site.example.org").unwrap().port, Some(2022));
-    assert_eq!(inv.resolve("skip.example.org").unwrap().user.as_deref(), Some("default"), "negated pattern");
-    assert_eq!(inv.resolve("direct").unwrap().jump, None, "`ProxyJump none` came first");
+    assert_eq!(
+        inv.resolve("skip.example.org").unwrap().user.as_deref(),
+        Some("default"),
+        "negated pattern"
+    );
+    assert_eq!(
+        inv.resolve("direct").unwrap().jump,
+        None,
+        "`ProxyJump none` came first"
+    );
     let w: Vec<String> = inv.warnings().iter().map(ToString::to_string).collect();
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].starts_with("ssh_config:33: `Match exec true` is not supported"), "{w:?}");
+    assert!(
+        w[0].starts_with("ssh_config:33: `Match exec true` is not supported"),
+        "{w:?}"
+    );
 }
 
 #[test]
 fn ssh_config_first_value_wins() {
-    let text = "Host *\n  User everyone\nHost db1\n  User postgres\n  Port 2222\nHost db*\n  Port 3333\n";
-    let d = Inventory::from_ssh_config(text, "c").unwrap().resolve("db1").unwrap();
+    let text =
+        "Host *\n  User everyone\nHost db1\n  User postgres\n  Port 2222\nHost db*\n  Port 3333\n";
+    let d = Inventory::from_ssh_config(text, "c")
+        .unwrap()
+        .resolve("db1")
+        .unwrap();
     assert_eq!((d.user.as_deref(), d.port), (Some("everyone"), Some(2222)));
 }
 
@@ -528,53 +672,73 @@ Host e
   Include other.conf
 ";
     let inv = Inventory::from_ssh_config(text, "cfg").unwrap();
-    assert_eq!(inv.resolve("a").unwrap().jump.as_deref(), Some("ops@gw:2022"));
+    assert_eq!(
+        inv.resolve("a").unwrap().jump.as_deref(),
+        Some("ops@gw:2022")
+    );
     assert_eq!(inv.resolve("b").unwrap().jump, None);
     assert_eq!(inv.resolve("c").unwrap().jump, None);
     let w: Vec<String> = inv.warnings().iter().map(ToString::to_string).collect();
-    assert!(w.iter().any(|m| m.starts_with("cfg:4: `ProxyCommand nc")), "{w:?}");
-    assert!(w.iter().any(|m| m.starts_with("cfg:5:") && m.contains("loop")), "{w:?}");
-    assert!(w.iter().any(|m| m.starts_with("cfg:10: `Include other.conf` is not followed")), "{w:?}");
+    assert!(
+        w.iter().any(|m| m.starts_with("cfg:4: `ProxyCommand nc")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("cfg:5:") && m.contains("loop")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("cfg:10: `Include other.conf` is not followed")),
+        "{w:?}"
+    );
 }
 
 // ---------------------------------------------------------------- the test bed's files
 
-/// What `scripts/testbed up 3 DIR` writes to DIR/inventory.ini.
+/// What `scripts/testbed up 3 /tmp/tb` writes to /tmp/tb/inventory.ini.
 const TESTBED_INI: &str = "\
+# hoist testbed: 3 hosts; generated by scripts/testbed
 [testbed]
 host1 ansible_host=127.0.1.1 ansible_port=2222 ansible_user=root ansible_ssh_private_key_file=/tmp/tb/id_ed25519
 host2 ansible_host=127.0.1.2 ansible_port=2222 ansible_user=root ansible_ssh_private_key_file=/tmp/tb/id_ed25519
 host3 ansible_host=127.0.1.3 ansible_port=2222 ansible_user=root ansible_ssh_private_key_file=/tmp/tb/id_ed25519
+
+[testbed:vars]
+ansible_ssh_common_args='-F /tmp/tb/ssh_config'
+ansible_python_interpreter=auto_silent
 ";
 
-/// What it writes to DIR/ssh_config.
+/// What it writes to /tmp/tb/ssh_config (per-host blocks, then defaults for all hosts).
 const TESTBED_SSH: &str = "\
+# hoist testbed ssh client config: ssh -F /tmp/tb/ssh_config host1
 Host host1
   HostName 127.0.1.1
   Port 2222
   User root
-  IdentityFile /tmp/tb/id_ed25519
-  UserKnownHostsFile /dev/null
-  StrictHostKeyChecking no
-  IdentitiesOnly yes
-
 Host host2
   HostName 127.0.1.2
   Port 2222
   User root
-  IdentityFile /tmp/tb/id_ed25519
-  UserKnownHostsFile /dev/null
-  StrictHostKeyChecking no
-  IdentitiesOnly yes
-
 Host host3
   HostName 127.0.1.3
   Port 2222
   User root
+
+Host *
   IdentityFile /tmp/tb/id_ed25519
-  UserKnownHostsFile /dev/null
-  StrictHostKeyChecking no
   IdentitiesOnly yes
+  UserKnownHostsFile /tmp/tb/known_hosts
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  CheckHostIP no
+  UpdateHostKeys no
+  BatchMode yes
+  PasswordAuthentication no
+  KbdInteractiveAuthentication no
+  ConnectTimeout 10
+  LogLevel ERROR
 ";
 
 #[test]
@@ -590,17 +754,42 @@ fn testbed_files() {
             assert_eq!(h.address, format!("127.0.1.{i}"));
             assert_eq!(h.port, Some(2222));
             assert_eq!(h.user.as_deref(), Some("root"));
-            assert_eq!(h.key_file.as_deref(), Some(std::path::Path::new("/tmp/tb/id_ed25519")));
+            assert_eq!(
+                h.key_file.as_deref(),
+                Some(std::path::Path::new("/tmp/tb/id_ed25519"))
+            );
             assert_eq!(h.jump, None);
-            assert!(h.vars.is_empty());
         }
         assert_eq!(a.connection(), b.connection());
+        // the inventory keeps Ansible's own settings as data…
+        assert_eq!(
+            a.vars.get("ansible_python_interpreter").map(String::as_str),
+            Some("auto_silent")
+        );
+        assert!(b.vars.is_empty());
     }
     let p = plan_group(&ini, "testbed");
     assert_eq!(pinged(&p), ["127.0.1.1", "127.0.1.2", "127.0.1.3"]);
+    // …but no `ansible_*` variable becomes a role variable
+    for path in ["hosts[host1]", "groups[testbed][host2]"] {
+        assert!(
+            p.visible_vars(role(&p, path), &NoOutputs).is_empty(),
+            "{path}"
+        );
+        let r = p.role_by_path("inv", path).unwrap();
+        assert_eq!(r.conn.port, Some(2222));
+        assert_eq!(r.conn.jump, None);
+    }
     for t in &p.tasks {
-        assert_eq!(t.creds.user.as_deref(), Some("root"), "the role's user reaches the task");
-        assert_eq!(t.creds.key_file.as_deref(), Some(std::path::Path::new("/tmp/tb/id_ed25519")));
+        assert_eq!(
+            t.creds.user.as_deref(),
+            Some("root"),
+            "the role's user reaches the task"
+        );
+        assert_eq!(
+            t.creds.key_file.as_deref(),
+            Some(std::path::Path::new("/tmp/tb/id_ed25519"))
+        );
     }
     let p = plan_group(&ssh, "all");
     assert_eq!(pinged(&p), ["127.0.1.1", "127.0.1.2", "127.0.1.3"]);
@@ -610,14 +799,39 @@ fn testbed_files() {
 /// `scripts/testbed up N DIR`.
 #[test]
 fn testbed_dir_when_available() {
-    let Some(dir) = std::env::var_os("HOIST_TESTBED_DIR").map(PathBuf::from) else { return };
+    let Some(dir) = std::env::var_os("HOIST_TESTBED_DIR").map(PathBuf::from) else {
+        return;
+    };
     let ini = Inventory::load(dir.join("inventory.ini")).unwrap();
     let ssh = Inventory::load(dir.join("ssh_config")).unwrap();
-    assert!(ini.group_hosts("testbed").len() >= 1);
-    for h in ini.group_hosts("testbed") {
-        assert_eq!(ini.resolve(h).unwrap().connection(), ssh.resolve(h).unwrap().connection(), "{h}");
+    assert!(ini.warnings().is_empty() && ssh.warnings().is_empty());
+    // hosts.tsv: name, address, port, user
+    let tsv = std::fs::read_to_string(dir.join("hosts.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = tsv
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(ini.group_hosts("testbed").len(), rows.len());
+    assert_eq!(ssh.hosts().count(), rows.len());
+    for row in &rows {
+        let [name, addr, port, user] = row[..] else {
+            panic!("bad hosts.tsv row {row:?}")
+        };
+        let a = ini.resolve(name).unwrap();
+        assert_eq!(a.address, addr);
+        assert_eq!(a.port.map(|p| p.to_string()).as_deref(), Some(port));
+        assert_eq!(a.user.as_deref(), Some(user));
+        assert_eq!(a.key_file, Some(dir.join("id_ed25519")));
+        assert_eq!(
+            a.connection(),
+            ssh.resolve(name).unwrap().connection(),
+            "{name}"
+        );
+        assert_eq!(ssh.resolve(name).unwrap().address, addr);
     }
-    plan_group(&ini, "testbed");
+    assert_eq!(plan_group(&ini, "testbed").tasks.len(), rows.len());
+    assert_eq!(plan_group(&ssh, "all").tasks.len(), rows.len());
 }
 
 // ---------------------------------------------------------------- loading files
@@ -632,7 +846,11 @@ fn load_detects_formats_and_follows_includes() {
     std::fs::write(d.join("yamlish"), "all:\n  hosts:\n    y1:\n").unwrap();
     std::fs::create_dir(d.join("conf.d")).unwrap();
     std::fs::write(d.join("conf.d/b.conf"), "Host inc-b\n  Port 2\n").unwrap();
-    std::fs::write(d.join("conf.d/a.conf"), "Host inc-a\n  Port 1\n  Include ../nested\n").unwrap();
+    std::fs::write(
+        d.join("conf.d/a.conf"),
+        "Host inc-a\n  Port 1\n  Include ../nested\n",
+    )
+    .unwrap();
     std::fs::write(d.join("conf.d/.hidden.conf"), "Host hidden\n").unwrap();
     std::fs::write(d.join("nested"), "User nested\n").unwrap();
     std::fs::write(
@@ -641,15 +859,39 @@ fn load_detects_formats_and_follows_includes() {
     )
     .unwrap();
 
-    assert_eq!(Inventory::load(d.join("inventory.ini")).unwrap().group_hosts("testbed").len(), 3);
-    assert_eq!(Inventory::load(d.join("hosts.yml")).unwrap().hosts().count(), 7);
+    assert_eq!(
+        Inventory::load(d.join("inventory.ini"))
+            .unwrap()
+            .group_hosts("testbed")
+            .len(),
+        3
+    );
+    assert_eq!(
+        Inventory::load(d.join("hosts.yml"))
+            .unwrap()
+            .hosts()
+            .count(),
+        7
+    );
     assert_eq!(Inventory::load(d.join("hosts")).unwrap().hosts().count(), 7);
-    assert_eq!(Inventory::load(d.join("yamlish")).unwrap().group_hosts("all"), ["y1"]);
+    assert_eq!(
+        Inventory::load(d.join("yamlish"))
+            .unwrap()
+            .group_hosts("all"),
+        ["y1"]
+    );
     let ssh = Inventory::load(d.join("ssh_config")).unwrap();
     let names: Vec<&str> = ssh.hosts().map(|h| h.name.as_str()).collect();
-    assert_eq!(names, ["inc-a", "inc-b", "after", "host1", "host2", "host3"]);
+    assert_eq!(
+        names,
+        ["inc-a", "inc-b", "after", "host1", "host2", "host3"]
+    );
     assert_eq!(ssh.resolve("inc-a").unwrap().port, Some(1));
-    assert_eq!(ssh.resolve("inc-a").unwrap().user.as_deref(), Some("nested"), "Include inside a Host block");
+    assert_eq!(
+        ssh.resolve("inc-a").unwrap().user.as_deref(),
+        Some("nested"),
+        "Include inside a Host block"
+    );
     assert_eq!(ssh.resolve("inc-b").unwrap().user, None);
     assert_eq!(ssh.resolve("host1").unwrap().port, Some(2222));
     assert!(ssh.warnings().is_empty(), "{:?}", ssh.warnings());
@@ -662,7 +904,12 @@ fn load_detects_formats_and_follows_includes() {
     std::fs::write(d.join("bad.conf"), "Host x\n  Port nope\n").unwrap();
     std::fs::write(d.join("top_ssh_config"), "Host y\nInclude bad.conf\n").unwrap();
     let e = Inventory::load(d.join("top_ssh_config")).unwrap_err();
-    assert!(e.to_string().ends_with("bad.conf:2: bad `Port`: bad port `nope`: expected a number from 1 to 65535"), "{e}");
+    assert!(
+        e.to_string().ends_with(
+            "bad.conf:2: bad `Port`: bad port `nope`: expected a number from 1 to 65535"
+        ),
+        "{e}"
+    );
     // includes that include themselves stop
     std::fs::write(d.join("loop.conf"), "Include loop.conf\n").unwrap();
     let e = Inventory::load(d.join("loop.conf")).unwrap_err();
@@ -688,39 +935,105 @@ fn format_detection() {
         ("hosts", "", Format::Ini),
     ];
     for (name, text, want) in cases {
-        assert_eq!(Format::detect(Path::new(name), text), want, "{name} {text:?}");
+        assert_eq!(
+            Format::detect(Path::new(name), text),
+            want,
+            "{name} {text:?}"
+        );
     }
 }
 
 // ---------------------------------------------------------------- errors
 
 fn ini_err(text: &str) -> String {
-    Inventory::from_ini(text, "inventory.ini").unwrap_err().to_string()
+    Inventory::from_ini(text, "inventory.ini")
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
 fn ini_errors_name_file_and_line() {
     let cases = [
-        ("[web]\nw1\nw2 port\n", "inventory.ini:3: bad host line `w2 port`: expected key=value, got `port`"),
-        ("[web\n", "inventory.ini:1: bad section header `[web`: no closing `]`; expected [group], [group:vars] or [group:children]"),
-        ("[web:stuff]\n", "inventory.ini:1: bad section header `[web:stuff]`: unknown section kind; expected [group], [group:vars] or [group:children]"),
-        ("[]\n", "inventory.ini:1: bad section header `[]`: bad group name; expected [group], [group:vars] or [group:children]"),
-        ("[web] x\n", "inventory.ini:1: bad section header `[web] x`: text after `]`; expected [group], [group:vars] or [group:children]"),
-        ("\n[web:vars]\njust text\n", "inventory.ini:3: bad variable line `just text` in [web:vars]: expected key=value"),
-        ("[web:vars]\n=1\n", "inventory.ini:2: bad variable line `=1` in [web:vars]: expected key=value"),
-        ("[g:children]\na b\n", "inventory.ini:2: bad line `a b` in [g:children]: expected one group name"),
-        ("[g]\nh ansible_port=http\n", "inventory.ini:2: bad `ansible_port`: bad port `http`: expected a number from 1 to 65535"),
-        ("[g]\nh:99999\n", "inventory.ini:2: bad host line `h:99999`: bad port `99999`: expected a number from 1 to 65535"),
-        ("[g]\nw[3:1]\n", "inventory.ini:2: bad host line `w[3:1]`: bad host range `[3:1]` in `w[3:1]`: start is after end"),
-        ("[g]\nw[1:1000000]\n", "inventory.ini:2: bad host line `w[1:1000000]`: bad host range `[1:1000000]` in `w[1:1000000]`: more than 100000 hosts"),
-        ("[g]\nh x='unterminated\n", "inventory.ini:2: bad host line `h x='unterminated`: unbalanced quotes"),
-        ("[g]\nansible_host=1.2.3.4\n", "inventory.ini:2: bad host line `ansible_host=1.2.3.4`: `ansible_host=1.2.3.4` is not a host name (a host name comes before key=value)"),
-        ("[g]\nh =x\n", "inventory.ini:2: bad host line `h =x`: expected key=value, got `=x`"),
-        ("[a:children]\nb\n[b:children]\nc\n[c:children]\na\n", "inventory.ini:6: groups are children of each other in a loop: a -> b -> c -> a"),
-        ("[a:children]\na\n", "inventory.ini:2: group `a` cannot be its own child"),
-        ("[a:children]\nall\n", "inventory.ini:2: `all` cannot be a child of group `a`"),
-        ("[a:vars]\nansible_group_priority=high\n", "inventory.ini:2: bad `ansible_group_priority` `high`: expected an integer"),
-        ("[a]\nh ansible_host=\n", "inventory.ini:2: bad `ansible_host` ``: expected a host name or address"),
+        (
+            "[web]\nw1\nw2 port\n",
+            "inventory.ini:3: bad host line `w2 port`: expected key=value, got `port`",
+        ),
+        (
+            "[web\n",
+            "inventory.ini:1: bad section header `[web`: no closing `]`; expected [group], [group:vars] or [group:children]",
+        ),
+        (
+            "[web:stuff]\n",
+            "inventory.ini:1: bad section header `[web:stuff]`: unknown section kind; expected [group], [group:vars] or [group:children]",
+        ),
+        (
+            "[]\n",
+            "inventory.ini:1: bad section header `[]`: bad group name; expected [group], [group:vars] or [group:children]",
+        ),
+        (
+            "[web] x\n",
+            "inventory.ini:1: bad section header `[web] x`: text after `]`; expected [group], [group:vars] or [group:children]",
+        ),
+        (
+            "\n[web:vars]\njust text\n",
+            "inventory.ini:3: bad variable line `just text` in [web:vars]: expected key=value",
+        ),
+        (
+            "[web:vars]\n=1\n",
+            "inventory.ini:2: bad variable line `=1` in [web:vars]: expected key=value",
+        ),
+        (
+            "[g:children]\na b\n",
+            "inventory.ini:2: bad line `a b` in [g:children]: expected one group name",
+        ),
+        (
+            "[g]\nh ansible_port=http\n",
+            "inventory.ini:2: bad `ansible_port`: bad port `http`: expected a number from 1 to 65535",
+        ),
+        (
+            "[g]\nh:99999\n",
+            "inventory.ini:2: bad host line `h:99999`: bad port `99999`: expected a number from 1 to 65535",
+        ),
+        (
+            "[g]\nw[3:1]\n",
+            "inventory.ini:2: bad host line `w[3:1]`: bad host range `[3:1]` in `w[3:1]`: start is after end",
+        ),
+        (
+            "[g]\nw[1:1000000]\n",
+            "inventory.ini:2: bad host line `w[1:1000000]`: bad host range `[1:1000000]` in `w[1:1000000]`: more than 100000 hosts",
+        ),
+        (
+            "[g]\nh x='unterminated\n",
+            "inventory.ini:2: bad host line `h x='unterminated`: unbalanced quotes",
+        ),
+        (
+            "[g]\nansible_host=1.2.3.4\n",
+            "inventory.ini:2: bad host line `ansible_host=1.2.3.4`: `ansible_host=1.2.3.4` is not a host name (a host name comes before key=value)",
+        ),
+        (
+            "[g]\nh =x\n",
+            "inventory.ini:2: bad host line `h =x`: expected key=value, got `=x`",
+        ),
+        (
+            "[a:children]\nb\n[b:children]\nc\n[c:children]\na\n",
+            "inventory.ini:6: groups are children of each other in a loop: a -> b -> c -> a",
+        ),
+        (
+            "[a:children]\na\n",
+            "inventory.ini:2: group `a` cannot be its own child",
+        ),
+        (
+            "[a:children]\nall\n",
+            "inventory.ini:2: `all` cannot be a child of group `a`",
+        ),
+        (
+            "[a:vars]\nansible_group_priority=high\n",
+            "inventory.ini:2: bad `ansible_group_priority` `high`: expected an integer",
+        ),
+        (
+            "[a]\nh ansible_host=\n",
+            "inventory.ini:2: bad `ansible_host` ``: expected a host name or address",
+        ),
     ];
     for (text, want) in cases {
         assert_eq!(ini_err(text), want, "{text:?}");
@@ -732,40 +1045,112 @@ fn ini_errors_name_file_and_line() {
 #[test]
 fn yaml_errors_name_file_line_and_column() {
     let cases: &[(&str, &str)] = &[
-        ("all:\n  hosts: [a, b]\n", "hosts.yml:2:10: invalid YAML: all.hosts: invalid type: sequence, expected a mapping of host names to their variables"),
-        ("all:\n  hosts:\n    db1:\n      ansible_port: nope\n", "hosts.yml:4:21: invalid YAML: all.hosts.db1.ansible_port: bad `ansible_port`: bad port `nope`: expected a number from 1 to 65535"),
-        ("all:\n  children:\n    web:\n      hosts:\n        'w[2:1]':\n", "hosts.yml:5:9: invalid YAML: all.children.web.hosts: bad host range `[2:1]` in `w[2:1]`: start is after end"),
-        ("all:\n  hosts:\n    a: b: c\n", "hosts.yml:3:8: invalid YAML: all.hosts.a: invalid type: string \"b\", expected a mapping of variable names to values"),
-        ("all:\n  vars:\n    a: b: c\n", "hosts.yml:3:9: invalid YAML: mapping values are not allowed in this context"),
-        ("all:\n  hosts:\n   - x\n  y\n", "hosts.yml:3:4: invalid YAML: all.hosts: invalid type: sequence, expected a mapping of host names to their variables"),
-        ("just a string\n", "hosts.yml:1:1: invalid YAML: invalid type: string \"just a string\", expected a mapping of group names (`all:`, …) to groups"),
-        ("all:\n  vars:\n    x: 1\n\tbad: tab\n", "hosts.yml:4:1: invalid YAML: found a tab character that violates indentation at line 4 column 1, while scanning a plain scalar at line 3 column 8"),
-        ("all:\n  hosts:\n    h:\n      ? [a]\n      : 1\n", "hosts.yml:4:9: invalid YAML: all.hosts.h: invalid type: sequence, expected a name"),
-        ("all: {\n", "hosts.yml:2:1: invalid YAML: did not find expected node content"),
-        ("a: 1\n---\nb: 2\n", "hosts.yml: invalid YAML: deserializing from YAML containing more than one document is not supported"),
+        (
+            "all:\n  hosts: [a, b]\n",
+            "hosts.yml:2:10: invalid YAML: all.hosts: invalid type: sequence, expected a mapping of host names to their variables",
+        ),
+        (
+            "all:\n  hosts:\n    db1:\n      ansible_port: nope\n",
+            "hosts.yml:4:21: invalid YAML: all.hosts.db1.ansible_port: bad `ansible_port`: bad port `nope`: expected a number from 1 to 65535",
+        ),
+        (
+            "all:\n  children:\n    web:\n      hosts:\n        'w[2:1]':\n",
+            "hosts.yml:5:9: invalid YAML: all.children.web.hosts: bad host range `[2:1]` in `w[2:1]`: start is after end",
+        ),
+        (
+            "all:\n  hosts:\n    a: b: c\n",
+            "hosts.yml:3:8: invalid YAML: all.hosts.a: invalid type: string \"b\", expected a mapping of variable names to values",
+        ),
+        (
+            "all:\n  vars:\n    a: b: c\n",
+            "hosts.yml:3:9: invalid YAML: mapping values are not allowed in this context",
+        ),
+        (
+            "a: 1\n",
+            "hosts.yml:1:4: invalid YAML: a: invalid type: integer `1`, expected a group: a mapping with `hosts`, `vars` and `children`",
+        ),
+        (
+            "all:\n  hosts:\n   - x\n  y\n",
+            "hosts.yml:3:4: invalid YAML: all.hosts: invalid type: sequence, expected a mapping of host names to their variables",
+        ),
+        (
+            "just a string\n",
+            "hosts.yml:1:1: invalid YAML: invalid type: string \"just a string\", expected a mapping of group names (`all:`, …) to groups",
+        ),
+        (
+            "all:\n  vars:\n    x: 1\n\tbad: tab\n",
+            "hosts.yml:4:1: invalid YAML: found a tab character that violates indentation, while scanning a plain scalar at line 3 column 8",
+        ),
+        (
+            "all:\n  hosts:\n    h:\n      ? [a]\n      : 1\n",
+            "hosts.yml:4:9: invalid YAML: all.hosts.h: invalid type: sequence, expected a name",
+        ),
+        (
+            "all:\n  children:\n    '':\n",
+            "hosts.yml:3:5: invalid YAML: all.children: empty group name",
+        ),
+        (
+            "all: {\n",
+            "hosts.yml:2:1: invalid YAML: did not find expected node content, while parsing a flow node",
+        ),
+        (
+            "a:\n---\nb:\n",
+            "hosts.yml: invalid YAML: deserializing from YAML containing more than one document is not supported",
+        ),
     ];
     for (text, want) in cases {
         let e = Inventory::from_yaml(text, "hosts.yml").unwrap_err();
         assert_eq!(e.to_string(), *want, "{text:?}");
         assert!(matches!(e, InventoryError::Yaml { .. }));
     }
-    let e = Inventory::from_yaml("a:\n  children:\n    b:\n      children:\n        a:\n", "l.yml").unwrap_err();
-    assert_eq!(e.to_string(), "l.yml: groups are children of each other in a loop: a -> b -> a");
+    let e = Inventory::from_yaml(
+        "a:\n  children:\n    b:\n      children:\n        a:\n",
+        "l.yml",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "l.yml: groups are children of each other in a loop: a -> b -> a"
+    );
 }
 
 #[test]
 fn ssh_config_errors_name_file_and_line() {
     let cases = [
-        ("Host a\n  Port x\n", "ssh_config:2: bad `Port`: bad port `x`: expected a number from 1 to 65535"),
-        ("Host\n", "ssh_config:1: `Host` needs at least one host pattern"),
-        ("Host a\n  HostName\n", "ssh_config:2: `HostName` needs a value"),
-        ("Host a\n  User a b\n", "ssh_config:2: bad line `User a b`: `User` takes one value"),
-        ("Host a\n  User \"x\n", "ssh_config:2: bad line `User \"x`: unbalanced quotes"),
+        (
+            "Host a\n  Port x\n",
+            "ssh_config:2: bad `Port`: bad port `x`: expected a number from 1 to 65535",
+        ),
+        (
+            "Host\n",
+            "ssh_config:1: `Host` needs at least one host pattern",
+        ),
+        (
+            "Host a\n  HostName\n",
+            "ssh_config:2: `HostName` needs a value",
+        ),
+        (
+            "Host a\n  User a b\n",
+            "ssh_config:2: bad line `User a b`: `User` takes one value",
+        ),
+        (
+            "Host a\n  User \"x\n",
+            "ssh_config:2: bad line `User \"x`: unbalanced quotes",
+        ),
         ("Match\n", "ssh_config:1: `Match` needs criteria"),
-        ("Match host\n", "ssh_config:1: `Match host` needs host patterns"),
+        (
+            "Match host\n",
+            "ssh_config:1: `Match host` needs host patterns",
+        ),
     ];
     for (text, want) in cases {
-        assert_eq!(Inventory::from_ssh_config(text, "ssh_config").unwrap_err().to_string(), want, "{text:?}");
+        assert_eq!(
+            Inventory::from_ssh_config(text, "ssh_config")
+                .unwrap_err()
+                .to_string(),
+            want,
+            "{text:?}"
+        );
     }
 }
 
@@ -787,10 +1172,61 @@ impl Rng {
 }
 
 const ALPHABET: &[&str] = &[
-    "[", "]", ":", "=", "#", ";", "\"", "'", " ", "\n", "\n", "\t", "*", "?", "!", "{", "}", "-", ",", ".", "@",
-    "%", "~", "\\", "a", "b", "web", "0", "1", "9", "é", "☃", "Host ", "HostName ", "Port ", "ProxyJump ",
-    "Include ", "Match ", "vars", "children", "hosts:", "all:", "  ", "- ", "&a ", "*a", "!vault ", "ansible_host=",
-    "ansible_port=", "ansible_ssh_common_args=", "[g:children]\n", "[g:vars]\n", "[g]\n", "[01:03]", "[a:c]",
+    "[",
+    "]",
+    ":",
+    "=",
+    "#",
+    ";",
+    "\"",
+    "'",
+    " ",
+    "\n",
+    "\n",
+    "\t",
+    "*",
+    "?",
+    "!",
+    "{",
+    "}",
+    "-",
+    ",",
+    ".",
+    "@",
+    "%",
+    "~",
+    "\\",
+    "a",
+    "b",
+    "web",
+    "0",
+    "1",
+    "9",
+    "é",
+    "☃",
+    "Host ",
+    "HostName ",
+    "Port ",
+    "ProxyJump ",
+    "Include ",
+    "Match ",
+    "vars",
+    "children",
+    "hosts:",
+    "all:",
+    "  ",
+    "- ",
+    "&a ",
+    "*a",
+    "!vault ",
+    "ansible_host=",
+    "ansible_port=",
+    "ansible_ssh_common_args=",
+    "[g:children]\n",
+    "[g:vars]\n",
+    "[g]\n",
+    "[01:03]",
+    "[a:c]",
 ];
 
 fn check_no_panic(text: &str) {
@@ -803,7 +1239,11 @@ fn check_no_panic(text: &str) {
                 // planning may fail (a host name is not a usable address), but not panic
                 let ns = inv.namespace();
                 let cfg = ping("all");
-                let _ = plan(&PlanInput::new("t").namespace("inv", &ns).config("cfg", &cfg));
+                let _ = plan(
+                    &PlanInput::new("t")
+                        .namespace("inv", &ns)
+                        .config("cfg", &cfg),
+                );
             }
             Err(e) => {
                 let msg = e.to_string();
@@ -814,28 +1254,41 @@ fn check_no_panic(text: &str) {
     let _ = Format::detect(std::path::Path::new("fuzz"), text);
 }
 
+/// How many random inputs to try: `HOIST_FUZZ_SCALE` times the default (for longer local
+/// runs).
+fn fuzz_scale() -> usize {
+    std::env::var("HOIST_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
 #[test]
 fn garbage_does_not_panic() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for _ in 0..400 {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ fuzz_scale() as u64);
+    for _ in 0..400 * fuzz_scale() {
         let len = rng.below(40);
-        let text: String = (0..len).map(|_| ALPHABET[rng.below(ALPHABET.len())]).collect();
+        let text: String = (0..len)
+            .map(|_| ALPHABET[rng.below(ALPHABET.len())])
+            .collect();
         check_no_panic(&text);
     }
     // random bytes, made text
-    for _ in 0..100 {
+    for _ in 0..100 * fuzz_scale() {
         let len = rng.below(200);
-        let bytes: Vec<u8> = (0..len).map(|_| u8::try_from(rng.next() & 0xff).unwrap_or(0)).collect();
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| u8::try_from(rng.next() & 0xff).unwrap_or(0))
+            .collect();
         check_no_panic(&String::from_utf8_lossy(&bytes));
     }
 }
 
 #[test]
 fn mutated_inputs_do_not_panic() {
-    let mut rng = Rng(12345);
+    let mut rng = Rng(12345 ^ fuzz_scale() as u64);
     for base in [SITE_INI, SITE_YAML, SSH_CONFIG, TESTBED_INI, TESTBED_SSH] {
         let chars: Vec<char> = base.chars().collect();
-        for _ in 0..60 {
+        for _ in 0..60 * fuzz_scale() {
             let mut c = chars.clone();
             for _ in 0..1 + rng.below(4) {
                 if c.is_empty() {
@@ -868,7 +1321,11 @@ fn pathological_inputs_are_bounded() {
     // deep YAML nesting hits the YAML parser's recursion limit, not the stack
     let mut deep = String::new();
     for i in 0..300 {
-        deep.push_str(&format!("{}g{i}:\n{}  children:\n", "  ".repeat(2 * i), "  ".repeat(2 * i)));
+        deep.push_str(&format!(
+            "{}g{i}:\n{}  children:\n",
+            "  ".repeat(2 * i),
+            "  ".repeat(2 * i)
+        ));
     }
     assert!(Inventory::from_yaml(&deep, "deep.yml").is_err());
     // long chains of INI groups are fine

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hoist_core::{Action, Credentials, Outputs, Plan, PlannedHost, ResourceId, RoleId, Secret};
-use hoist_exec::{HostTarget, LocalTransport, TaskContext, Transport, VarSource, run_action};
+use hoist_exec::{Become, HostTarget, LocalTransport, TaskContext, Transport, VarSource, run_action};
 use hoist_provider::{HostEndpoint, OutputMap};
 use hoist_state::{ResourceStatus, SystemState, TaskRecord, TaskStatus};
 use tokio::task::JoinSet;
@@ -197,6 +197,7 @@ async fn ready(o: &Orchestration, spec: &HostSpec, creds: &Credentials) -> Resul
                     timeout: Some(r.timeout),
                     secrets: &[],
                     local_dir: o.inner.opts.local_dir.clone(),
+                    become_: None,
                 };
                 match tokio::time::timeout(r.timeout, run_action(&Action::Ping, &cx)).await {
                     Ok(Ok(_)) => return Ok(t),
@@ -211,6 +212,44 @@ async fn ready(o: &Orchestration, spec: &HostSpec, creds: &Credentials) -> Resul
         }
     }
     Err(format!("not ready after {attempts} attempt(s): {last}"))
+}
+
+/// A host's transport, or why it could not be reached.
+type Connected = Result<Arc<dyn Transport>, String>;
+
+/// The run's sudo password: the one given to the builder, or the prompt's answer, asked at
+/// most once per run and only when a task with a become user starts.
+struct SudoPassword {
+    fixed: Option<Secret>,
+    prompt: Option<crate::orchestration::SudoPrompt>,
+    cell: tokio::sync::OnceCell<Option<Secret>>,
+}
+
+impl SudoPassword {
+    fn new(fixed: Option<Secret>, prompt: Option<crate::orchestration::SudoPrompt>) -> Self {
+        SudoPassword { fixed, prompt, cell: tokio::sync::OnceCell::new() }
+    }
+
+    /// The password (`None`: sudo without one), asking the prompt on first use.
+    async fn get(&self) -> Option<Secret> {
+        self.cell
+            .get_or_init(|| async {
+                if let Some(s) = &self.fixed {
+                    return Some(s.clone());
+                }
+                let prompt = self.prompt.clone()?;
+                // The prompt may block (a terminal): off the async workers.
+                tokio::task::spawn_blocking(move || prompt()).await.ok()
+            })
+            .await
+            .clone()
+    }
+
+    /// `secrets` plus the password, if it is known by now.
+    fn with_known(&self, secrets: &[Secret]) -> Vec<Secret> {
+        let known = self.fixed.clone().or_else(|| self.cell.get().cloned().flatten());
+        secrets.iter().cloned().chain(known).collect()
+    }
 }
 
 struct TaskDone {
@@ -267,7 +306,7 @@ pub(crate) async fn configure(
     }
     em.emit(EventKind::PhaseStarting(Phase::Readiness));
     let mut transports: HashMap<HostSpec, Result<Arc<dyn Transport>, String>> = HashMap::new();
-    let mut checks: JoinSet<(HostSpec, Result<Arc<dyn Transport>, String>)> = JoinSet::new();
+    let mut checks: JoinSet<(HostSpec, Connected)> = JoinSet::new();
     let sem = Arc::new(tokio::sync::Semaphore::new(inner.opts.concurrency));
     for (spec, creds) in first_creds {
         let o2 = o.clone();
@@ -293,6 +332,8 @@ pub(crate) async fn configure(
 
     em.emit(EventKind::PhaseStarting(Phase::Configuration));
     let secrets: Arc<[Secret]> = plan.secrets().to_vec().into();
+    // The sudo password: given, or asked at most once, when the first become task starts.
+    let sudo = Arc::new(SudoPassword::new(inner.opts.sudo_password.clone(), inner.opts.sudo_prompt.clone()));
     let mut warned: BTreeSet<String> = BTreeSet::new();
     let mut permits = Permits::new(inner.opts.concurrency, HashMap::new(), inner.opts.host_limit);
     let mut running: JoinSet<TaskDone> = JoinSet::new();
@@ -359,6 +400,8 @@ pub(crate) async fn configure(
                 let vars = RoleVars { plan: plan.clone(), role, outputs: outputs.clone() };
                 let action = t.action.clone();
                 let retry = t.retry;
+                let become_user = t.become_user.clone().filter(|_| !t.action.is_local());
+                let sudo = sudo.clone();
                 let local_dir = inner.opts.local_dir.clone();
                 let secrets = secrets.clone();
                 let em2 = em.clone();
@@ -368,6 +411,13 @@ pub(crate) async fn configure(
                     async move {
                         let _permit = permit;
                         let t0 = tokio::time::Instant::now();
+                        let become_ = match become_user {
+                            Some(user) => Some(Become { user, password: sudo.get().await }),
+                            None => None,
+                        };
+                        // The sudo password is scrubbed from this task's output like any secret.
+                        let secrets: Vec<Secret> =
+                            secrets.iter().cloned().chain(become_.as_ref().and_then(|b| b.password.clone())).collect();
                         let attempts = retry.attempts.max(1);
                         let mut attempt = 0;
                         loop {
@@ -380,6 +430,7 @@ pub(crate) async fn configure(
                                 timeout: retry.attempt_timeout,
                                 secrets: &secrets,
                                 local_dir: local_dir.clone(),
+                                become_: become_.clone(),
                             };
                             let r = run_action(&action, &cx).await;
                             match r {
@@ -430,15 +481,16 @@ pub(crate) async fn configure(
                         dag.complete(done.node);
                     }
                     Err(e) => {
-                        let msg = hoist_core::secret::scrub(&e.to_string(), plan.secrets());
+                        let all_secrets = sudo.with_known(plan.secrets());
+                        let msg = hoist_core::secret::scrub(&e.to_string(), &all_secrets);
                         state.tasks.insert(key.clone(), TaskRecord { key: key.clone(), status: TaskStatus::Failed, attempts: done.attempts, host: host.clone(), error: Some(msg.clone()) });
                         inner.store.save(state).await?;
                         em.emit(EventKind::TaskFailed { key: key.clone(), host: host.clone(), error: msg.clone() });
                         tracing::warn!(task = %key, host = %host, error = %msg, "task failed");
                         let output = e.output.as_ref().map(|x| CapturedOutput {
                             exit_code: x.exit_code,
-                            stdout: hoist_core::secret::scrub(&x.stdout, plan.secrets()),
-                            stderr: hoist_core::secret::scrub(&x.stderr, plan.secrets()),
+                            stdout: hoist_core::secret::scrub(&x.stdout, &all_secrets),
+                            stderr: hoist_core::secret::scrub(&x.stderr, &all_secrets),
                         });
                         report.tasks.push(TaskReport { key, host, outcome: TaskOutcome::Failed, attempts: done.attempts, duration: done.elapsed, error: Some(msg), output });
                         ok = false;

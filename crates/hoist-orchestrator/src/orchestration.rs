@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hoist_core::{
-    Credentials, HasRefPath, Model, ModelKind, Plan, PlanError, PlanInput, ProviderCatalog, RefPath, RetryPolicy, VarValue,
+    Credentials, Secret, HasRefPath, Model, ModelKind, Plan, PlanError, PlanInput, ProviderCatalog, RefPath, RetryPolicy, VarValue,
     Vars, Visit,
 };
 use hoist_provider::{HostEndpoint, Provisioner};
@@ -83,7 +83,12 @@ pub(crate) struct Options {
     pub(crate) cloud_creds: BTreeMap<String, Credentials>,
     pub(crate) connect_overrides: HashMap<String, HostEndpoint>,
     pub(crate) local_dir: PathBuf,
+    pub(crate) sudo_password: Option<Secret>,
+    pub(crate) sudo_prompt: Option<SudoPrompt>,
 }
+
+/// Asks for the sudo password (see [`OrchestrationBuilder::sudo_prompt`]).
+pub(crate) type SudoPrompt = Arc<dyn Fn() -> Secret + Send + Sync>;
 
 pub(crate) struct Inner {
     pub(crate) system: String,
@@ -185,6 +190,8 @@ impl Orchestration {
                 cloud_creds: BTreeMap::new(),
                 connect_overrides: HashMap::new(),
                 local_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+                sudo_password: None,
+                sudo_prompt: None,
             },
         }
     }
@@ -490,6 +497,26 @@ impl OrchestrationBuilder {
     #[must_use]
     pub fn local_dir(mut self, d: impl Into<PathBuf>) -> Self {
         self.opts.local_dir = d.into();
+        self
+    }
+
+    /// The sudo password for tasks with a become user (`Task::sudo`, `Task::become_user`): one
+    /// password shared by every host, fed to `sudo -S` on standard input and scrubbed from all
+    /// output. Without it (and without [`sudo_prompt`](Self::sudo_prompt)) such tasks run
+    /// `sudo -n`, which fails if a host asks for a password.
+    #[must_use]
+    pub fn sudo_password(mut self, password: Secret) -> Self {
+        self.opts.sudo_password = Some(password);
+        self
+    }
+
+    /// Asks for the sudo password when it is first needed: at most once per run, when the
+    /// first task with a become user starts (never if no such task runs). The answer is used
+    /// for every host, like [`sudo_password`](Self::sudo_password), which takes precedence.
+    /// The prompt runs on a blocking thread, so it may read a terminal.
+    #[must_use]
+    pub fn sudo_prompt(mut self, prompt: impl Fn() -> Secret + Send + Sync + 'static) -> Self {
+        self.opts.sudo_prompt = Some(Arc::new(prompt));
         self
     }
 

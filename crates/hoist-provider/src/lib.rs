@@ -186,7 +186,11 @@ pub struct ProvisionError {
 impl ProvisionError {
     /// An error of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ProvisionError { kind, message: message.into(), code: None }
+        ProvisionError {
+            kind,
+            message: message.into(),
+            code: None,
+        }
     }
 
     /// Adds the provider's error code.

@@ -2,7 +2,7 @@
 //! channel.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -112,13 +112,22 @@ impl Connection {
     }
 
     /// Runs `line` on an exec channel; see [`hoist_exec::Transport::exec`].
+    ///
+    /// The line is prefixed with a `printf` of the shell's process id to stderr (removed from
+    /// the output again): sshd makes the session's shell a process group leader, so on timeout
+    /// the whole group can be killed from a second channel. (OpenSSH ignores `signal` requests
+    /// on sessions without privilege separation, e.g. root logins; the request is sent too.)
     pub(crate) async fn exec(
-        &self,
+        self: &Arc<Self>,
         line: &str,
         stdin: Option<&[u8]>,
         limit: Option<Duration>,
     ) -> Result<ExecOutput, TransportError> {
-        let _permit = self.channels.acquire().await.map_err(|e| self.lost("channel limit", &e))?;
+        let _permit = self
+            .channels
+            .acquire()
+            .await
+            .map_err(|e| self.lost("channel limit", &e))?;
         // The time limit counts from here: waiting for a free channel is not the program's time.
         let deadline = limit.map(|l| Instant::now() + l);
         let timeout = |after| TransportError::Timeout {
@@ -141,8 +150,18 @@ impl Connection {
             }
         };
         let (mut rd, wr) = channel.split();
+        // Kills the program and closes the channel if this call ends early (time limit, or
+        // the caller dropped it): no program outlives its request, no channel leaks.
+        let guard = AbortGuard {
+            conn: self.clone(),
+            wr: Some(wr),
+            pgid: Arc::new(AtomicU32::new(0)),
+            armed: std::cell::Cell::new(true),
+        };
+        let wr = guard.wr.as_ref().expect("set above");
+        let wrapped = format!("printf '{PGID_MARK}%s\\n' \"$$\" >&2; {line}");
         let run = async {
-            wr.exec(true, line.as_bytes())
+            wr.exec(true, wrapped.as_bytes())
                 .await
                 .map_err(|e| self.lost("sending the command", &e))?;
             let writer = async {
@@ -152,7 +171,7 @@ impl Connection {
                 }
                 let _ = wr.eof().await;
             };
-            let reader = read_output(&mut rd);
+            let reader = read_output(&mut rd, &guard.pgid);
             tokio::pin!(writer, reader);
             let mut fed = false;
             loop {
@@ -162,9 +181,15 @@ impl Connection {
                 }
             }
         };
-        match with_deadline(deadline, run).await {
-            Some(Ok(Done::Exited(out))) => Ok(out),
+        let result = with_deadline(deadline, run).await;
+        drop(rd);
+        match result {
+            Some(Ok(Done::Exited(out))) => {
+                guard.disarm();
+                Ok(out)
+            }
             Some(Ok(Done::Refused)) => {
+                guard.disarm();
                 let _ = wr.close().await;
                 Err(TransportError::Spawn {
                     host: self.label.clone(),
@@ -172,18 +197,50 @@ impl Connection {
                     message: "the server refused to run the command".into(),
                 })
             }
-            Some(Ok(Done::Lost(partial))) => Err(self.lost(
-                "the channel closed without an exit status",
-                &format!("{} bytes of output so far", partial.stdout.len() + partial.stderr.len()),
-            )),
+            Some(Ok(Done::Lost(partial))) => {
+                guard.disarm();
+                Err(self.lost(
+                    "the channel closed without an exit status",
+                    &format!(
+                        "{} bytes of output so far",
+                        partial.stdout.len() + partial.stderr.len()
+                    ),
+                ))
+            }
             Some(Err(e)) => {
+                guard.disarm();
                 let _ = wr.close().await;
                 Err(e)
             }
             None => {
-                kill_and_close(&wr).await;
+                guard.abort().await;
                 Err(timeout(limit.unwrap_or_default()))
             }
+        }
+    }
+
+    /// Kills the process group `pgid` from a new channel: `TERM` (which `sudo` relays to its
+    /// command), then `KILL` a second later. Best effort, bounded.
+    async fn kill_group(&self, pgid: u32) {
+        let line = format!(
+            "kill -TERM -- -{pgid} 2>/dev/null; sleep 1; kill -KILL -- -{pgid} 2>/dev/null; exit 0"
+        );
+        let kill = async {
+            let mut ch = self.handle.channel_open_session().await.ok()?;
+            ch.exec(false, line.as_bytes()).await.ok()?;
+            let _ = ch.eof().await;
+            while let Some(m) = ch.wait().await {
+                if matches!(m, ChannelMsg::Close) {
+                    break;
+                }
+            }
+            Some(())
+        };
+        if tokio::time::timeout(Duration::from_secs(5), kill)
+            .await
+            .is_err()
+        {
+            tracing::debug!(host = %self.label, pgid, "could not kill a timed-out command");
         }
     }
 
@@ -290,7 +347,11 @@ impl Connection {
     }
 
     /// `stat` (following links): `None` if the path does not exist.
-    async fn stat(&self, sftp: &Sftp, path: &str) -> Result<Option<FileAttributes>, TransportError> {
+    async fn stat(
+        &self,
+        sftp: &Sftp,
+        path: &str,
+    ) -> Result<Option<FileAttributes>, TransportError> {
         match sftp.raw.stat(path).await {
             Ok(a) => Ok(Some(a.attrs)),
             Err(SftpError::Status(s)) if s.status_code == StatusCode::NoSuchFile => Ok(None),
@@ -469,6 +530,53 @@ impl Connection {
     }
 }
 
+/// Aborts an exec channel unless disarmed: asks the server to kill the program, closes the
+/// channel, and kills the program's process group from another channel (in the background).
+struct AbortGuard {
+    conn: Arc<Connection>,
+    wr: Option<ChannelWriteHalf<Msg>>,
+    pgid: Arc<AtomicU32>,
+    armed: std::cell::Cell<bool>,
+}
+
+impl AbortGuard {
+    fn disarm(&self) {
+        self.armed.set(false);
+    }
+
+    /// Aborts now: signal and close awaited (bounded), the group killed in the background.
+    async fn abort(&self) {
+        self.disarm();
+        if let Some(wr) = &self.wr {
+            kill_and_close(wr).await;
+        }
+        self.kill_group_later();
+    }
+
+    fn kill_group_later(&self) {
+        let pgid = self.pgid.load(Ordering::Relaxed);
+        if pgid > 1
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let conn = self.conn.clone();
+            rt.spawn(async move { conn.kill_group(pgid).await });
+        }
+    }
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if !self.armed.get() {
+            return;
+        }
+        // Dropped mid-flight (the caller gave up): abort in the background.
+        if let (Some(wr), Ok(rt)) = (self.wr.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move { kill_and_close(&wr).await });
+        }
+        self.kill_group_later();
+    }
+}
+
 /// An open SFTP session.
 struct Sftp {
     raw: RawSftpSession,
@@ -487,16 +595,34 @@ enum Done {
     Lost(ExecOutput),
 }
 
-/// Reads a channel to its end: stdout, stderr (extended data 1), exit status or signal.
-async fn read_output(rd: &mut russh::ChannelReadHalf) -> Result<Done, TransportError> {
+/// The first line a command writes to stderr: its shell's process id (= process group id).
+const PGID_MARK: &str = "hoist-pgid:";
+
+/// Reads a channel to its end: stdout, stderr (extended data 1), exit status or signal. The
+/// process id line is taken off stderr and stored in `pgid`.
+async fn read_output(
+    rd: &mut russh::ChannelReadHalf,
+    pgid: &AtomicU32,
+) -> Result<Done, TransportError> {
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     let mut exit_code = None;
     let mut signal = None;
+    let mut marked = false;
     loop {
         match rd.wait().await {
             Some(ChannelMsg::Data { data }) => stdout.extend_from_slice(&data),
-            Some(ChannelMsg::ExtendedData { data, ext: 1 }) => stderr.extend_from_slice(&data),
+            Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                stderr.extend_from_slice(&data);
+                if !marked && let Some(nl) = stderr.iter().position(|b| *b == b'\n') {
+                    marked = true;
+                    if let Some(rest) = stderr[..nl].strip_prefix(PGID_MARK.as_bytes()) {
+                        let id = std::str::from_utf8(rest).ok().and_then(|s| s.parse().ok());
+                        pgid.store(id.unwrap_or(0), Ordering::Relaxed);
+                        stderr.drain(..=nl);
+                    }
+                }
+            }
             Some(ChannelMsg::ExitStatus { exit_status }) => {
                 exit_code = Some(i32::try_from(exit_status).unwrap_or(i32::MAX));
             }
@@ -553,7 +679,10 @@ async fn kill_and_close(wr: &ChannelWriteHalf<Msg>) {
 }
 
 /// Runs `f` until `deadline` (if any); `None` if it expired.
-async fn with_deadline<F: std::future::Future>(deadline: Option<Instant>, f: F) -> Option<F::Output> {
+async fn with_deadline<F: std::future::Future>(
+    deadline: Option<Instant>,
+    f: F,
+) -> Option<F::Output> {
     match deadline {
         Some(d) => tokio::time::timeout_at(d, f).await.ok(),
         None => Some(f.await),

@@ -32,6 +32,7 @@ struct Options {
     identities: Vec<(PathBuf, Option<Secret>)>,
     password: Option<Secret>,
     agent: bool,
+    agent_socket: Option<PathBuf>,
     connect_timeout: Duration,
     command_timeout: Option<Duration>,
     max_channels: usize,
@@ -94,6 +95,13 @@ impl SshConnectorBuilder {
     /// Use the ssh-agent at `$SSH_AUTH_SOCK` (default on).
     pub fn agent(mut self, on: bool) -> Self {
         self.opts.agent = on;
+        self
+    }
+
+    /// Use the ssh-agent listening on `socket` (instead of `$SSH_AUTH_SOCK`).
+    pub fn agent_socket(mut self, socket: impl Into<PathBuf>) -> Self {
+        self.opts.agent = true;
+        self.opts.agent_socket = Some(socket.into());
         self
     }
 
@@ -254,6 +262,7 @@ impl SshConnector {
                 identities: Vec::new(),
                 password: None,
                 agent: true,
+                agent_socket: None,
                 connect_timeout: Duration::from_secs(10),
                 command_timeout: None,
                 max_channels: 8,
@@ -376,7 +385,8 @@ impl Inner {
         creds: &Credentials,
     ) -> Result<Connection, SshError> {
         let label = host_label(&key.address, key.port);
-        let span = tracing::info_span!("ssh_connect", host = %label, user = %key.user, jump = ?key.jump);
+        let span =
+            tracing::info_span!("ssh_connect", host = %label, user = %key.user, jump = ?key.jump);
         async {
             let start = tokio::time::Instant::now();
             let mut attempt = 0;
@@ -476,12 +486,13 @@ impl Inner {
                 .await?;
             Ok::<_, SshError>(handle)
         };
-        let handle = tokio::time::timeout(limit, attempt)
-            .await
-            .map_err(|_| SshError::Timeout {
-                host: label.clone(),
-                after: limit,
-            })??;
+        let handle =
+            tokio::time::timeout(limit, attempt)
+                .await
+                .map_err(|_| SshError::Timeout {
+                    host: label.clone(),
+                    after: limit,
+                })??;
         Ok(Connection::new(
             label,
             handle,
@@ -558,8 +569,13 @@ impl Inner {
             }
             tried.push(format!("key {}", path.display()));
         }
+        let socket = self.opts.agent_socket.clone().or_else(|| {
+            std::env::var_os("SSH_AUTH_SOCK")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+        });
         if self.opts.agent
-            && let Some(sock) = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty())
+            && let Some(sock) = socket
         {
             match AgentClient::connect_uds(&sock).await {
                 Ok(mut agent) => {
@@ -746,7 +762,10 @@ mod tests {
 
     #[test]
     fn jump_specs() {
-        assert_eq!(parse_jump("bastion").unwrap(), (None, "bastion".into(), None));
+        assert_eq!(
+            parse_jump("bastion").unwrap(),
+            (None, "bastion".into(), None)
+        );
         assert_eq!(
             parse_jump("ops@10.0.0.1:2200").unwrap(),
             (Some("ops".into()), "10.0.0.1".into(), Some(2200))

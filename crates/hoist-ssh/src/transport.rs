@@ -128,10 +128,14 @@ impl Transport for SshTransport {
     }
 
     async fn put_file(&self, path: &str, bytes: &[u8], mode: u32) -> Result<(), TransportError> {
-        let span = tracing::debug_span!("ssh_put_file", host = %self.label, path, len = bytes.len());
+        let span =
+            tracing::debug_span!("ssh_put_file", host = %self.label, path, len = bytes.len());
         async {
             let suffix = unique_suffix();
-            self.conn().await?.put_file(path, bytes, mode, &suffix).await
+            self.conn()
+                .await?
+                .put_file(path, bytes, mode, &suffix)
+                .await
         }
         .instrument(span)
         .await

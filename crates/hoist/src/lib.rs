@@ -46,9 +46,9 @@
 
 pub use hoist_core::*;
 pub use hoist_orchestrator::{
-    CancelHandle, CapturedOutput, Connector, Event, EventKind, EventSink, FIXED_PROXY, FixedHostProxy, HostTarget,
-    Orchestration, OrchestrationBuilder, OrchestrationError, Phase, Readiness, Report, ResourceAction, ResourceOutcome,
-    ResourceReport, TaskOutcome, TaskReport,
+    CancelHandle, CapturedOutput, Connector, Event, EventKind, EventSink, FIXED_PROXY,
+    FixedHostProxy, HostTarget, Orchestration, OrchestrationBuilder, OrchestrationError, Phase,
+    Readiness, Report, ResourceAction, ResourceOutcome, ResourceReport, TaskOutcome, TaskReport,
 };
 
 /// The provisioner proxy trait and its types, for provider authors.

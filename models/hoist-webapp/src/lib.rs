@@ -20,8 +20,8 @@
 //! ```
 
 use hoist::{
-    Deps, Model, Multi, MultiTask, Network, PublicIp, Role, Rule, Secret, SecurityGroup, Server, Subnet, Task, TaskDefaults,
-    Vars,
+    Deps, Model, Multi, MultiTask, Network, PublicIp, Role, Rule, Secret, SecurityGroup, Server,
+    Subnet, Task, TaskDefaults, Vars,
 };
 
 /// Parameters of the web system.
@@ -83,13 +83,19 @@ impl WebInfra {
     /// The infrastructure for `p`.
     pub fn new(p: &WebParams) -> Self {
         let r = WebInfra::refs();
-        let server = |size: &str| Server::new(p.image.as_str(), size, r.subnet.clone()).with_security_group(r.sg.clone());
+        let server = |size: &str| {
+            Server::new(p.image.as_str(), size, r.subnet.clone()).with_security_group(r.sg.clone())
+        };
         WebInfra {
             net: Network::new(p.cidr.as_str()),
             subnet: hoist::Subnet::new(r.net.clone(), p.subnet_cidr.as_str()),
             sg: SecurityGroup {
                 network: r.net.clone(),
-                rules: vec![Rule::tcp_in(80, "0.0.0.0/0"), Rule::tcp_in(p.app_port, &p.cidr), Rule::tcp_in(5432, &p.cidr)],
+                rules: vec![
+                    Rule::tcp_in(80, "0.0.0.0/0"),
+                    Rule::tcp_in(p.app_port, &p.cidr),
+                    Rule::tcp_in(5432, &p.cidr),
+                ],
                 cloud: None,
             },
             db: server("medium"),
@@ -117,8 +123,9 @@ impl WebNamespace {
     /// The namespace for `p`: `p.apps` app roles, each on the infra app server with its key.
     pub fn new(p: &WebParams) -> Self {
         let infra = WebInfra::refs();
-        let backends: Vec<String> =
-            (0..p.apps).map(|k| format!("    server app{k} !{{APP_{k}_IP}}:!{{APP_PORT}} check")).collect();
+        let backends: Vec<String> = (0..p.apps)
+            .map(|k| format!("    server app{k} !{{APP_{k}_IP}}:!{{APP_PORT}} check"))
+            .collect();
         let mut lb_vars = Vars::new().set("BACKENDS", backends.join("\n"));
         for k in 0..p.apps {
             lb_vars = lb_vars.set(&format!("APP_{k}_IP"), infra.app.at(k).out().private_ip);
@@ -133,8 +140,10 @@ impl WebNamespace {
                 .secret("DB_PASSWORD", p.db_password.clone())
                 .set("CONF_DIR", "etc"),
             db: Role::on(infra.db.clone()),
-            app: Multi::from_fn(|k| Role::on(WebInfra::refs().app.mine()).var("APP_NAME", format!("app-{k}")))
-                .keys(0..p.apps),
+            app: Multi::from_fn(|k| {
+                Role::on(WebInfra::refs().app.mine()).var("APP_NAME", format!("app-{k}"))
+            })
+            .keys(0..p.apps),
             lb: Role::on(infra.lb_ip.clone()).vars(lb_vars),
         }
     }
@@ -165,9 +174,13 @@ impl AppConfig {
         let s = AppConfig::siblings();
         AppConfig {
             mkdir: Task::command("mkdir -p !{CONF_DIR}").role(role.clone()),
-            render: Task::template_text(APP_CONF, "!{CONF_DIR}/app.conf").mode(0o640).role(role.clone()),
-            verify: Task::shell("test -s !{CONF_DIR}/app.conf && grep -q 'host = !{DB_HOST}' !{CONF_DIR}/app.conf")
-                .role(role),
+            render: Task::template_text(APP_CONF, "!{CONF_DIR}/app.conf")
+                .mode(0o640)
+                .role(role.clone()),
+            verify: Task::shell(
+                "test -s !{CONF_DIR}/app.conf && grep -q 'host = !{DB_HOST}' !{CONF_DIR}/app.conf",
+            )
+            .role(role),
             deps: Deps::new([s.mkdir | s.render | s.verify]),
         }
     }
@@ -194,7 +207,10 @@ pub struct WebConfig {
 
 impl WebConfig {
     /// The configuration.
-    #[allow(clippy::new_without_default, reason = "mirrors the other models' constructors")]
+    #[allow(
+        clippy::new_without_default,
+        reason = "mirrors the other models' constructors"
+    )]
     pub fn new() -> Self {
         let ns = WebNamespace::refs();
         let me = WebConfig::refs();

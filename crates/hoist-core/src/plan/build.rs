@@ -63,7 +63,8 @@ impl Hasher for FxHasher {
         self.add(i as u64);
     }
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply mixes upwards; hash tables index with the low bits.
+        self.0.rotate_left(26)
     }
 }
 
@@ -71,8 +72,14 @@ impl Hasher for FxHasher {
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// The locations in `it` that pass `keep`, in model order (model index, then path).
-fn sorted_locs<'a, V: 'a>(it: impl Iterator<Item = (&'a Loc, &'a V)>, keep: impl Fn(&Loc, &V) -> bool) -> Vec<Loc> {
-    let mut v: Vec<Loc> = it.filter(|(l, n)| keep(l, n)).map(|(l, _)| l.clone()).collect();
+fn sorted_locs<'a, V: 'a>(
+    it: impl Iterator<Item = (&'a Loc, &'a V)>,
+    keep: impl Fn(&Loc, &V) -> bool,
+) -> Vec<Loc> {
+    let mut v: Vec<Loc> = it
+        .filter(|(l, n)| keep(l, n))
+        .map(|(l, _)| l.clone())
+        .collect();
     v.sort_unstable();
     v
 }
@@ -85,7 +92,9 @@ enum Entry {
     /// `None` once the task has gone into the plan.
     Task(Option<Box<Task>>),
     Multi,
-    MultiTask { expanded: bool },
+    MultiTask {
+        expanded: bool,
+    },
     Other,
 }
 
@@ -148,7 +157,9 @@ struct Tree {
     task_roles: FxMap<Loc, (Option<Loc>, Option<Loc>)>,
     default_roles: FxMap<Loc, (Option<Loc>, Option<Loc>)>,
     var_outs: FxMap<(usize, usize), Loc>,
-    dep_nodes: FxMap<(usize, Vec<usize>), Loc>,
+    /// What each node of a `Deps` resolved to: (index in `deps`, the node's number in
+    /// declaration order).
+    dep_nodes: FxMap<(usize, usize), Loc>,
     diags: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
@@ -187,25 +198,44 @@ impl Visitor for Collector<'_> {
             problems: r.validate(),
             cloud: r.cloud(),
         };
-        self.t.insert(self.here(), Entry::Resource(Box::new(e)), self.loc);
+        self.t
+            .insert(self.here(), Entry::Resource(Box::new(e)), self.loc);
     }
 
     fn role(&mut self, r: &Role) {
-        let loc = if r.loc().is_known() { r.loc() } else { self.loc };
+        let loc = if r.loc().is_known() {
+            r.loc()
+        } else {
+            self.loc
+        };
         if !r.own_vars().is_empty() {
-            self.t.vars.push(VarsBlock { scope: self.here(), referrer: self.here(), vars: r.own_vars().clone() });
+            self.t.vars.push(VarsBlock {
+                scope: self.here(),
+                referrer: self.here(),
+                vars: r.own_vars().clone(),
+            });
         }
-        self.t.insert(self.here(), Entry::Role(Box::new(r.clone())), loc);
+        self.t
+            .insert(self.here(), Entry::Role(Box::new(r.clone())), loc);
     }
 
     fn task(&mut self, t: &Task) {
-        let loc = if t.loc().is_known() { t.loc() } else { self.loc };
-        self.t.insert(self.here(), Entry::Task(Some(Box::new(t.clone()))), loc);
+        let loc = if t.loc().is_known() {
+            t.loc()
+        } else {
+            self.loc
+        };
+        self.t
+            .insert(self.here(), Entry::Task(Some(Box::new(t.clone()))), loc);
     }
 
     fn vars(&mut self, v: &Vars) {
         let scope = (self.model, self.path.container());
-        self.t.vars.push(VarsBlock { scope, referrer: self.here(), vars: v.clone() });
+        self.t.vars.push(VarsBlock {
+            scope,
+            referrer: self.here(),
+            vars: v.clone(),
+        });
         self.t.insert(self.here(), Entry::Other, self.loc);
     }
 
@@ -223,7 +253,11 @@ impl Visitor for Collector<'_> {
     fn multi(&mut self, m: &dyn ErasedMulti) {
         let here = self.here();
         if let Some(v) = m.vars() {
-            self.t.vars.push(VarsBlock { scope: here.clone(), referrer: here.clone(), vars: v.clone() });
+            self.t.vars.push(VarsBlock {
+                scope: here.clone(),
+                referrer: here.clone(),
+                vars: v.clone(),
+            });
         }
         self.t.insert(here.clone(), Entry::Multi, self.loc);
         self.t.multis.insert(here.clone(), m.clone_box());
@@ -233,9 +267,14 @@ impl Visitor for Collector<'_> {
     }
 
     fn multi_task(&mut self, m: &dyn ErasedMultiTask) {
-        let loc = if m.loc().is_known() { m.loc() } else { self.loc };
+        let loc = if m.loc().is_known() {
+            m.loc()
+        } else {
+            self.loc
+        };
         self.t.multi_tasks.insert(self.here(), m.clone_box());
-        self.t.insert(self.here(), Entry::MultiTask { expanded: false }, loc);
+        self.t
+            .insert(self.here(), Entry::MultiTask { expanded: false }, loc);
     }
 }
 
@@ -249,7 +288,10 @@ impl Tree {
             return;
         }
         if let Some(Seg::Key(k)) = loc.1.segs().last() {
-            self.children.entry((loc.0, loc.1.parent())).or_default().push(k.clone());
+            self.children
+                .entry((loc.0, loc.1.parent()))
+                .or_default()
+                .push(k.clone());
         }
         // Only these have references for `scan` to resolve.
         if matches!(entry, Entry::Resource(_) | Entry::Role(_) | Entry::Task(_)) {
@@ -263,7 +305,12 @@ impl Tree {
     }
 
     fn collect(&mut self, model: usize, path: ModelPath, loc: SourceLoc, c: &dyn Visit) {
-        let mut col = Collector { t: self, model, path, loc };
+        let mut col = Collector {
+            t: self,
+            model,
+            path,
+            loc,
+        };
         c.visit_dyn(&mut col);
     }
 
@@ -272,7 +319,9 @@ impl Tree {
         if self.nodes.contains_key(&child_loc) {
             return;
         }
-        let Some(decl) = self.multis.get(multi) else { return };
+        let Some(decl) = self.multis.get(multi) else {
+            return;
+        };
         let loc = decl.loc();
         let child = decl.child(&key);
         let src = self.nodes.get(multi).map_or(loc, |n| n.loc);
@@ -281,14 +330,34 @@ impl Tree {
 
     fn diag(&mut self, kind: DiagKind, at: &Loc, message: String) {
         let loc = self.nodes.get(at).map(|n| n.loc).unwrap_or_default();
-        let model = self.models.get(at.0).map(|m| m.name.clone()).unwrap_or_default();
-        self.diags.push(Diagnostic { kind, model, path: at.1.clone(), loc, message });
+        let model = self
+            .models
+            .get(at.0)
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        self.diags.push(Diagnostic {
+            kind,
+            model,
+            path: at.1.clone(),
+            loc,
+            message,
+        });
     }
 
     fn warn(&mut self, kind: DiagKind, at: &Loc, message: String) {
         let loc = self.nodes.get(at).map(|n| n.loc).unwrap_or_default();
-        let model = self.models.get(at.0).map(|m| m.name.clone()).unwrap_or_default();
-        self.warnings.push(Diagnostic { kind, model, path: at.1.clone(), loc, message });
+        let model = self
+            .models
+            .get(at.0)
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        self.warnings.push(Diagnostic {
+            kind,
+            model,
+            path: at.1.clone(),
+            loc,
+            message,
+        });
     }
 
     /// Resolves `r`, held by the component at `referrer`, materialising multi children.
@@ -296,8 +365,12 @@ impl Tree {
         // `here` is extended in place, one step at a time, and looked up without copies.
         let mut here: Loc = match &r.base {
             Base::Model(name) => {
-                let mut found =
-                    self.models.iter().enumerate().filter(|(_, m)| m.type_key == name.as_ref()).map(|(i, _)| i);
+                let mut found = self
+                    .models
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.type_key == name.as_ref())
+                    .map(|(i, _)| i);
                 match (found.next(), found.next()) {
                     (Some(i), None) => (i, ModelPath::root()),
                     (None, _) => {
@@ -331,7 +404,9 @@ impl Tree {
                 RefSeg::Field(n) => {
                     if matches!(self.entry(&here), Some(Entry::Multi)) {
                         let path = &here.1;
-                        return Err(format!("`{path}` is a multi component: pick a child with a key before `.{n}` (in `{r}`)"));
+                        return Err(format!(
+                            "`{path}` is a multi component: pick a child with a key before `.{n}` (in `{r}`)"
+                        ));
                     }
                     here.1.push(Seg::Field(n.clone()));
                 }
@@ -343,28 +418,47 @@ impl Tree {
                             .keys_innermost_first()
                             .nth(usize::from(*up))
                             .cloned()
-                            .ok_or_else(|| format!("`{}` has no key at level {up} to use in `{r}`", referrer.1))?,
+                            .ok_or_else(|| {
+                                format!("`{}` has no key at level {up} to use in `{r}`", referrer.1)
+                            })?,
                     };
                     let path = &here.1;
                     match self.entry(&here) {
                         Some(Entry::Multi) => {}
                         Some(e) => {
-                            return Err(format!("`{path}` is {}, not a multi component; it cannot be indexed with [{key}]", e.what()));
+                            return Err(format!(
+                                "`{path}` is {}, not a multi component; it cannot be indexed with [{key}]",
+                                e.what()
+                            ));
                         }
                         None => return Err(format!("`{path}` does not exist (in `{r}`)")),
                     }
-                    self.materialise(&here, key.clone());
-                    here.1.push(Seg::Key(key));
+                    // Most children exist already: look before materialising (which copies).
+                    here.1.push(Seg::Key(key.clone()));
+                    if !self.nodes.contains_key(&here) {
+                        here.1.pop();
+                        self.materialise(&here, key.clone());
+                        here.1.push(Seg::Key(key));
+                    }
                 }
             }
         }
         if !self.nodes.contains_key(&here) {
-            return Err(format!("`{}` does not exist in model `{}` (in `{r}`)", here.1, self.models[here.0].name));
+            return Err(format!(
+                "`{}` does not exist in model `{}` (in `{r}`)",
+                here.1, self.models[here.0].name
+            ));
         }
         Ok(here)
     }
 
-    fn resolve_kind(&mut self, referrer: &Loc, r: &RefPath, want: fn(&Entry) -> bool, what: &str) -> Option<Loc> {
+    fn resolve_kind(
+        &mut self,
+        referrer: &Loc,
+        r: &RefPath,
+        want: fn(&Entry) -> bool,
+        what: &str,
+    ) -> Option<Loc> {
         match self.resolve(referrer, r) {
             Ok(l) => {
                 let ok = self.entry(&l).is_some_and(want);
@@ -372,7 +466,11 @@ impl Tree {
                     Some(l)
                 } else {
                     let got = self.entry(&l).map_or("nothing", Entry::what);
-                    self.diag(DiagKind::WrongKind, referrer, format!("`{r}` is {got}, but {what} is needed here"));
+                    self.diag(
+                        DiagKind::WrongKind,
+                        referrer,
+                        format!("`{r}` is {got}, but {what} is needed here"),
+                    );
                     None
                 }
             }
@@ -404,8 +502,10 @@ impl Tree {
                 _ => Work::None,
             },
             Some(Entry::Task(Some(t))) => Work::TaskRoles(
-                t.task_role().map(|r| crate::HasRefPath::ref_path(r).clone()),
-                t.run_from_role().map(|r| crate::HasRefPath::ref_path(r).clone()),
+                t.task_role()
+                    .map(|r| crate::HasRefPath::ref_path(r).clone()),
+                t.run_from_role()
+                    .map(|r| crate::HasRefPath::ref_path(r).clone()),
             ),
             _ => Work::None,
         };
@@ -413,14 +513,24 @@ impl Tree {
             Work::Spec(found) => {
                 let mut out = Vec::new();
                 for (ptr, rp, field) in found {
-                    if let Some(t) = self.resolve_kind(&loc, &rp, |e| matches!(e, Entry::Resource(_)), "a resource") {
+                    if let Some(t) = self.resolve_kind(
+                        &loc,
+                        &rp,
+                        |e| matches!(e, Entry::Resource(_)),
+                        "a resource",
+                    ) {
                         out.push((ptr, t, field));
                     }
                 }
                 self.spec_refs.insert(loc, out);
             }
             Work::Host(rp) => {
-                if let Some(t) = self.resolve_kind(&loc, &rp, |e| matches!(e, Entry::Resource(r) if r.address.is_some()), "an addressable resource (a server, public IP or fixed host)") {
+                if let Some(t) = self.resolve_kind(
+                    &loc,
+                    &rp,
+                    |e| matches!(e, Entry::Resource(r) if r.address.is_some()),
+                    "an addressable resource (a server, public IP or fixed host)",
+                ) {
                     self.role_hosts.insert(loc, t);
                 }
             }
@@ -446,41 +556,63 @@ impl Tree {
             })
             .collect();
         for (j, rp) in outs {
-            if let Some(t) = self.resolve_kind(&referrer, &rp, |e| matches!(e, Entry::Resource(_)), "a resource") {
+            if let Some(t) = self.resolve_kind(
+                &referrer,
+                &rp,
+                |e| matches!(e, Entry::Resource(_)),
+                "a resource",
+            ) {
                 self.var_outs.insert((i, j), t);
             }
         }
     }
 
     fn scan_defaults(&mut self, container: Loc) {
-        let Some((field, d)) = self.defaults.get(&container).cloned() else { return };
+        let Some((field, d)) = self.defaults.get(&container).cloned() else {
+            return;
+        };
         let is_role = |e: &Entry| matches!(e, Entry::Role(_));
-        let role = d.role.as_ref().and_then(|r| self.resolve_kind(&field, crate::HasRefPath::ref_path(r), is_role, "a role"));
-        let from = d.run_from.as_ref().and_then(|r| self.resolve_kind(&field, crate::HasRefPath::ref_path(r), is_role, "a role"));
+        let role = d.role.as_ref().and_then(|r| {
+            self.resolve_kind(&field, crate::HasRefPath::ref_path(r), is_role, "a role")
+        });
+        let from = d.run_from.as_ref().and_then(|r| {
+            self.resolve_kind(&field, crate::HasRefPath::ref_path(r), is_role, "a role")
+        });
         self.default_roles.insert(container, (role, from));
     }
 
     fn scan_deps(&mut self, i: usize) {
-        let (at, deps) = self.deps[i].clone();
-        for (e, expr) in deps.exprs().iter().enumerate() {
-            let mut idx = vec![e];
-            self.scan_dep_expr(i, &at, expr, &mut idx);
+        // Taken out while its references are resolved (which needs `&mut self`), then put back.
+        let (at, deps) =
+            std::mem::replace(&mut self.deps[i], ((0, ModelPath::root()), Deps::none()));
+        let mut node = 0;
+        for expr in deps.exprs() {
+            self.scan_dep_expr(i, &at, expr, &mut node);
         }
+        self.deps[i] = (at, deps);
     }
 
-    fn scan_dep_expr(&mut self, i: usize, at: &Loc, expr: &DepExpr, idx: &mut Vec<usize>) {
+    /// Resolves the nodes of `expr`, numbering them in declaration order from `*node`.
+    fn scan_dep_expr(&mut self, i: usize, at: &Loc, expr: &DepExpr, node: &mut usize) {
         match expr {
             DepExpr::Node(rp) => {
-                let ok = |e: &Entry| matches!(e, Entry::Task(_) | Entry::Group | Entry::MultiTask { .. } | Entry::Multi);
-                if let Some(t) = self.resolve_kind(at, rp, ok, "a task, a multi-task or a struct of tasks") {
-                    self.dep_nodes.insert((i, idx.clone()), t);
+                let n = *node;
+                *node += 1;
+                let ok = |e: &Entry| {
+                    matches!(
+                        e,
+                        Entry::Task(_) | Entry::Group | Entry::MultiTask { .. } | Entry::Multi
+                    )
+                };
+                if let Some(t) =
+                    self.resolve_kind(at, rp, ok, "a task, a multi-task or a struct of tasks")
+                {
+                    self.dep_nodes.insert((i, n), t);
                 }
             }
             DepExpr::Seq(v) | DepExpr::Par(v) => {
-                for (k, e) in v.iter().enumerate() {
-                    idx.push(k);
-                    self.scan_dep_expr(i, at, e, idx);
-                    idx.pop();
+                for e in v {
+                    self.scan_dep_expr(i, at, e, node);
                 }
             }
         }
@@ -490,7 +622,10 @@ impl Tree {
     fn select(&mut self, referrer: &Loc, sel: &Selection) -> Result<Vec<Loc>, (DiagKind, String)> {
         let unresolved = |e: String| (DiagKind::UnresolvedReference, e);
         match sel {
-            Selection::List(v) => v.iter().map(|r| self.resolve(referrer, r).map_err(unresolved)).collect(),
+            Selection::List(v) => v
+                .iter()
+                .map(|r| self.resolve(referrer, r).map_err(unresolved))
+                .collect(),
             Selection::Union(v) => {
                 let mut out: Vec<Loc> = Vec::new();
                 for s in v {
@@ -502,20 +637,34 @@ impl Tree {
                 }
                 Ok(out)
             }
-            Selection::Children { multi, filter, then } => {
+            Selection::Children {
+                multi,
+                filter,
+                then,
+            } => {
                 let m = self.resolve(referrer, multi).map_err(unresolved)?;
                 if !matches!(self.entry(&m), Some(Entry::Multi)) {
                     return Err((
                         DiagKind::WrongKind,
-                        format!("`{multi}` is not a multi component; only a multi's children can be selected"),
+                        format!(
+                            "`{multi}` is not a multi component; only a multi's children can be selected"
+                        ),
                     ));
                 }
                 let re = match filter {
                     KeyFilter::Regex(r, _) => Some(regex::Regex::new(r).map_err(|e| {
                         // regex's syntax errors span several lines; keep the last, which says what is wrong
                         let e = e.to_string();
-                        let why = e.lines().last().unwrap_or_default().trim_start_matches("error: ").to_string();
-                        (DiagKind::BadArgument, format!("bad regular expression {r:?}: {why}"))
+                        let why = e
+                            .lines()
+                            .last()
+                            .unwrap_or_default()
+                            .trim_start_matches("error: ")
+                            .to_string();
+                        (
+                            DiagKind::BadArgument,
+                            format!("bad regular expression {r:?}: {why}"),
+                        )
                     })?),
                     _ => None,
                 };
@@ -524,7 +673,9 @@ impl Tree {
                 let keep = |k: &Key| match filter {
                     KeyFilter::All => true,
                     KeyFilter::Keys(ks) => ks.contains(k),
-                    KeyFilter::Regex(_, want) => re.as_ref().is_some_and(|r| r.is_match(k.as_str()) == *want),
+                    KeyFilter::Regex(_, want) => {
+                        re.as_ref().is_some_and(|r| r.is_match(k.as_str()) == *want)
+                    }
                     KeyFilter::Pred(p) => p(k),
                 };
                 let mut out = Vec::new();
@@ -544,8 +695,14 @@ impl Tree {
     }
 
     fn expand_multi_task(&mut self, loc: Loc) {
-        let Some(decl) = self.multi_tasks.get(&loc).map(|d| d.clone_box()) else { return };
-        if let Some(Node { entry: Entry::MultiTask { expanded }, .. }) = self.nodes.get_mut(&loc) {
+        let Some(decl) = self.multi_tasks.get(&loc).map(|d| d.clone_box()) else {
+            return;
+        };
+        if let Some(Node {
+            entry: Entry::MultiTask { expanded },
+            ..
+        }) = self.nodes.get_mut(&loc)
+        {
             *expanded = true;
         }
         let roles = match self.select(&loc, decl.selection()) {
@@ -559,15 +716,31 @@ impl Tree {
         for r in roles {
             if !matches!(self.entry(&r), Some(Entry::Role(_))) {
                 let what = self.entry(&r).map_or("nothing", Entry::what);
-                self.diag(DiagKind::WrongKind, &loc, format!("multi-task selection picked `{}`, which is {what}, not a role", r.1));
+                self.diag(
+                    DiagKind::WrongKind,
+                    &loc,
+                    format!(
+                        "multi-task selection picked `{}`, which is {what}, not a role",
+                        r.1
+                    ),
+                );
                 continue;
             }
             // A role directly in the model root is named by its short name (`app_3`); a role
             // inside a group by its path (`grid[a].leader`), since its short name (`leader`)
             // is shared with the same role of every other group. Either way the name depends
             // on the role alone, so a child keeps its name when the selection changes.
-            let nested = r.1.segs().iter().filter(|s| matches!(s, Seg::Field(_))).count() > 1;
-            let mut name = if nested { r.1.to_string() } else { r.1.short_name("_") };
+            let nested =
+                r.1.segs()
+                    .iter()
+                    .filter(|s| matches!(s, Seg::Field(_)))
+                    .count()
+                    > 1;
+            let mut name = if nested {
+                r.1.to_string()
+            } else {
+                r.1.short_name("_")
+            };
             if !used.insert(name.clone()) {
                 name = format!("{name}#{}", used.len());
                 used.insert(name.clone());
@@ -583,7 +756,11 @@ fn escape_pointer(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
-fn find_placeholders(v: &Value, ptr: &mut String, out: &mut Vec<(String, RefPath, Option<String>)>) {
+fn find_placeholders(
+    v: &Value,
+    ptr: &mut String,
+    out: &mut Vec<(String, RefPath, Option<String>)>,
+) {
     if let Some((rp, field)) = decode_placeholder(v) {
         out.push((ptr.clone(), rp, field));
         return;
@@ -617,27 +794,48 @@ fn action_strings(a: &Action) -> Vec<&str> {
     }
     match a {
         Action::Null | Action::Ping => Vec::new(),
-        Action::Command { argv, chdir, creates, removes } => {
+        Action::Command {
+            argv,
+            chdir,
+            creates,
+            removes,
+        } => {
             let mut v: Vec<&str> = argv.iter().map(String::as_str).collect();
             v.extend(opt(chdir));
             v.extend(opt(creates));
             v.extend(opt(removes));
             v
         }
-        Action::Shell { line, chdir, creates, removes } => {
+        Action::Shell {
+            line,
+            chdir,
+            creates,
+            removes,
+        } => {
             let mut v = vec![line.as_str()];
             v.extend(opt(chdir));
             v.extend(opt(creates));
             v.extend(opt(removes));
             v
         }
-        Action::Script { args, creates, removes, .. } => {
+        Action::Script {
+            args,
+            creates,
+            removes,
+            ..
+        } => {
             let mut v: Vec<&str> = args.iter().map(String::as_str).collect();
             v.extend(opt(creates));
             v.extend(opt(removes));
             v
         }
-        Action::Copy { src, dest, owner, group, .. } => {
+        Action::Copy {
+            src,
+            dest,
+            owner,
+            group,
+            ..
+        } => {
             let mut v = vec![dest.as_str()];
             v.extend(opt(owner));
             v.extend(opt(group));
@@ -665,8 +863,21 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     // Models, and duplicate model names.
     let mut names = BTreeSet::new();
     let mut duplicates = Vec::new();
-    for (i, InputModel { kind, name, type_key, .. }) in input.models.iter().enumerate() {
-        t.models.push(ModelInfo { kind: *kind, name: name.clone(), type_key });
+    for (
+        i,
+        InputModel {
+            kind,
+            name,
+            type_key,
+            ..
+        },
+    ) in input.models.iter().enumerate()
+    {
+        t.models.push(ModelInfo {
+            kind: *kind,
+            name: name.clone(),
+            type_key,
+        });
         if !names.insert(name.clone()) {
             duplicates.push(i);
         }
@@ -677,7 +888,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     }
     for i in duplicates {
         let name = &input.models[i].name;
-        t.diag(DiagKind::DuplicateName, &(i, ModelPath::root()), format!("two models are named `{name}`"));
+        t.diag(
+            DiagKind::DuplicateName,
+            &(i, ModelPath::root()),
+            format!("two models are named `{name}`"),
+        );
     }
     let masked: BTreeSet<String> = input.overrides.iter().map(|v| v.name.clone()).collect();
     // Global overrides whose value is an infra output: resolved like any output variable
@@ -692,7 +907,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         .filter_map(|(name, rp)| {
             let at = (0, ModelPath::root());
             let what = format!("a resource (for the override of `{name}`)");
-            t.resolve_kind(&at, &rp, |e| matches!(e, Entry::Resource(_)), &what).map(|l| (name, l))
+            t.resolve_kind(&at, &rp, |e| matches!(e, Entry::Resource(_)), &what)
+                .map(|l| (name, l))
         })
         .collect();
 
@@ -713,7 +929,12 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 vi += 1;
                 progressed = true;
             }
-            let pending: Vec<Loc> = t.defaults.keys().filter(|k| !scanned_defaults.contains(*k)).cloned().collect();
+            let pending: Vec<Loc> = t
+                .defaults
+                .keys()
+                .filter(|k| !scanned_defaults.contains(*k))
+                .cloned()
+                .collect();
             for c in pending {
                 scanned_defaults.insert(c.clone());
                 t.scan_defaults(c);
@@ -728,7 +949,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 break;
             }
         }
-        let pending = sorted_locs(t.nodes.iter(), |_, n| matches!(n.entry, Entry::MultiTask { expanded: false }));
+        let pending = sorted_locs(t.nodes.iter(), |_, n| {
+            matches!(n.entry, Entry::MultiTask { expanded: false })
+        });
         if pending.is_empty() {
             break;
         }
@@ -749,10 +972,17 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 | (Entry::Task(_) | Entry::MultiTask { .. }, ModelKind::Config) => None,
                 (Entry::Resource(_), _) => Some("a resource belongs in an infra model"),
                 (Entry::Role(_), _) => Some("a role belongs in a namespace model"),
-                (Entry::Task(_) | Entry::MultiTask { .. }, _) => Some("a task belongs in a config model"),
+                (Entry::Task(_) | Entry::MultiTask { .. }, _) => {
+                    Some("a task belongs in a config model")
+                }
                 _ => None,
             };
-            bad.map(|b| (l.clone(), format!("{b}, but `{}` is a {mk} model", t.models[l.0].name)))
+            bad.map(|b| {
+                (
+                    l.clone(),
+                    format!("{b}, but `{}` is a {mk} model", t.models[l.0].name),
+                )
+            })
         })
         .collect();
     // Variables, dependencies and defaults only mean something in their own kind of model;
@@ -762,12 +992,28 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let blocks = t
         .vars
         .iter()
-        .filter(|b| !in_kind(&b.referrer, ModelKind::Namespace) && !matches!(t.entry(&b.referrer), Some(Entry::Role(_))))
+        .filter(|b| {
+            !in_kind(&b.referrer, ModelKind::Namespace)
+                && !matches!(t.entry(&b.referrer), Some(Entry::Role(_)))
+        })
         .map(|b| (b.referrer.clone(), "variables belong in a namespace model"))
-        .chain(t.deps.iter().filter(|(l, _)| !in_kind(l, ModelKind::Config)).map(|(l, _)| (l.clone(), "task dependencies belong in a config model")))
-        .chain(t.defaults.values().filter(|(l, _)| !in_kind(l, ModelKind::Config)).map(|(l, _)| (l.clone(), "task defaults belong in a config model")));
+        .chain(
+            t.deps
+                .iter()
+                .filter(|(l, _)| !in_kind(l, ModelKind::Config))
+                .map(|(l, _)| (l.clone(), "task dependencies belong in a config model")),
+        )
+        .chain(
+            t.defaults
+                .values()
+                .filter(|(l, _)| !in_kind(l, ModelKind::Config))
+                .map(|(l, _)| (l.clone(), "task defaults belong in a config model")),
+        );
     misplaced.extend(blocks.map(|(l, b)| {
-        let m = format!("{b}, but `{}` is a {} model", t.models[l.0].name, t.models[l.0].kind);
+        let m = format!(
+            "{b}, but `{}` is a {} model",
+            t.models[l.0].name, t.models[l.0].kind
+        );
         (l, m)
     }));
     misplaced.sort_unstable();
@@ -783,7 +1029,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         match t.resolve(&root, rp) {
             Ok(l) => excluded.push(l),
             Err(e) => {
-                t.diag(DiagKind::UnresolvedReference, &root, format!("exclusion: {e}"));
+                t.diag(
+                    DiagKind::UnresolvedReference,
+                    &root,
+                    format!("exclusion: {e}"),
+                );
             }
         }
     }
@@ -798,15 +1048,21 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     // ---- resources
     let mut res_ids: FxMap<Loc, ResourceId> = FxMap::default();
     let res_locs = sorted_locs(t.nodes.iter(), |l, n| {
-        matches!(n.entry, Entry::Resource(_)) && t.models[l.0].kind == ModelKind::Infra && !is_excluded(l)
+        matches!(n.entry, Entry::Resource(_))
+            && t.models[l.0].kind == ModelKind::Infra
+            && !is_excluded(l)
     });
     let mut resources: Vec<PlannedResource> = Vec::with_capacity(res_locs.len());
     res_ids.reserve(res_locs.len());
     for l in &res_locs {
         let id = ResourceId(u32::try_from(resources.len()).unwrap_or(u32::MAX));
         res_ids.insert(l.clone(), id);
-        let Some(n) = t.nodes.get_mut(l) else { continue };
-        let Entry::Resource(r) = &mut n.entry else { continue };
+        let Some(n) = t.nodes.get_mut(l) else {
+            continue;
+        };
+        let Entry::Resource(r) = &mut n.entry else {
+            continue;
+        };
         let model = t.models[l.0].name.clone();
         // The spec moves into the plan; the tree keeps only a failed serialization's error.
         let spec = match &mut r.spec {
@@ -832,11 +1088,20 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     for l in &res_locs {
         let id = res_ids[l];
         let (kind, spec_err, problems, cloud) = match &t.nodes[l].entry {
-            Entry::Resource(r) => (r.kind, r.spec.as_ref().err().cloned(), r.problems.clone(), r.cloud.clone()),
+            Entry::Resource(r) => (
+                r.kind,
+                r.spec.as_ref().err().cloned(),
+                r.problems.clone(),
+                r.cloud.clone(),
+            ),
             _ => continue,
         };
         if let Some(e) = &spec_err {
-            t.diag(DiagKind::BadArgument, l, format!("the spec of this {kind} cannot be serialized: {e}"));
+            t.diag(
+                DiagKind::BadArgument,
+                l,
+                format!("the spec of this {kind} cannot be serialized: {e}"),
+            );
         }
         for p in problems {
             t.diag(DiagKind::BadArgument, l, p);
@@ -862,19 +1127,30 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                     if tid != id {
                         deps.insert(tid);
                     }
-                    resources[id.index()].refs.push(SpecRef { pointer: ptr, target: tid, field });
+                    resources[id.index()].refs.push(SpecRef {
+                        pointer: ptr,
+                        target: tid,
+                        field,
+                    });
                 }
                 None => t.diag(
                     DiagKind::UnresolvedReference,
                     l,
-                    format!("refers to `{}`, which is excluded from provisioning", target.1),
+                    format!(
+                        "refers to `{}`, which is excluded from provisioning",
+                        target.1
+                    ),
                 ),
             }
         }
         resources[id.index()].deps = deps.into_iter().collect();
         let ln = resources[id.index()].long_name.clone();
         if let Some(prev) = long_names.insert(ln.clone(), l.clone()) {
-            t.diag(DiagKind::DuplicateName, l, format!("`{ln}` is also the name of `{}`", prev.1));
+            t.diag(
+                DiagKind::DuplicateName,
+                l,
+                format!("`{ln}` is also the name of `{}`", prev.1),
+            );
         }
     }
     // A subnet must lie inside its network (when both are literal).
@@ -882,24 +1158,51 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         if r.kind != "core.subnet" {
             continue;
         }
-        let (Some(cidr), Some(net)) = (r.spec.get("cidr").and_then(Value::as_str), r.refs.iter().find(|x| x.pointer == "/network"))
-        else {
+        let (Some(cidr), Some(net)) = (
+            r.spec.get("cidr").and_then(Value::as_str),
+            r.refs.iter().find(|x| x.pointer == "/network"),
+        ) else {
             continue;
         };
-        if let Some(ncidr) = resources[net.target.index()].spec.get("cidr").and_then(Value::as_str)
+        if let Some(ncidr) = resources[net.target.index()]
+            .spec
+            .get("cidr")
+            .and_then(Value::as_str)
             && !subnet_within_network(cidr, ncidr)
         {
             let l = (res_locs[r.id.index()].0, r.path.clone());
-            t.diag(DiagKind::BadArgument, &l, format!("cidr: {cidr} is not inside the network's {ncidr}"));
+            t.diag(
+                DiagKind::BadArgument,
+                &l,
+                format!("cidr: {cidr} is not inside the network's {ncidr}"),
+            );
         }
     }
-    let rdag = Dag::new(resources.iter().map(|r| r.deps.iter().map(|d| d.0).collect()).collect());
+    let rdag = Dag::new(
+        resources
+            .iter()
+            .map(|r| r.deps.iter().map(|d| d.0).collect())
+            .collect(),
+    );
     let resource_waves = match rdag.waves() {
-        Ok(w) => w.into_iter().map(|w| w.into_iter().map(ResourceId).collect()).collect(),
+        Ok(w) => w
+            .into_iter()
+            .map(|w| w.into_iter().map(ResourceId).collect())
+            .collect(),
         Err(cyc) => {
-            let names: Vec<String> = cyc.iter().map(|&i| resources[i as usize].long_name.clone()).collect();
+            let names: Vec<String> = cyc
+                .iter()
+                .map(|&i| resources[i as usize].long_name.clone())
+                .collect();
             let l = res_locs[cyc[0] as usize].clone();
-            t.diag(DiagKind::ResourceCycle, &l, format!("resources refer to each other in a loop: {}", names.join(" -> ")));
+            t.diag(
+                DiagKind::ResourceCycle,
+                &l,
+                format!(
+                    "resources refer to each other in a loop: {}",
+                    names.join(" -> ")
+                ),
+            );
             Vec::new()
         }
     };
@@ -926,13 +1229,20 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 }
                 VarValue::Unset => PVal::Unset,
                 VarValue::Out(o) => match t.var_outs.get(&(bi, vj)).and_then(|l| res_ids.get(l)) {
-                    Some(&rid) => PVal::Out { resource: rid, field: o.field.to_string() },
+                    Some(&rid) => PVal::Out {
+                        resource: rid,
+                        field: o.field.to_string(),
+                    },
                     None => PVal::Broken,
                 },
             };
             let s = &mut scopes[sid as usize];
             s.vars.retain(|x| x.name != v.name);
-            s.vars.push(PVar { name: v.name.clone(), value, in_env: v.in_env });
+            s.vars.push(PVar {
+                name: v.name.clone(),
+                value,
+                in_env: v.in_env,
+            });
         }
     }
     drop(blocks);
@@ -950,10 +1260,15 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                         PVal::Secret(s.clone())
                     }
                     VarValue::Unset => PVal::Unset,
-                    VarValue::Out(o) => match override_outs.get(&v.name).and_then(|l| res_ids.get(l)) {
-                        Some(&rid) => PVal::Out { resource: rid, field: o.field.to_string() },
-                        None => PVal::Broken,
-                    },
+                    VarValue::Out(o) => {
+                        match override_outs.get(&v.name).and_then(|l| res_ids.get(l)) {
+                            Some(&rid) => PVal::Out {
+                                resource: rid,
+                                field: o.field.to_string(),
+                            },
+                            None => PVal::Broken,
+                        }
+                    }
                 },
                 in_env: v.in_env,
             })
@@ -961,9 +1276,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     };
 
     // ---- roles
-    let role_locs =
-        sorted_locs(t.nodes.iter(), |l, n| matches!(n.entry, Entry::Role(_)) && t.models[l.0].kind == ModelKind::Namespace);
-    let mut role_ids: FxMap<Loc, RoleId> = FxMap::with_capacity_and_hasher(role_locs.len(), BuildHasherDefault::default());
+    let role_locs = sorted_locs(t.nodes.iter(), |l, n| {
+        matches!(n.entry, Entry::Role(_)) && t.models[l.0].kind == ModelKind::Namespace
+    });
+    let mut role_ids: FxMap<Loc, RoleId> =
+        FxMap::with_capacity_and_hasher(role_locs.len(), BuildHasherDefault::default());
     let mut roles: Vec<PlannedRole> = Vec::with_capacity(role_locs.len());
     for l in &role_locs {
         let id = RoleId(u32::try_from(roles.len()).unwrap_or(u32::MAX));
@@ -976,14 +1293,31 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             Some(HostRef::Local(d)) => (PlannedHost::Local(d.clone()), None),
             Some(HostRef::Address(a)) => (PlannedHost::Address(a.clone()), Some(a.clone())),
             Some(HostRef::Resource { address_output, .. }) => {
-                match t.role_hosts.get(l).and_then(|h| res_ids.get(h).map(|id| (h, id))) {
+                match t
+                    .role_hosts
+                    .get(l)
+                    .and_then(|h| res_ids.get(h).map(|id| (h, id)))
+                {
                     Some((_, &rid)) => {
-                        let out = resources[rid.index()].address_output.clone().unwrap_or_else(|| (*address_output).to_string());
-                        (PlannedHost::Resource { resource: rid, output: out }, None)
+                        let out = resources[rid.index()]
+                            .address_output
+                            .clone()
+                            .unwrap_or_else(|| (*address_output).to_string());
+                        (
+                            PlannedHost::Resource {
+                                resource: rid,
+                                output: out,
+                            },
+                            None,
+                        )
                     }
                     None => {
                         if let Some(h) = t.role_hosts.get(l).cloned() {
-                            t.diag(DiagKind::NoHost, l, format!("the host `{}` is excluded from provisioning", h.1));
+                            t.diag(
+                                DiagKind::NoHost,
+                                l,
+                                format!("the host `{}` is excluded from provisioning", h.1),
+                            );
                         }
                         (PlannedHost::None, None)
                     }
@@ -991,12 +1325,15 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             }
         };
         let mut chain = Vec::new();
-        let segs = l.1.segs();
-        for len in (0..=segs.len()).rev() {
-            let p = (l.0, ModelPath::from_segs(segs[..len].to_vec()));
+        let mut p = l.clone();
+        loop {
             if let Some(&s) = scope_ids.get(&p) {
                 chain.push(s);
             }
+            if p.1.is_root() {
+                break;
+            }
+            p.1.pop();
         }
         roles.push(PlannedRole {
             id,
@@ -1012,9 +1349,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     }
 
     // ---- tasks
-    let task_locs =
-        sorted_locs(t.nodes.iter(), |l, n| matches!(n.entry, Entry::Task(_)) && t.models[l.0].kind == ModelKind::Config);
-    let mut task_ids: FxMap<Loc, TaskId> = FxMap::with_capacity_and_hasher(task_locs.len(), BuildHasherDefault::default());
+    let task_locs = sorted_locs(t.nodes.iter(), |l, n| {
+        matches!(n.entry, Entry::Task(_)) && t.models[l.0].kind == ModelKind::Config
+    });
+    let mut task_ids: FxMap<Loc, TaskId> =
+        FxMap::with_capacity_and_hasher(task_locs.len(), BuildHasherDefault::default());
     let mut tasks: Vec<PlannedTask> = Vec::with_capacity(task_locs.len());
     let mut task_problems: Vec<(Loc, DiagKind, String)> = Vec::new();
     // The containers with `TaskDefaults` that apply to a container, innermost first. Tasks come
@@ -1023,21 +1362,34 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     for l in &task_locs {
         let id = TaskId(u32::try_from(tasks.len()).unwrap_or(u32::MAX));
         task_ids.insert(l.clone(), id);
-        let Some(n) = t.nodes.get_mut(l) else { continue };
+        let Some(n) = t.nodes.get_mut(l) else {
+            continue;
+        };
         let nloc = n.loc;
         // The tree's copy of the task is not needed after this: free it now (planning a large
         // model reaches its peak memory further down).
-        let Entry::Task(slot) = &mut n.entry else { continue };
+        let Entry::Task(slot) = &mut n.entry else {
+            continue;
+        };
         let Some(task) = slot.take() else { continue };
         for p in task.problems() {
             task_problems.push((l.clone(), DiagKind::BadArgument, p.clone()));
         }
-        let (mut role, mut from) = t.task_roles.get(l).map_or((None, None), |(r, f)| (r.as_ref(), f.as_ref()));
+        let (mut role, mut from) = t
+            .task_roles
+            .get(l)
+            .map_or((None, None), |(r, f)| (r.as_ref(), f.as_ref()));
         let mut creds = task.credentials().clone();
         let mut retry = task.retry_policy();
         let segs = l.1.segs();
-        let container_len = segs.iter().rposition(|s| matches!(s, Seg::Field(_))).unwrap_or(0);
-        if defaults_chain.as_ref().is_none_or(|(c, _)| c.0 != l.0 || c.1.segs() != &segs[..container_len]) {
+        let container_len = segs
+            .iter()
+            .rposition(|s| matches!(s, Seg::Field(_)))
+            .unwrap_or(0);
+        if defaults_chain
+            .as_ref()
+            .is_none_or(|(c, _)| c.0 != l.0 || c.1.segs() != &segs[..container_len])
+        {
             let container: Loc = (l.0, l.1.container());
             let mut chain = Vec::new();
             let mut c = container.clone();
@@ -1052,9 +1404,15 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             }
             defaults_chain = Some((container, chain));
         }
-        for key in defaults_chain.as_ref().map_or(&[][..], |(_, chain)| chain.as_slice()) {
+        for key in defaults_chain
+            .as_ref()
+            .map_or(&[][..], |(_, chain)| chain.as_slice())
+        {
             if let Some((_, d)) = t.defaults.get(key) {
-                let (drole, dfrom) = t.default_roles.get(key).map_or((None, None), |(r, f)| (r.as_ref(), f.as_ref()));
+                let (drole, dfrom) = t
+                    .default_roles
+                    .get(key)
+                    .map_or((None, None), |(r, f)| (r.as_ref(), f.as_ref()));
                 if role.is_none() && task.task_role().is_none() {
                     role = drole;
                 }
@@ -1072,21 +1430,29 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         let run_on = from_id.or(role_id);
         let local = task.action().is_local();
         if role_id.is_none() && !local && t.task_roles.get(l).is_none_or(|r| r.0.is_none()) {
-            task_problems.push((l.clone(), DiagKind::NoRole, "no task role: set one on the task or in the enclosing `TaskDefaults`".into()));
+            task_problems.push((
+                l.clone(),
+                DiagKind::NoRole,
+                "no task role: set one on the task or in the enclosing `TaskDefaults`".into(),
+            ));
         }
         if let Some(ro) = run_on
             && !local
         {
             let r = &roles[ro.index()];
             if r.host == PlannedHost::None {
-                task_problems.push((l.clone(), DiagKind::NoHost, format!("the task runs on role `{}`, which has no host", r.path)));
+                task_problems.push((
+                    l.clone(),
+                    DiagKind::NoHost,
+                    format!("the task runs on role `{}`, which has no host", r.path),
+                ));
             } else {
                 creds = creds.or(&r.conn.creds);
             }
-            if let PlannedHost::Resource { resource, .. } = r.host {
-                if let Some(cc) = input.cloud_creds.get(&resources[resource.index()].provider) {
-                    creds = creds.or(cc);
-                }
+            if let PlannedHost::Resource { resource, .. } = r.host
+                && let Some(cc) = input.cloud_creds.get(&resources[resource.index()].provider)
+            {
+                creds = creds.or(cc);
             }
         }
         if let Some(p) = &creds.password {
@@ -1124,9 +1490,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     order.sort_by_key(|&i| std::cmp::Reverse(t.deps[i].0.1.segs().len()));
     for i in order {
         let deps = &t.deps[i].1;
-        for (e, expr) in deps.exprs().iter().enumerate() {
-            let mut idx = vec![e];
-            dep_ends(&t, &task_locs, &task_ids, &mut preds, i, expr, &mut idx);
+        let mut node = 0;
+        for expr in deps.exprs() {
+            dep_ends(&t, &task_locs, &task_ids, &mut preds, i, expr, &mut node);
         }
     }
     drop(task_ids);
@@ -1135,13 +1501,31 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     for (i, p) in preds.into_iter().enumerate() {
         tasks[i].deps = p.into_iter().map(TaskId).collect();
     }
-    let tdag = Dag::new(tasks.iter().map(|t| t.deps.iter().map(|d| d.0).collect()).collect());
+    let tdag = Dag::new(
+        tasks
+            .iter()
+            .map(|t| t.deps.iter().map(|d| d.0).collect())
+            .collect(),
+    );
     let task_waves = match tdag.waves() {
-        Ok(w) => w.into_iter().map(|w| w.into_iter().map(TaskId).collect()).collect(),
+        Ok(w) => w
+            .into_iter()
+            .map(|w| w.into_iter().map(TaskId).collect())
+            .collect(),
         Err(cyc) => {
-            let names: Vec<String> = cyc.iter().map(|&i| tasks[i as usize].path.to_string()).collect();
+            let names: Vec<String> = cyc
+                .iter()
+                .map(|&i| tasks[i as usize].path.to_string())
+                .collect();
             let l = task_locs[cyc[0] as usize].clone();
-            t.diag(DiagKind::TaskCycle, &l, format!("tasks depend on each other in a loop: {}", names.join(" -> ")));
+            t.diag(
+                DiagKind::TaskCycle,
+                &l,
+                format!(
+                    "tasks depend on each other in a loop: {}",
+                    names.join(" -> ")
+                ),
+            );
             Vec::new()
         }
     };
@@ -1162,7 +1546,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     // ---- variables used by roles' hosts and tasks
     let outs = NoOutputs;
     for (i, l) in role_locs.iter().enumerate() {
-        let Some(tpl) = p.roles[i].host_template.clone() else { continue };
+        let Some(tpl) = p.roles[i].host_template.clone() else {
+            continue;
+        };
         match p.expand(RoleId(u32::try_from(i).unwrap_or(u32::MAX)), &tpl, &outs) {
             Ok(e) => p.roles[i].host = PlannedHost::Address(e.text),
             Err(e) => t.diag(var_kind(&e), l, format!("host {tpl:?}: {e}")),
@@ -1191,7 +1577,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 && warned.insert((role.0, name.to_string()))
             {
                 let rl = role_locs[role.index()].clone();
-                t.warn(var_kind(&e), &rl, format!("variable `{name}` is left out of task environments: {e}"));
+                t.warn(
+                    var_kind(&e),
+                    &rl,
+                    format!("variable `{name}` is left out of task environments: {e}"),
+                );
             }
         }
     }
@@ -1201,7 +1591,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         Ok(p)
     } else {
         let mut d = t.diags;
-        d.sort_by(|a, b| (&a.model, &a.path, a.kind, &a.message).cmp(&(&b.model, &b.path, b.kind, &b.message)));
+        d.sort_by(|a, b| {
+            (&a.model, &a.path, a.kind, &a.message).cmp(&(&b.model, &b.path, b.kind, &b.message))
+        });
         d.dedup();
         Err(PlanError { diagnostics: d })
     }
@@ -1223,11 +1615,16 @@ fn dep_ends(
     preds: &mut Vec<BTreeSet<u32>>,
     deps_i: usize,
     expr: &DepExpr,
-    idx: &mut Vec<usize>,
+    node: &mut usize,
 ) -> (Vec<u32>, Vec<u32>) {
     match expr {
         DepExpr::Node(_) => {
-            let Some(l) = t.dep_nodes.get(&(deps_i, idx.clone())) else { return (Vec::new(), Vec::new()) };
+            // numbered as `Tree::scan_dep_expr` numbered them
+            let n = *node;
+            *node += 1;
+            let Some(l) = t.dep_nodes.get(&(deps_i, n)) else {
+                return (Vec::new(), Vec::new());
+            };
             if let Some(id) = task_ids.get(l) {
                 return (vec![id.0], vec![id.0]);
             }
@@ -1241,19 +1638,32 @@ fn dep_ends(
                 .map(|(k, _)| u32::try_from(start + k).unwrap_or(u32::MAX))
                 .collect();
             let inside: BTreeSet<u32> = set.iter().copied().collect();
-            let entries: Vec<u32> = set.iter().copied().filter(|i| preds[*i as usize].is_disjoint(&inside)).collect();
-            let has_succ_inside: BTreeSet<u32> =
-                set.iter().flat_map(|&i| preds[i as usize].intersection(&inside).copied().collect::<Vec<_>>()).collect();
-            let exits: Vec<u32> = set.iter().copied().filter(|i| !has_succ_inside.contains(i)).collect();
+            let entries: Vec<u32> = set
+                .iter()
+                .copied()
+                .filter(|i| preds[*i as usize].is_disjoint(&inside))
+                .collect();
+            let has_succ_inside: BTreeSet<u32> = set
+                .iter()
+                .flat_map(|&i| {
+                    preds[i as usize]
+                        .intersection(&inside)
+                        .copied()
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let exits: Vec<u32> = set
+                .iter()
+                .copied()
+                .filter(|i| !has_succ_inside.contains(i))
+                .collect();
             (entries, exits)
         }
         DepExpr::Par(v) => {
             let mut en = Vec::new();
             let mut ex = Vec::new();
-            for (k, e) in v.iter().enumerate() {
-                idx.push(k);
-                let (a, b) = dep_ends(t, task_locs, task_ids, preds, deps_i, e, idx);
-                idx.pop();
+            for e in v {
+                let (a, b) = dep_ends(t, task_locs, task_ids, preds, deps_i, e, node);
                 en.extend(a);
                 ex.extend(b);
             }
@@ -1262,10 +1672,8 @@ fn dep_ends(
         DepExpr::Seq(v) => {
             let mut first: Option<Vec<u32>> = None;
             let mut prev_exits: Vec<u32> = Vec::new();
-            for (k, e) in v.iter().enumerate() {
-                idx.push(k);
-                let (en, ex) = dep_ends(t, task_locs, task_ids, preds, deps_i, e, idx);
-                idx.pop();
+            for e in v {
+                let (en, ex) = dep_ends(t, task_locs, task_ids, preds, deps_i, e, node);
                 if en.is_empty() && ex.is_empty() {
                     continue;
                 }

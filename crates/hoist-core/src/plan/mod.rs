@@ -21,13 +21,13 @@ use serde::{Deserialize, Serialize};
 pub use build::plan;
 pub use vars::{Expanded, NoOutputs, Outputs, VarError, VisibleVar};
 
+use crate::Model;
 use crate::component::Visit;
 use crate::config::{Action, Credentials, RetryPolicy};
 use crate::namespace::{Var, VarValue, Vars};
 use crate::path::{ModelPath, SourceLoc};
 use crate::reference::{HasRefPath, RefPath};
 use crate::secret::Secret;
-use crate::Model;
 
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
@@ -138,7 +138,13 @@ impl<'a> PlanInput<'a> {
     #[track_caller]
     fn add<M: Model>(mut self, kind: ModelKind, name: &str, m: &'a M) -> Self {
         let loc = SourceLoc::caller();
-        self.models.push(InputModel { kind, name: name.to_string(), type_key: std::any::type_name::<M>(), root: m, loc });
+        self.models.push(InputModel {
+            kind,
+            name: name.to_string(),
+            type_key: std::any::type_name::<M>(),
+            root: m,
+            loc,
+        });
         self
     }
 
@@ -146,9 +152,21 @@ impl<'a> PlanInput<'a> {
     /// orchestrator); `type_key` must be `std::any::type_name` of the model's type.
     #[must_use]
     #[track_caller]
-    pub fn model_dyn(mut self, kind: ModelKind, name: &str, type_key: &'static str, root: &'a dyn Visit) -> Self {
+    pub fn model_dyn(
+        mut self,
+        kind: ModelKind,
+        name: &str,
+        type_key: &'static str,
+        root: &'a dyn Visit,
+    ) -> Self {
         let loc = SourceLoc::caller();
-        self.models.push(InputModel { kind, name: name.to_string(), type_key, root, loc });
+        self.models.push(InputModel {
+            kind,
+            name: name.to_string(),
+            type_key,
+            root,
+            loc,
+        });
         self
     }
 
@@ -384,17 +402,25 @@ impl Plan {
 
     /// The role at `path` in model `model`.
     pub fn role_by_path(&self, model: &str, path: &str) -> Option<&PlannedRole> {
-        self.roles.iter().find(|r| r.model == model && r.path.to_string() == path)
+        self.roles
+            .iter()
+            .find(|r| r.model == model && r.path.to_string() == path)
     }
 
     /// The task at `path` in model `model`.
     pub fn task_by_path(&self, model: &str, path: &str) -> Option<&PlannedTask> {
-        self.tasks.iter().find(|t| t.model == model && t.path.to_string() == path)
+        self.tasks
+            .iter()
+            .find(|t| t.model == model && t.path.to_string() == path)
     }
 
     /// The spec of resource `id` with every reference replaced by its resolved value, or `Err`
     /// naming the first value not yet known.
-    pub fn resolve_spec(&self, id: ResourceId, outputs: &dyn Outputs) -> Result<serde_json::Value, String> {
+    pub fn resolve_spec(
+        &self,
+        id: ResourceId,
+        outputs: &dyn Outputs,
+    ) -> Result<serde_json::Value, String> {
         let r = &self.resources[id.index()];
         let mut spec = r.spec.clone();
         for sr in &r.refs {

@@ -14,7 +14,10 @@ fn spec_text(p: &Plan, r: &super::PlannedResource) -> String {
         let target = &p.resources[sr.target.index()];
         let shown = match &sr.field {
             None => serde_json::Value::String(format!("<{}>", target.long_name)),
-            Some(f) => serde_json::Value::String(format!("<{}.{f}: known after provisioning>", target.long_name)),
+            Some(f) => serde_json::Value::String(format!(
+                "<{}.{f}: known after provisioning>",
+                target.long_name
+            )),
         };
         if let Some(slot) = spec.pointer_mut(&sr.pointer) {
             *slot = shown;
@@ -39,7 +42,10 @@ impl Plan {
     pub fn host_text(&self, host: &PlannedHost) -> String {
         match host {
             PlannedHost::Resource { resource, output } => {
-                format!("{}.{output} (known after provisioning)", self.resources[resource.index()].long_name)
+                format!(
+                    "{}.{output} (known after provisioning)",
+                    self.resources[resource.index()].long_name
+                )
             }
             PlannedHost::Address(a) => a.clone(),
             PlannedHost::Local(d) => format!("local:{}", d.display()),
@@ -53,13 +59,36 @@ impl Plan {
         let s = match a {
             Action::Null => "null".to_string(),
             Action::Ping => "ping".to_string(),
-            Action::Command { argv, .. } => format!("command {}", shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_default()),
+            Action::Command { argv, .. } => format!(
+                "command {}",
+                shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_default()
+            ),
             Action::Shell { line, .. } => format!("shell {line:?}"),
-            Action::Script { path, args, .. } => format!("script {} {}", path.display(), args.join(" ")).trim_end().to_string(),
-            Action::Copy { src: CopySource::Path(p), dest, .. } => format!("copy {} -> {dest}", p.display()),
-            Action::Copy { src: CopySource::Content(_), dest, .. } => format!("copy <content> -> {dest}"),
-            Action::Template { src: CopySource::Path(p), dest, .. } => format!("template {} -> {dest}", p.display()),
-            Action::Template { src: CopySource::Content(_), dest, .. } => format!("template <text> -> {dest}"),
+            Action::Script { path, args, .. } => {
+                format!("script {} {}", path.display(), args.join(" "))
+                    .trim_end()
+                    .to_string()
+            }
+            Action::Copy {
+                src: CopySource::Path(p),
+                dest,
+                ..
+            } => format!("copy {} -> {dest}", p.display()),
+            Action::Copy {
+                src: CopySource::Content(_),
+                dest,
+                ..
+            } => format!("copy <content> -> {dest}"),
+            Action::Template {
+                src: CopySource::Path(p),
+                dest,
+                ..
+            } => format!("template {} -> {dest}", p.display()),
+            Action::Template {
+                src: CopySource::Content(_),
+                dest,
+                ..
+            } => format!("template <text> -> {dest}"),
             Action::Local { argv, shell: true } => format!("local-shell {:?}", argv.join(" ")),
             Action::Local { argv, shell: false } => format!("local {}", argv.join(" ")),
         };
@@ -82,32 +111,52 @@ impl Plan {
             self.resources.len(),
             if self.resources.len() == 1 { "" } else { "s" },
             self.resource_waves.len(),
-            if self.resource_waves.len() == 1 { "" } else { "s" }
+            if self.resource_waves.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
         )?;
         for (i, w) in self.resource_waves.iter().enumerate() {
             writeln!(o, "  group {}:", i + 1)?;
             for id in w {
                 let r = &self.resources[id.index()];
-                writeln!(o, "    + {} ({}, via {}) {}", r.long_name, r.kind, r.provider, spec_text(self, r))?;
+                writeln!(
+                    o,
+                    "    + {} ({}, via {}) {}",
+                    r.long_name,
+                    r.kind,
+                    r.provider,
+                    spec_text(self, r)
+                )?;
             }
         }
         let mut deferred: Vec<String> = Vec::new();
         for r in &self.resources {
             for sr in &r.refs {
                 if let Some(f) = &sr.field {
-                    deferred.push(format!("{}.{f}", self.resources[sr.target.index()].long_name));
+                    deferred.push(format!(
+                        "{}.{f}",
+                        self.resources[sr.target.index()].long_name
+                    ));
                 }
             }
         }
         for role in &self.roles {
             if let PlannedHost::Resource { resource, output } = &role.host {
-                deferred.push(format!("{}.{output}", self.resources[resource.index()].long_name));
+                deferred.push(format!(
+                    "{}.{output}",
+                    self.resources[resource.index()].long_name
+                ));
             }
         }
         for s in self.scopes.iter().chain([&self.overrides]) {
             for v in &s.vars {
                 if let super::PVal::Out { resource, field } = &v.value {
-                    deferred.push(format!("{}.{field}", self.resources[resource.index()].long_name));
+                    deferred.push(format!(
+                        "{}.{field}",
+                        self.resources[resource.index()].long_name
+                    ));
                 }
             }
         }
@@ -129,7 +178,13 @@ impl Plan {
                         Ok(e) => e.text.clone(),
                         Err(e) => format!("<error: {e}>"),
                     };
-                    writeln!(o, "      {}{} = {}", v.name, if v.in_env { "" } else { " (not in env)" }, scrub(&shown, &self.secrets))?;
+                    writeln!(
+                        o,
+                        "      {}{} = {}",
+                        v.name,
+                        if v.in_env { "" } else { " (not in env)" },
+                        scrub(&shown, &self.secrets)
+                    )?;
                 }
             }
         }
@@ -157,10 +212,20 @@ impl Plan {
                     let after = if t.deps.is_empty() {
                         String::new()
                     } else {
-                        let names: Vec<String> = t.deps.iter().map(|d| self.tasks[d.index()].path.to_string()).collect();
+                        let names: Vec<String> = t
+                            .deps
+                            .iter()
+                            .map(|d| self.tasks[d.index()].path.to_string())
+                            .collect();
                         format!(" after {}", names.join(", "))
                     };
-                    writeln!(o, "    - {}.{}: {} on {on}{after}", t.model, t.path, self.action_text(t))?;
+                    writeln!(
+                        o,
+                        "    - {}.{}: {} on {on}{after}",
+                        t.model,
+                        t.path,
+                        self.action_text(t)
+                    )?;
                 }
             }
         }

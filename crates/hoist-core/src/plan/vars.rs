@@ -60,7 +60,11 @@ pub enum VarError {
 }
 
 fn via_text(via: &[String]) -> String {
-    if via.is_empty() { String::new() } else { format!(" (needed by {})", via.join(" -> ")) }
+    if via.is_empty() {
+        String::new()
+    } else {
+        format!(" (needed by {})", via.join(" -> "))
+    }
 }
 
 /// An evaluated text.
@@ -98,7 +102,9 @@ impl Plan {
             return Some(v);
         }
         let r = &self.roles[role.index()];
-        r.scopes.iter().find_map(|&s| self.scopes[s as usize].vars.iter().find(|v| v.name == name))
+        r.scopes
+            .iter()
+            .find_map(|&s| self.scopes[s as usize].vars.iter().find(|v| v.name == name))
     }
 
     /// Evaluates variable `name` for `role`. With `text` false only success or the error is
@@ -118,7 +124,11 @@ impl Plan {
         }
         let role_name = || self.roles[role.index()].name.clone();
         let Some(var) = self.lookup(role, name) else {
-            return Err(VarError::Missing { name: name.to_string(), role: role_name(), via: stack.clone() });
+            return Err(VarError::Missing {
+                name: name.to_string(),
+                role: role_name(),
+                via: stack.clone(),
+            });
         };
         match &var.value {
             PVal::Text(t) => {
@@ -127,17 +137,35 @@ impl Plan {
                 stack.pop();
                 r
             }
-            PVal::Secret(_) | PVal::Out { .. } if !text => Ok(Expanded { text: String::new(), deferred: false, secret: false }),
-            PVal::Secret(s) => Ok(Expanded { text: s.expose().to_string(), deferred: false, secret: true }),
+            PVal::Secret(_) | PVal::Out { .. } if !text => Ok(Expanded {
+                text: String::new(),
+                deferred: false,
+                secret: false,
+            }),
+            PVal::Secret(s) => Ok(Expanded {
+                text: s.expose().to_string(),
+                deferred: false,
+                secret: true,
+            }),
             PVal::Out { resource, field } => match outputs.output(*resource, field) {
-                Some(v) => Ok(Expanded { text: json_text(&v), deferred: false, secret: false }),
+                Some(v) => Ok(Expanded {
+                    text: json_text(&v),
+                    deferred: false,
+                    secret: false,
+                }),
                 None => Ok(Expanded {
-                    text: format!("<known after provisioning: {}.{field}>", self.resources[resource.index()].long_name),
+                    text: format!(
+                        "<known after provisioning: {}.{field}>",
+                        self.resources[resource.index()].long_name
+                    ),
                     deferred: true,
                     secret: false,
                 }),
             },
-            PVal::Unset | PVal::Broken => Err(VarError::Unset { name: name.to_string(), role: role_name() }),
+            PVal::Unset | PVal::Broken => Err(VarError::Unset {
+                name: name.to_string(),
+                role: role_name(),
+            }),
         }
     }
 
@@ -152,11 +180,19 @@ impl Plan {
     ) -> Result<Expanded, VarError> {
         if !text && !template.contains("!{") {
             // Plain text: nothing to evaluate, and nothing that can fail to parse.
-            return Ok(Expanded { text: String::new(), deferred: false, secret: false });
+            return Ok(Expanded {
+                text: String::new(),
+                deferred: false,
+                secret: false,
+            });
         }
         let pieces = parse_template(template).map_err(VarError::Template)?;
         let cap = if text { template.len() } else { 0 };
-        let mut out = Expanded { text: String::with_capacity(cap), deferred: false, secret: false };
+        let mut out = Expanded {
+            text: String::with_capacity(cap),
+            deferred: false,
+            secret: false,
+        };
         for p in pieces {
             match p {
                 Piece::Lit(_) | Piece::EscapedOpen if !text => {}
@@ -177,22 +213,34 @@ impl Plan {
     ///
     /// Values known only after provisioning appear as `<known after provisioning: …>` and set
     /// [`Expanded::deferred`] when `outputs` does not know them yet.
-    pub fn expand(&self, role: RoleId, text: &str, outputs: &dyn super::Outputs) -> Result<Expanded, VarError> {
+    pub fn expand(
+        &self,
+        role: RoleId,
+        text: &str,
+        outputs: &dyn super::Outputs,
+    ) -> Result<Expanded, VarError> {
         self.expand_inner(role, text, outputs, &mut Vec::new(), true)
     }
 
     /// What [`Plan::expand`] would return as an error, without building any text.
     pub(crate) fn check_expand(&self, role: RoleId, text: &str) -> Result<(), VarError> {
-        self.expand_inner(role, text, &NoOutputs, &mut Vec::new(), false).map(|_| ())
+        self.expand_inner(role, text, &NoOutputs, &mut Vec::new(), false)
+            .map(|_| ())
     }
 
     /// What [`Plan::var_value`] would return as an error, without building any text.
     pub(crate) fn check_var(&self, role: RoleId, name: &str) -> Result<(), VarError> {
-        self.eval_var(role, name, &NoOutputs, &mut Vec::new(), false).map(|_| ())
+        self.eval_var(role, name, &NoOutputs, &mut Vec::new(), false)
+            .map(|_| ())
     }
 
     /// The value of variable `name` as seen from `role`.
-    pub fn var_value(&self, role: RoleId, name: &str, outputs: &dyn super::Outputs) -> Result<Expanded, VarError> {
+    pub fn var_value(
+        &self,
+        role: RoleId,
+        name: &str,
+        outputs: &dyn super::Outputs,
+    ) -> Result<Expanded, VarError> {
         self.eval_var(role, name, outputs, &mut Vec::new(), true)
     }
 
@@ -201,7 +249,11 @@ impl Plan {
     pub(crate) fn visible_names(&self, role: RoleId) -> BTreeMap<&str, bool> {
         let mut seen: BTreeMap<&str, bool> = BTreeMap::new();
         let r = &self.roles[role.index()];
-        let all = self.overrides.vars.iter().chain(r.scopes.iter().flat_map(|&s| self.scopes[s as usize].vars.iter()));
+        let all = self.overrides.vars.iter().chain(
+            r.scopes
+                .iter()
+                .flat_map(|&s| self.scopes[s as usize].vars.iter()),
+        );
         for v in all {
             seen.entry(v.name.as_str()).or_insert(v.in_env);
         }
@@ -212,14 +264,22 @@ impl Plan {
     pub fn visible_vars(&self, role: RoleId, outputs: &dyn super::Outputs) -> Vec<VisibleVar> {
         self.visible_names(role)
             .into_iter()
-            .map(|(name, in_env)| VisibleVar { name: name.to_string(), value: self.var_value(role, name, outputs), in_env })
+            .map(|(name, in_env)| VisibleVar {
+                name: name.to_string(),
+                value: self.var_value(role, name, outputs),
+                in_env,
+            })
             .collect()
     }
 
     /// The environment of a task running for `role`: every visible `in_env` variable that
     /// evaluates, plus the errors of those that do not (one broken variable does not break
     /// the task; the caller reports the errors as warnings).
-    pub fn task_env(&self, role: RoleId, outputs: &dyn super::Outputs) -> (Vec<(String, String)>, Vec<VarError>) {
+    pub fn task_env(
+        &self,
+        role: RoleId,
+        outputs: &dyn super::Outputs,
+    ) -> (Vec<(String, String)>, Vec<VarError>) {
         let mut env = Vec::new();
         let mut errs = Vec::new();
         for v in self.visible_vars(role, outputs) {
@@ -237,7 +297,11 @@ impl Plan {
 
     /// Every variable visible from `role` as a name → text map for templates (deferred and
     /// failing variables left out).
-    pub fn template_context(&self, role: RoleId, outputs: &dyn super::Outputs) -> BTreeMap<String, String> {
+    pub fn template_context(
+        &self,
+        role: RoleId,
+        outputs: &dyn super::Outputs,
+    ) -> BTreeMap<String, String> {
         self.visible_vars(role, outputs)
             .into_iter()
             .filter_map(|v| match v.value {
