@@ -18,6 +18,9 @@
 //!   minijinja templates with strict undefined variables, and local commands that never touch
 //!   a transport. Failures are typed ([`TaskErrorKind`]) and carry the captured output; every
 //!   message and output is scrubbed of the context's secrets.
+//! - [`Become`] (on [`TaskContext::become_`]) runs a task's remote commands and file writes as
+//!   another user through `sudo`, over any transport ([`BecomeTransport`]); the sudo password
+//!   goes to `sudo -S` on standard input and never reaches the command.
 //!
 //! An SSH transport plugs in later by implementing [`Transport`]: an exec channel per
 //! [`ExecRequest`] (the request turned into one command line with [`request_to_shell`], which

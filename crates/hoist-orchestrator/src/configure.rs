@@ -13,6 +13,7 @@ use tracing::Instrument as _;
 
 use crate::dag::{DagRun, NodeState};
 use crate::events::{Emitter, EventKind, Phase};
+use crate::journal::Journal;
 use crate::orchestration::{Orchestration, OrchestrationError};
 use crate::provision::Permits;
 use crate::report::{CapturedOutput, Report, TaskOutcome, TaskReport};
@@ -263,6 +264,7 @@ pub(crate) async fn configure(
     o: &Orchestration,
     plan: &Arc<Plan>,
     state: &mut SystemState,
+    jr: &Journal,
     em: &Emitter,
     report: &mut Report,
 ) -> Result<(), OrchestrationError> {
@@ -362,6 +364,7 @@ pub(crate) async fn configure(
                             Some(Ok(tr)) => (Some(tr.clone()), desc.clone()),
                             Some(Err(e)) => {
                                 fail_now(state, em, report, &mut dag, i, &key, desc, format!("host {desc} is not reachable: {e}"));
+                                jr.task(state, &key).await?;
                                 ok = false;
                                 if inner.opts.fail_fast {
                                     stop = true;
@@ -372,6 +375,7 @@ pub(crate) async fn configure(
                         },
                         Some(Err(e)) => {
                             fail_now(state, em, report, &mut dag, i, &key, "?", e.clone());
+                            jr.task(state, &key).await?;
                             ok = false;
                             if inner.opts.fail_fast {
                                 stop = true;
@@ -475,7 +479,7 @@ pub(crate) async fn configure(
                             hoist_exec::TaskOutcome::Skipped(why) => (TaskOutcome::Skipped(why.clone()), format!("skipped: {why}")),
                         };
                         state.tasks.insert(key.clone(), TaskRecord { key: key.clone(), status: TaskStatus::Succeeded, attempts: done.attempts, host: host.clone(), error: None });
-                        inner.store.save(state).await?;
+                        jr.task(state, &key).await?;
                         em.emit(EventKind::TaskFinished { key: key.clone(), host: host.clone(), outcome: text });
                         report.tasks.push(TaskReport { key, host, outcome, attempts: done.attempts, duration: done.elapsed, error: None, output: None });
                         dag.complete(done.node);
@@ -484,7 +488,7 @@ pub(crate) async fn configure(
                         let all_secrets = sudo.with_known(plan.secrets());
                         let msg = hoist_core::secret::scrub(&e.to_string(), &all_secrets);
                         state.tasks.insert(key.clone(), TaskRecord { key: key.clone(), status: TaskStatus::Failed, attempts: done.attempts, host: host.clone(), error: Some(msg.clone()) });
-                        inner.store.save(state).await?;
+                        jr.task(state, &key).await?;
                         em.emit(EventKind::TaskFailed { key: key.clone(), host: host.clone(), error: msg.clone() });
                         tracing::warn!(task = %key, host = %host, error = %msg, "task failed");
                         let output = e.output.as_ref().map(|x| CapturedOutput {

@@ -16,6 +16,8 @@ pub enum Phase {
     Configuration,
     /// Deleting resources.
     Teardown,
+    /// Reconciling pending intents with the cloud (`recover_system`).
+    Recovery,
 }
 
 /// What a run does to a resource.

@@ -37,6 +37,7 @@ mod configure;
 mod dag;
 mod events;
 mod fixed;
+mod journal;
 mod orchestration;
 mod provision;
 mod report;

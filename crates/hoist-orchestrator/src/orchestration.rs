@@ -10,12 +10,15 @@ use hoist_core::{
     Vars, Visit,
 };
 use hoist_provider::{HostEndpoint, Provisioner};
-use hoist_state::{MemoryStore, RunRecord, StateError, StateStore, SystemState};
+use hoist_state::{
+    Change, LockOptions, MemoryStore, RunOutcome, StateError, StateStore, SystemState, VersionRecord,
+};
 use tokio_util::sync::CancellationToken;
 
 use hoist_exec::Connector;
 use crate::events::{Emitter, EventKind, EventSink};
 use crate::fixed::FixedHostProxy;
+use crate::journal::RunScope;
 use crate::report::Report;
 
 /// A run could not be carried out at all. (A run that starts and fails part-way returns a
@@ -85,6 +88,8 @@ pub(crate) struct Options {
     pub(crate) local_dir: PathBuf,
     pub(crate) sudo_password: Option<Secret>,
     pub(crate) sudo_prompt: Option<SudoPrompt>,
+    pub(crate) lock: LockOptions,
+    pub(crate) version: Option<String>,
 }
 
 /// Asks for the sudo password (see [`OrchestrationBuilder::sudo_prompt`]).
@@ -192,6 +197,8 @@ impl Orchestration {
                 local_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
                 sudo_password: None,
                 sudo_prompt: None,
+                lock: LockOptions::default(),
+                version: None,
             },
         }
     }
@@ -234,22 +241,26 @@ impl Orchestration {
 
     /// Provisions what the infra model describes and runs the config tasks: only what is not
     /// already done. Returns a report; `Err` only if the run could not start (plan errors,
-    /// state store failures).
+    /// state store failures, the system's lock held by another run) or could not record its
+    /// progress.
+    ///
+    /// The run holds the system's lock (see [`OrchestrationBuilder::lock_lease`]) and records
+    /// itself in the run history, and, given a [`version`](OrchestrationBuilder::version),
+    /// records it as the last known good (or bad) version.
     pub async fn initiate_system(&self) -> Result<Report, OrchestrationError> {
         let plan = Arc::new(self.plan()?);
         let i = &self.inner;
-        let mut state = i.store.load(&i.system).await?.unwrap_or_else(|| SystemState::new(&i.system));
-        let started = now_secs();
+        let mut scope = RunScope::begin(&i.store, &i.system, "initiate", i.opts.lock).await?;
         let t0 = tokio::time::Instant::now();
         let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
         em.emit(EventKind::OrchestrationStarting { action: "initiate" });
         let mut report = Report::new(&i.system, "initiate");
         report.warnings.extend(plan.warnings.iter().map(ToString::to_string));
         let planned: std::collections::BTreeSet<String> = plan.resources.iter().map(|r| r.key()).collect();
-        for k in state.resources.keys().filter(|k| !planned.contains(*k)) {
+        for k in scope.state.resources.keys().filter(|k| !planned.contains(*k)) {
             report.warnings.push(format!("`{k}` is recorded but no longer in the models; left in place (teardown removes it)"));
         }
-        let res = self.run_initiate(&plan, &mut state, &em, &mut report).await;
+        let res = self.run_initiate(&plan, &mut scope, &em, &mut report).await;
         report.duration = t0.elapsed();
         report.nothing_to_do = report.success
             && !report.cancelled
@@ -259,8 +270,18 @@ impl Orchestration {
             em.emit(EventKind::NothingToDo);
         }
         em.emit(EventKind::OrchestrationFinished { success: report.success, cancelled: report.cancelled });
-        state.runs.push(RunRecord { action: "initiate".into(), started, finished: now_secs(), success: report.success, by: who() });
-        let saved = i.store.save(&state).await;
+        let outcome = if res.is_err() { RunOutcome::Failed } else { crate::journal::outcome(&report) };
+        let mut extra = Vec::new();
+        if let Some(v) = &i.opts.version {
+            let rec = Some(VersionRecord { version: v.clone(), run: scope.run.id.clone(), at: now_secs() });
+            match outcome {
+                RunOutcome::Succeeded => extra.push(Change::SetLastKnownGood(rec)),
+                RunOutcome::Failed => extra.push(Change::SetLastKnownBad(rec)),
+                _ => {}
+            }
+            scope.run.detail = Some(format!("version {v}"));
+        }
+        let saved = scope.finish(outcome, extra).await;
         drop(em);
         let _ = delivery.await;
         // A cancellation requested during this run (even by a subscriber, from an event
@@ -274,15 +295,16 @@ impl Orchestration {
     async fn run_initiate(
         &self,
         plan: &Arc<Plan>,
-        state: &mut SystemState,
+        scope: &mut RunScope,
         em: &Emitter,
         report: &mut Report,
     ) -> Result<(), OrchestrationError> {
+        let (state, jr) = (&mut scope.state, &scope.journal);
         if !plan.resources.is_empty() {
-            crate::provision::provision(self, plan, state, em, report).await?;
+            crate::provision::provision(self, plan, state, jr, em, report).await?;
         }
         if report.success && !report.cancelled && !plan.tasks.is_empty() {
-            crate::configure::configure(self, plan, state, em, report).await?;
+            crate::configure::configure(self, plan, state, jr, em, report).await?;
         }
         Ok(())
     }
@@ -294,10 +316,82 @@ impl Orchestration {
 
     /// Deletes every resource recorded for this system, in reverse dependency order, from the
     /// recorded state alone (no model is needed). Idempotent: what is already gone counts as
-    /// deleted. After a complete teardown, initiating again provisions anew.
+    /// deleted. Creates that were interrupted (recorded as `creating` or `failed`) are looked
+    /// up by their token first, and deleted if found. After a complete teardown, initiating
+    /// again provisions anew. Holds the system's lock, like
+    /// [`initiate_system`](Self::initiate_system).
     pub async fn teardown_system(&self) -> Result<Report, OrchestrationError> {
         let i = &self.inner;
-        let mut state = i.store.load(&i.system).await?.unwrap_or_else(|| SystemState::new(&i.system));
+        let mut scope = RunScope::begin(&i.store, &i.system, "teardown", i.opts.lock).await?;
+        if let Err(e) = self.check_providers(&scope.state) {
+            scope.run.detail = Some(e.to_string());
+            scope.finish(RunOutcome::Failed, Vec::new()).await?;
+            return Err(e);
+        }
+        let t0 = tokio::time::Instant::now();
+        let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
+        em.emit(EventKind::OrchestrationStarting { action: "teardown" });
+        let mut report = Report::new(&i.system, "teardown");
+        let res = crate::provision::teardown(self, &mut scope.state, &scope.journal, &em, &mut report).await;
+        report.duration = t0.elapsed();
+        report.nothing_to_do = report.success && report.resources.is_empty();
+        if report.nothing_to_do {
+            em.emit(EventKind::NothingToDo);
+        }
+        em.emit(EventKind::OrchestrationFinished { success: report.success, cancelled: report.cancelled });
+        let outcome = if res.is_err() { RunOutcome::Failed } else { crate::journal::outcome(&report) };
+        let saved = scope.finish(outcome, Vec::new()).await;
+        drop(em);
+        let _ = delivery.await;
+        // A cancellation requested during this run (even by a subscriber, from an event
+        // delivered late) was for this run.
+        i.cancel.spend();
+        res?;
+        saved?;
+        Ok(report)
+    }
+
+    /// Reconciles the pending intents of the recorded state with the cloud, creating and
+    /// deleting nothing: every resource recorded as `creating` or `failed` is looked up by its
+    /// idempotency token and adopted (recorded as created, with its id and outputs) if found,
+    /// or forgotten if not. Resources recorded as `deleting` are left to teardown, whose deletes
+    /// by id are idempotent. Like teardown, it needs the state and the proxies, no model.
+    ///
+    /// [`initiate_system`](Self::initiate_system) and
+    /// [`teardown_system`](Self::teardown_system) reconcile too (each pending intent when they
+    /// reach it); `recover` does it for all of them at once, without going further.
+    pub async fn recover_system(&self) -> Result<Report, OrchestrationError> {
+        let i = &self.inner;
+        let mut scope = RunScope::begin(&i.store, &i.system, "recover", i.opts.lock).await?;
+        if let Err(e) = self.check_providers(&scope.state) {
+            scope.run.detail = Some(e.to_string());
+            scope.finish(RunOutcome::Failed, Vec::new()).await?;
+            return Err(e);
+        }
+        let t0 = tokio::time::Instant::now();
+        let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
+        em.emit(EventKind::OrchestrationStarting { action: "recover" });
+        let mut report = Report::new(&i.system, "recover");
+        let res = crate::provision::recover(self, &mut scope.state, &scope.journal, &em, &mut report).await;
+        report.duration = t0.elapsed();
+        report.nothing_to_do = report.success && report.resources.is_empty();
+        if report.nothing_to_do {
+            em.emit(EventKind::NothingToDo);
+        }
+        em.emit(EventKind::OrchestrationFinished { success: report.success, cancelled: report.cancelled });
+        let outcome = if res.is_err() { RunOutcome::Failed } else { crate::journal::outcome(&report) };
+        let saved = scope.finish(outcome, Vec::new()).await;
+        drop(em);
+        let _ = delivery.await;
+        i.cancel.spend();
+        res?;
+        saved?;
+        Ok(report)
+    }
+
+    /// Every provider the recorded resources name must have been given.
+    fn check_providers(&self, state: &SystemState) -> Result<(), OrchestrationError> {
+        let i = &self.inner;
         for r in state.resources.values() {
             if !i.proxies.iter().any(|p| p.name() == r.provider) {
                 return Err(OrchestrationError::MissingProvider {
@@ -307,28 +401,7 @@ impl Orchestration {
                 });
             }
         }
-        let started = now_secs();
-        let t0 = tokio::time::Instant::now();
-        let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
-        em.emit(EventKind::OrchestrationStarting { action: "teardown" });
-        let mut report = Report::new(&i.system, "teardown");
-        let res = crate::provision::teardown(self, &mut state, &em, &mut report).await;
-        report.duration = t0.elapsed();
-        report.nothing_to_do = report.success && report.resources.is_empty();
-        if report.nothing_to_do {
-            em.emit(EventKind::NothingToDo);
-        }
-        em.emit(EventKind::OrchestrationFinished { success: report.success, cancelled: report.cancelled });
-        state.runs.push(RunRecord { action: "teardown".into(), started, finished: now_secs(), success: report.success, by: who() });
-        let saved = i.store.save(&state).await;
-        drop(em);
-        let _ = delivery.await;
-        // A cancellation requested during this run (even by a subscriber, from an event
-        // delivered late) was for this run.
-        i.cancel.spend();
-        res?;
-        saved?;
-        Ok(report)
+        Ok(())
     }
 
     /// [`teardown_system`](Self::teardown_system) for programs without an async runtime.
@@ -352,12 +425,6 @@ fn block_on<T>(f: impl std::future::Future<Output = Result<T, OrchestrationError
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-fn who() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into());
-    format!("{user}@{host}")
 }
 
 impl OrchestrationBuilder {
@@ -517,6 +584,33 @@ impl OrchestrationBuilder {
     #[must_use]
     pub fn sudo_prompt(mut self, prompt: impl Fn() -> Secret + Send + Sync + 'static) -> Self {
         self.opts.sudo_prompt = Some(Arc::new(prompt));
+        self
+    }
+
+    /// The lease of the system's lock (default 30 s): while a run holds the lock, a heartbeat
+    /// renews it every third of the lease; a run that stops renewing (a hung or killed process
+    /// on another host) loses the lock once the lease has run out, and another run may take
+    /// it over. (A killed process of the same host is noticed at once.)
+    #[must_use]
+    pub fn lock_lease(mut self, lease: Duration) -> Self {
+        self.opts.lock.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// Wait up to `wait` for the system's lock if another run holds it (default: fail at once
+    /// with [`StateError::Locked`], which names the holder, its host and the lock's age).
+    #[must_use]
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.opts.lock.wait = Some(wait);
+        self
+    }
+
+    /// The version of the system being deployed (a release label): a successful initiate
+    /// records it as the last known good version of the system, a failed one as the last
+    /// known bad (what rollouts roll back to and away from).
+    #[must_use]
+    pub fn version(mut self, version: &str) -> Self {
+        self.opts.version = Some(version.to_string());
         self
     }
 

@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use hoist_core::{Outputs, Plan, ResourceId, RetryPolicy};
 use hoist_provider::{CreateRequest, Created, DeleteRequest, ErrorKind, FindRequest, OutputMap, ProvisionError, Provisioner};
-use hoist_state::{ResourceRecord, ResourceStatus, SystemState};
+use hoist_state::{Change, ResourceRecord, ResourceStatus, SystemState};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::dag::DagRun;
 use crate::events::{Emitter, EventKind, Phase, ResourceAction};
+use crate::journal::Journal;
 use crate::orchestration::{Cancel, Orchestration, OrchestrationError};
 use crate::report::{Report, ResourceOutcome, ResourceReport};
 
@@ -112,6 +113,7 @@ pub(crate) async fn provision(
     o: &Orchestration,
     plan: &Arc<Plan>,
     state: &mut SystemState,
+    jr: &Journal,
     em: &Emitter,
     report: &mut Report,
 ) -> Result<(), OrchestrationError> {
@@ -158,7 +160,7 @@ pub(crate) async fn provision(
                     still.push(i);
                     continue;
                 };
-                start_create(o, plan, state, em, &mut running, i, permit).await?;
+                start_create(o, plan, state, jr, em, &mut running, i, permit).await?;
             }
             waiting = still;
         }
@@ -174,14 +176,14 @@ pub(crate) async fn provision(
                 let Ok(done) = done else { continue };
                 let r = &plan.resources[done.node];
                 let key = keys[done.node].clone();
-                let rec = state.resources.get_mut(&key).expect("intent recorded before the call");
+                let mut rec = state.resources.get(&key).cloned().expect("intent recorded before the call");
                 match done.result {
                     Ok((created, adopted)) => {
                         rec.status = ResourceStatus::Created;
                         rec.provider_id = Some(created.id.clone());
                         rec.outputs = created.outputs;
                         rec.error = None;
-                        inner.store.save(state).await?;
+                        jr.resource(state, rec).await?;
                         let action = if adopted { ResourceAction::Adopt } else { ResourceAction::Create };
                         em.emit(EventKind::ResourceFinished { key: key.clone(), action });
                         tracing::info!(resource = %key, id = %created.id, adopted, "resource ready");
@@ -196,7 +198,7 @@ pub(crate) async fn provision(
                         let msg = hoist_core::secret::scrub(&e.to_string(), plan.secrets());
                         rec.status = ResourceStatus::Failed;
                         rec.error = Some(msg.clone());
-                        inner.store.save(state).await?;
+                        jr.resource(state, rec).await?;
                         em.emit(EventKind::ResourceFailed { key: key.clone(), error: msg.clone() });
                         tracing::warn!(resource = %key, error = %msg, "resource failed");
                         report.resources.push(ResourceReport {
@@ -241,10 +243,12 @@ pub(crate) async fn provision(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments, reason = "a local helper of the scheduler loop")]
 async fn start_create(
     o: &Orchestration,
     plan: &Arc<Plan>,
     state: &mut SystemState,
+    jr: &Journal,
     em: &Emitter,
     running: &mut JoinSet<CallResult>,
     i: usize,
@@ -263,34 +267,37 @@ async fn start_create(
     };
     let spec = plan.resolve_spec(r.id, &StateOutputs { plan, state });
     let deps: Vec<String> = r.deps.iter().map(|d| plan.resources[d.index()].key()).collect();
-    state.resources.insert(
-        key.clone(),
-        ResourceRecord {
-            key: key.clone(),
-            name: r.long_name.clone(),
-            kind: r.kind.clone(),
-            provider: r.provider.clone(),
-            deps,
-            status: ResourceStatus::Creating,
-            token: token.clone(),
-            provider_id: None,
-            outputs: OutputMap::new(),
-            error: None,
-        },
-    );
-    inner.store.save(state).await?;
-    em.emit(EventKind::ResourceStarting { key: key.clone(), action: ResourceAction::Create });
     let Some(p) = proxy(o, &r.provider).cloned() else {
         return Err(OrchestrationError::Setup(format!("no proxy named `{}`", r.provider)));
     };
     let system = inner.system.clone();
     let kind = r.kind.clone();
-    let tags = [
+    let tags: std::collections::BTreeMap<String, String> = [
         ("hoist:system".to_string(), system.clone()),
         ("hoist:resource".to_string(), key.clone()),
         ("hoist:token".to_string(), token.clone()),
     ]
     .into();
+    // The intent, with its token and tags, is durable before the call goes out.
+    let intent = ResourceRecord {
+        key: key.clone(),
+        name: r.long_name.clone(),
+        kind: r.kind.clone(),
+        provider: r.provider.clone(),
+        deps,
+        status: ResourceStatus::Creating,
+        token: token.clone(),
+        provider_id: None,
+        outputs: OutputMap::new(),
+        error: None,
+        tags: tags.clone(),
+        generation: match &prev {
+            Some(p) if interrupted => p.generation,
+            _ => state.generation,
+        },
+    };
+    jr.resource(state, intent).await?;
+    em.emit(EventKind::ResourceStarting { key: key.clone(), action: ResourceAction::Create });
     let policy = inner.opts.provision_retry;
     let cancel = inner.cancel.clone();
     let em = em.clone();
@@ -332,6 +339,7 @@ async fn start_create(
 pub(crate) async fn teardown(
     o: &Orchestration,
     state: &mut SystemState,
+    jr: &Journal,
     em: &Emitter,
     report: &mut Report,
 ) -> Result<(), OrchestrationError> {
@@ -369,13 +377,11 @@ pub(crate) async fn teardown(
                     still.push(i);
                     continue;
                 };
-                if let Some(r) = state.resources.get_mut(&rec.key) {
-                    r.status = match r.status {
-                        ResourceStatus::Created | ResourceStatus::Deleting => ResourceStatus::Deleting,
-                        other => other,
-                    };
+                // The intent is durable before the call goes out.
+                if let Some(r) = state.resources.get(&rec.key).filter(|r| r.status == ResourceStatus::Created) {
+                    let intent = ResourceRecord { status: ResourceStatus::Deleting, ..r.clone() };
+                    jr.resource(state, intent).await?;
                 }
-                inner.store.save(state).await?;
                 em.emit(EventKind::ResourceStarting { key: rec.key.clone(), action: ResourceAction::Delete });
                 let Some(p) = proxy(o, &rec.provider).cloned() else { continue };
                 let rec = rec.clone();
@@ -435,8 +441,15 @@ pub(crate) async fn teardown(
                 let rec = &recs[i];
                 match result {
                     Ok(existed) => {
-                        state.resources.remove(&rec.key);
-                        inner.store.save(state).await?;
+                        let mut changes = vec![Change::RemoveResource(rec.key.clone())];
+                        if state.resources.len() == 1 && state.resources.contains_key(&rec.key) {
+                            // The last one: everything is gone. In the same write, so no crash
+                            // can leave an empty state without its new generation: the next
+                            // initiate starts a new generation, and config runs anew.
+                            changes.push(Change::SetGeneration(state.generation + 1));
+                            changes.push(Change::ClearTasks);
+                        }
+                        jr.write(state, changes).await?;
                         em.emit(EventKind::ResourceFinished { key: rec.key.clone(), action: ResourceAction::Delete });
                         tracing::info!(resource = %rec.key, "resource deleted");
                         report.resources.push(ResourceReport {
@@ -448,10 +461,10 @@ pub(crate) async fn teardown(
                     }
                     Err(e) => {
                         let msg = e.to_string();
-                        if let Some(r) = state.resources.get_mut(&rec.key) {
-                            r.error = Some(msg.clone());
+                        if let Some(r) = state.resources.get(&rec.key) {
+                            let r = ResourceRecord { error: Some(msg.clone()), ..r.clone() };
+                            jr.resource(state, r).await?;
                         }
-                        inner.store.save(state).await?;
                         em.emit(EventKind::ResourceFailed { key: rec.key.clone(), error: msg.clone() });
                         report.resources.push(ResourceReport {
                             key: rec.key.clone(), name: rec.name.clone(), kind: rec.kind.clone(), provider: rec.provider.clone(),
@@ -483,14 +496,95 @@ pub(crate) async fn teardown(
         });
         ok = false;
     }
-    if state.resources.is_empty() && ok {
-        // Everything is gone: the next initiate starts a new generation, and config runs anew.
-        if !recs.is_empty() || !state.tasks.is_empty() {
-            state.generation += 1;
-        }
-        state.tasks.clear();
+    if state.resources.is_empty() && ok && recs.is_empty() && !state.tasks.is_empty() {
+        // Nothing was provisioned (config only): config runs anew after a teardown.
+        jr.write(state, vec![Change::SetGeneration(state.generation + 1), Change::ClearTasks]).await?;
     }
     report.success &= ok && !report.cancelled;
     em.emit(EventKind::PhaseFinished { phase: Phase::Teardown, success: ok });
+    Ok(())
+}
+
+/// Reconciles every pending create (`creating` or `failed`) with the cloud: found by its token
+/// (adopted) or not (forgotten). Creates and deletes nothing.
+pub(crate) async fn recover(
+    o: &Orchestration,
+    state: &mut SystemState,
+    jr: &Journal,
+    em: &Emitter,
+    report: &mut Report,
+) -> Result<(), OrchestrationError> {
+    let inner = &o.inner;
+    em.emit(EventKind::PhaseStarting(Phase::Recovery));
+    let pending: Vec<ResourceRecord> = state
+        .resources
+        .values()
+        .filter(|r| matches!(r.status, ResourceStatus::Creating | ResourceStatus::Failed))
+        .cloned()
+        .collect();
+    let sem = Arc::new(Semaphore::new(inner.opts.concurrency));
+    let mut running: JoinSet<(ResourceRecord, Result<Option<Created>, ProvisionError>, std::time::Duration)> =
+        JoinSet::new();
+    for rec in pending {
+        let Some(p) = proxy(o, &rec.provider).cloned() else { continue };
+        let (sem, system) = (sem.clone(), inner.system.clone());
+        let span = tracing::info_span!("provider.call", provider = %rec.provider, op = "find", resource = %rec.key);
+        running.spawn(
+            async move {
+                let _permit = sem.acquire_owned().await;
+                let t0 = tokio::time::Instant::now();
+                let find = FindRequest { system, key: rec.key.clone(), kind: rec.kind.clone(), token: rec.token.clone() };
+                let found = p.find(&find).await;
+                (rec, found, t0.elapsed())
+            }
+            .instrument(span),
+        );
+    }
+    let mut ok = true;
+    while let Some(done) = running.join_next().await {
+        let Ok((rec, found, elapsed)) = done else { continue };
+        let mut line = ResourceReport {
+            key: rec.key.clone(),
+            name: rec.name.clone(),
+            kind: rec.kind.clone(),
+            provider: rec.provider.clone(),
+            outcome: ResourceOutcome::AlreadyAbsent,
+            attempts: 1,
+            duration: elapsed,
+            provider_id: None,
+            error: None,
+        };
+        match found {
+            Ok(Some(c)) => {
+                tracing::info!(resource = %rec.key, id = %c.id, "pending create found: adopted");
+                line.outcome = ResourceOutcome::Adopted;
+                line.provider_id = Some(c.id.clone());
+                let adopted = ResourceRecord {
+                    status: ResourceStatus::Created,
+                    provider_id: Some(c.id),
+                    outputs: c.outputs,
+                    error: None,
+                    ..rec.clone()
+                };
+                jr.resource(state, adopted).await?;
+                em.emit(EventKind::ResourceFinished { key: rec.key.clone(), action: ResourceAction::Adopt });
+            }
+            Ok(None) => {
+                tracing::info!(resource = %rec.key, "pending create not found: marked absent");
+                jr.write(state, vec![Change::RemoveResource(rec.key.clone())]).await?;
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                em.emit(EventKind::ResourceFailed { key: rec.key.clone(), error: msg.clone() });
+                line.outcome = ResourceOutcome::Failed;
+                line.error = Some(msg);
+                ok = false;
+            }
+        }
+        report.resources.push(line);
+    }
+    report.resources.sort_by(|a, b| a.key.cmp(&b.key));
+    report.success &= ok;
+    em.emit(EventKind::PhaseFinished { phase: Phase::Recovery, success: ok });
     Ok(())
 }

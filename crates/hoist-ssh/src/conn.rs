@@ -156,7 +156,7 @@ impl Connection {
             conn: self.clone(),
             wr: Some(wr),
             pgid: Arc::new(AtomicU32::new(0)),
-            armed: std::cell::Cell::new(true),
+            armed: AtomicBool::new(true),
         };
         let wr = guard.wr.as_ref().expect("set above");
         let wrapped = format!("printf '{PGID_MARK}%s\\n' \"$$\" >&2; {line}");
@@ -536,12 +536,12 @@ struct AbortGuard {
     conn: Arc<Connection>,
     wr: Option<ChannelWriteHalf<Msg>>,
     pgid: Arc<AtomicU32>,
-    armed: std::cell::Cell<bool>,
+    armed: AtomicBool,
 }
 
 impl AbortGuard {
     fn disarm(&self) {
-        self.armed.set(false);
+        self.armed.store(false, Ordering::Relaxed);
     }
 
     /// Aborts now: signal and close awaited (bounded), the group killed in the background.
@@ -566,7 +566,7 @@ impl AbortGuard {
 
 impl Drop for AbortGuard {
     fn drop(&mut self) {
-        if !self.armed.get() {
+        if !self.armed.load(Ordering::Relaxed) {
             return;
         }
         // Dropped mid-flight (the caller gave up): abort in the background.

@@ -160,17 +160,10 @@ impl SshConnectorBuilder {
     /// The connector.
     pub fn build(self) -> SshConnector {
         let opts = self.opts;
-        let config = russh::client::Config {
-            keepalive_interval: opts.keepalive,
-            keepalive_max: opts.keepalive_max,
-            nodelay: true,
-            ..Default::default()
-        };
         SshConnector {
             inner: Arc::new(Inner {
                 known_hosts: Arc::new(KnownHosts::new(&opts.known_hosts, opts.tofu)),
                 handshakes: Semaphore::new(opts.max_handshakes),
-                config: Arc::new(config),
                 slots: std::sync::Mutex::new(HashMap::new()),
                 keys: std::sync::Mutex::new(HashMap::new()),
                 opened: AtomicU64::new(0),
@@ -242,7 +235,6 @@ pub(crate) struct Inner {
     opts: Options,
     known_hosts: Arc<KnownHosts>,
     handshakes: Semaphore,
-    config: Arc<russh::client::Config>,
     slots: std::sync::Mutex<HashMap<ConnKey, Slot>>,
     keys: std::sync::Mutex<HashMap<PathBuf, Arc<PrivateKey>>>,
     opened: AtomicU64,
@@ -294,7 +286,7 @@ impl SshConnector {
         self.inner.opened.load(Ordering::Relaxed)
     }
 
-    /// How many cached connections are open now.
+    /// How many cached connections are open now (a connection being made counts as open).
     pub fn live_connections(&self) -> usize {
         let slots: Vec<Slot> = self.inner.lock_slots().values().cloned().collect();
         slots
@@ -331,6 +323,26 @@ impl Connector for SshConnector {
 }
 
 impl Inner {
+    /// The client configuration for a connection to `address:port`: keepalives, and host key
+    /// types already recorded for the host asked for first (as OpenSSH does), so that a host
+    /// with several keys presents the one we know.
+    fn client_config(&self, address: &str, port: u16) -> Arc<russh::client::Config> {
+        let known = self.known_hosts.known_key_types(address, port);
+        let mut preferred = russh::Preferred::default();
+        if !known.is_empty() {
+            let mut keys = preferred.key.to_vec();
+            keys.sort_by_key(|a| !known.contains(&crate::known_hosts::key_type(a)));
+            preferred.key = keys.into();
+        }
+        Arc::new(russh::client::Config {
+            keepalive_interval: self.opts.keepalive,
+            keepalive_max: self.opts.keepalive_max,
+            nodelay: true,
+            preferred,
+            ..Default::default()
+        })
+    }
+
     fn lock_slots(&self) -> std::sync::MutexGuard<'_, HashMap<ConnKey, Slot>> {
         self.slots
             .lock()
@@ -436,6 +448,7 @@ impl Inner {
                 message: e.to_string(),
             })?;
         let limit = self.opts.connect_timeout;
+        let config = self.client_config(&key.address, key.port);
         let attempt = async {
             let handler = Client {
                 address: key.address.clone(),
@@ -461,8 +474,7 @@ impl Inner {
                                 message: format!("cannot open a forwarding channel: {e}"),
                             }),
                         })?;
-                    russh::client::connect_stream(self.config.clone(), ch.into_stream(), handler)
-                        .await
+                    russh::client::connect_stream(config.clone(), ch.into_stream(), handler).await
                 }
                 None => {
                     let tcp = tokio::net::TcpStream::connect((key.address.as_str(), key.port))
@@ -472,7 +484,7 @@ impl Inner {
                             message: e.to_string(),
                         })?;
                     let _ = tcp.set_nodelay(true);
-                    russh::client::connect_stream(self.config.clone(), tcp, handler).await
+                    russh::client::connect_stream(config.clone(), tcp, handler).await
                 }
             };
             let mut handle = handshake.map_err(|e| match e {

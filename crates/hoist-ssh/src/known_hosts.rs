@@ -152,6 +152,25 @@ impl KnownHosts {
         Ok(HostKeyStatus::Learned)
     }
 
+    /// The key types recorded for `host:port` (`ssh-ed25519`, `ssh-rsa`, ...), so that the
+    /// client can ask for a host key of a known type first, as OpenSSH does. Best effort: an
+    /// unreadable file gives none (the check itself reports it).
+    pub fn known_key_types(&self, host: &str, port: u16) -> Vec<String> {
+        let name = host_key_name(host, port);
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut types: Vec<String> = Vec::new();
+        for e in self.read().unwrap_or_default() {
+            let t = key_type(&e.key.algorithm());
+            if !e.revoked && matches_host(&e.patterns, &name) && !types.contains(&t) {
+                types.push(t);
+            }
+        }
+        types
+    }
+
     fn read(&self) -> Result<Vec<Entry>, SshError> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
@@ -196,6 +215,14 @@ impl KnownHosts {
             file: self.path.clone(),
             message: message.to_string(),
         }
+    }
+}
+
+/// The key type of an algorithm: RSA signature variants (`rsa-sha2-256`, ...) are `ssh-rsa`.
+pub(crate) fn key_type(a: &russh::keys::Algorithm) -> String {
+    match a {
+        russh::keys::Algorithm::Rsa { .. } => "ssh-rsa".to_string(),
+        other => other.as_str().to_string(),
     }
 }
 
@@ -409,6 +436,15 @@ mod tests {
         let kh = KnownHosts::new(&p2, true);
         assert_eq!(kh.check("h", 22, &key(K1)).unwrap(), HostKeyStatus::Learned);
         assert_eq!(std::fs::read_to_string(&p2).unwrap(), format!("h {K1}\n"));
+    }
+
+    #[test]
+    fn known_key_types_of_a_host() {
+        let rsa = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDCThKkffsgeKiAKvET1OSaBau+pUvQFzdhW6CjSQ05pgG/SzR7d0xkoBJL3KCoRGpNvZAFASHcH5dMMjMe2iUO2BsIlw1JsddLjpoukuCCIn2+tK7A/dQ2F9H5rGWFRU3R8utn88HBnJwDWK3hAsPzKMg+4s7tGkUyAXrLwAxOVQ==";
+        let (_d, p) = file(&format!("h {K1}\nh,other {rsa}\nother {K2}\n"));
+        let kh = KnownHosts::new(&p, false);
+        assert_eq!(kh.known_key_types("h", 22), ["ssh-ed25519", "ssh-rsa"]);
+        assert_eq!(kh.known_key_types("nope", 22), Vec::<String>::new());
     }
 
     #[test]

@@ -71,3 +71,15 @@ pub mod state {
 pub mod sim {
     pub use hoist_sim::*;
 }
+
+/// The SSH transport.
+#[cfg(feature = "ssh")]
+pub mod ssh {
+    pub use hoist_ssh::*;
+}
+
+/// Importing hosts from Ansible inventories and `ssh_config`.
+#[cfg(feature = "inventory")]
+pub mod inventory {
+    pub use hoist_inventory::*;
+}

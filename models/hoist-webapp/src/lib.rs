@@ -20,7 +20,7 @@
 //! ```
 
 use hoist::{
-    Deps, Model, Multi, MultiTask, Network, PublicIp, Role, Rule, Secret, SecurityGroup, Server,
+    Connection, Deps, Model, Multi, MultiTask, Network, PublicIp, Role, Rule, Secret, SecurityGroup, Server,
     Subnet, Task, TaskDefaults, Vars,
 };
 
@@ -131,14 +131,7 @@ impl WebNamespace {
             lb_vars = lb_vars.set(&format!("APP_{k}_IP"), infra.app.at(k).out().private_ip);
         }
         WebNamespace {
-            vars: Vars::new()
-                .set("APP_PORT", p.app_port.to_string())
-                .set("DB_HOST", infra.db.out().private_ip)
-                .set("DB_PORT", "5432")
-                .set("DB_NAME", p.db_name.as_str())
-                .set("DB_USER", "app")
-                .secret("DB_PASSWORD", p.db_password.clone())
-                .set("CONF_DIR", "etc"),
+            vars: common_vars(p).set("DB_HOST", infra.db.out().private_ip),
             db: Role::on(infra.db.clone()),
             app: Multi::from_fn(|k| {
                 Role::on(WebInfra::refs().app.mine()).var("APP_NAME", format!("app-{k}"))
@@ -147,6 +140,48 @@ impl WebNamespace {
             lb: Role::on(infra.lb_ip.clone()).vars(lb_vars),
         }
     }
+}
+
+impl WebNamespace {
+    /// The namespace on existing hosts, for config-only runs (no infra model): the database on
+    /// `db`, one app role per address in `apps`, the load balancer on `lb`, all reached with
+    /// `conn` (port, user, key).
+    pub fn on_hosts(p: &WebParams, db: &str, apps: &[&str], lb: &str, conn: &Connection) -> Self {
+        let backends: Vec<String> = (0..apps.len())
+            .map(|k| format!("    server app{k} !{{APP_{k}_IP}}:!{{APP_PORT}} check"))
+            .collect();
+        let mut lb_vars = Vars::new().set("BACKENDS", backends.join("\n"));
+        for (k, a) in apps.iter().enumerate() {
+            lb_vars = lb_vars.set(&format!("APP_{k}_IP"), *a);
+        }
+        let addrs: Vec<String> = apps.iter().map(|a| (*a).to_string()).collect();
+        let app_conn = conn.clone();
+        WebNamespace {
+            vars: common_vars(p).set("DB_HOST", db),
+            db: Role::on(db).connection(conn.clone()),
+            app: Multi::from_fn(move |k| {
+                let addr = k.as_str().parse::<usize>().ok().and_then(|i| addrs.get(i)).cloned();
+                let role = Role::new().connection(app_conn.clone()).var("APP_NAME", format!("app-{k}"));
+                match addr {
+                    Some(a) => role.host(a),
+                    None => role,
+                }
+            })
+            .keys(0..apps.len()),
+            lb: Role::on(lb).connection(conn.clone()).vars(lb_vars),
+        }
+    }
+}
+
+/// The variables every role sees (the database address is added by the constructors).
+fn common_vars(p: &WebParams) -> Vars {
+    Vars::new()
+        .set("APP_PORT", p.app_port.to_string())
+        .set("DB_PORT", "5432")
+        .set("DB_NAME", p.db_name.as_str())
+        .set("DB_USER", "app")
+        .secret("DB_PASSWORD", p.db_password.clone())
+        .set("CONF_DIR", "etc")
 }
 
 /// The configuration of one app server: make its config directory, render its config file,

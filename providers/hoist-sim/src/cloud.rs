@@ -63,6 +63,9 @@ pub(crate) struct Inner {
     sandbox_root: PathBuf,
     /// True if the root was made up by the builder: removed when the last clone is dropped.
     owns_root: bool,
+    /// The state file of a persistent cloud (see [`SimCloudBuilder::persist`]).
+    persist: Option<PathBuf>,
+    /// The state (for a persistent cloud: the copy read last, reloaded on every call).
     state: Mutex<State>,
     faults: Mutex<FaultState>,
     calls: Mutex<Calls>,
@@ -75,8 +78,61 @@ impl Inner {
         lock(&self.faults)
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
+    /// Runs `f` on the current state. For a persistent cloud: under an exclusive lock on the
+    /// state file, reloaded first and, if `write`, written back atomically (temporary file,
+    /// rename) after, so processes sharing the file (and one killed at any instant) see
+    /// every call wholly done or not at all.
+    fn with_state<T>(
+        &self,
+        write: bool,
+        f: impl FnOnce(&mut State) -> T,
+    ) -> Result<T, ProvisionError> {
+        let mut cached = lock(&self.state);
+        let Some(path) = &self.persist else {
+            return Ok(f(&mut cached));
+        };
+        let file_err = |what: &str, p: &Path, e: &dyn std::fmt::Display| {
+            ProvisionError::new(
+                ErrorKind::Other,
+                format!("simulated cloud: cannot {what} {}: {e}", p.display()),
+            )
+            .with_code("SimStateFile")
+        };
+        let lock_path = path.with_extension("lock");
+        let lf = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| file_err("open", &lock_path, &e))?;
+        lf.lock().map_err(|e| file_err("lock", &lock_path, &e))?;
+        let mut state = match std::fs::read(path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| file_err("read", path, &e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::new(),
+            Err(e) => return Err(file_err("read", path, &e)),
+        };
+        let out = f(&mut state);
+        if write {
+            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+            let bytes = serde_json::to_vec(&state).map_err(|e| file_err("encode", path, &e))?;
+            std::fs::write(&tmp, bytes).map_err(|e| file_err("write", &tmp, &e))?;
+            std::fs::rename(&tmp, path).map_err(|e| file_err("replace", path, &e))?;
+        }
+        *cached = state;
+        drop(lf);
+        Ok(out)
+    }
+
+    /// [`with_state`](Self::with_state) for inspection: a state file that cannot be read is
+    /// logged, and the copy read last is used.
+    fn read_state<T>(&self, f: impl Fn(&State) -> T) -> T {
+        match self.with_state(false, |s| f(s)) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "simulated cloud: using the state read last");
+                f(&lock(&self.state))
+            }
+        }
     }
 
     fn latency(&self) -> Duration {
@@ -120,7 +176,8 @@ impl Inner {
         if let Some(f) = fault.as_ref().filter(|f| !f.takes_effect()) {
             return Err(f.error());
         }
-        let created = self.state().create(req, kind, &self.sandbox_root)?;
+        let root = &self.sandbox_root;
+        let created = self.with_state(true, |s| s.create(req, kind, root))??;
         match fault {
             Some(f) => Err(f.error()),
             None => Ok(created),
@@ -133,7 +190,7 @@ impl Inner {
         if let Some(f) = fault.as_ref().filter(|f| !f.takes_effect()) {
             return Err(f.error());
         }
-        let existed = self.state().delete(req, kind)?;
+        let existed = self.with_state(true, |s| s.delete(req, kind))??;
         match fault {
             Some(f) => Err(f.error()),
             None => Ok(existed),
@@ -182,6 +239,7 @@ pub struct SimCloudBuilder {
     name: Option<String>,
     latency: Duration,
     sandbox_root: Option<PathBuf>,
+    persist: Option<PathBuf>,
 }
 
 impl SimCloudBuilder {
@@ -209,12 +267,29 @@ impl SimCloudBuilder {
         self
     }
 
+    /// Keeps the cloud's objects in the JSON file `path` instead of in memory, so that it
+    /// outlives the process: several processes (and one killed with `kill -9` at any instant)
+    /// share one simulated cloud. Every call takes an exclusive lock on `<path>.lock`, reloads
+    /// the file, and a create or delete writes it back atomically (temporary file, rename)
+    /// before the lock is released. Faults, call counts and latency stay per process. Server
+    /// sandboxes default to `<path>.sandboxes/` (kept when the cloud is dropped).
+    #[must_use]
+    pub fn persist(mut self, path: impl Into<PathBuf>) -> Self {
+        self.persist = Some(path.into());
+        self
+    }
+
     /// Builds the cloud.
     pub fn build(self) -> SimCloud {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let (sandbox_root, owns_root) = match self.sandbox_root {
-            Some(r) => (r, false),
-            None => {
+        let (sandbox_root, owns_root) = match (self.sandbox_root, &self.persist) {
+            (Some(r), _) => (r, false),
+            (None, Some(p)) => {
+                let mut dir = p.clone().into_os_string();
+                dir.push(".sandboxes");
+                (PathBuf::from(dir), false)
+            }
+            (None, None) => {
                 let n = COUNTER.fetch_add(1, Ordering::Relaxed);
                 let dir = format!("hoist-sim-{}-{n}", std::process::id());
                 (std::env::temp_dir().join(dir), true)
@@ -228,6 +303,7 @@ impl SimCloudBuilder {
                 ),
                 sandbox_root,
                 owns_root,
+                persist: self.persist,
                 state: Mutex::new(State::new()),
                 faults: Mutex::new(FaultState::default()),
                 calls: Mutex::new(Calls::default()),
@@ -276,6 +352,11 @@ impl SimCloud {
         SimCloudBuilder::default()
     }
 
+    /// The state file, for a persistent cloud ([`SimCloudBuilder::persist`]).
+    pub fn persist_path(&self) -> Option<&Path> {
+        self.inner.persist.as_deref()
+    }
+
     /// The directory server sandboxes are created in.
     pub fn sandbox_root(&self) -> &Path {
         &self.inner.sandbox_root
@@ -301,7 +382,7 @@ impl SimCloud {
 
     /// Snapshots of every live object, in creation order.
     pub fn objects(&self) -> Vec<SimObject> {
-        self.inner.state().snapshot()
+        self.inner.read_state(State::snapshot)
     }
 
     /// Snapshots of the live objects of `kind` (`core.server`, …), in creation order.
@@ -314,17 +395,17 @@ impl SimCloud {
 
     /// A snapshot of the live object `id`.
     pub fn object(&self, id: &str) -> Option<SimObject> {
-        self.inner.state().get(id)
+        self.inner.read_state(|s| s.get(id))
     }
 
     /// Number of live objects.
     pub fn count(&self) -> usize {
-        self.inner.state().len()
+        self.inner.read_state(State::len)
     }
 
     /// Sandbox directories of the live servers.
     pub fn sandboxes(&self) -> Vec<PathBuf> {
-        self.inner.state().sandboxes()
+        self.inner.read_state(State::sandboxes)
     }
 
     /// Counts of the calls received so far.
@@ -414,12 +495,13 @@ impl Provisioner for SimCloud {
         let inner = &self.inner;
         lock(&inner.calls).find += 1;
         inner.round_trip().await;
-        let result = inner.throttled().map(|()| {
-            let state = inner.state();
-            state
-                .by_token(&req.token)
-                .filter(|(kind, key, _)| kind.as_str() == req.kind && *key == req.key)
-                .map(|(_, _, created)| created)
+        let result = inner.throttled().and_then(|()| {
+            inner.with_state(false, |state| {
+                state
+                    .by_token(&req.token)
+                    .filter(|(kind, key, _)| kind.as_str() == req.kind && *key == req.key)
+                    .map(|(_, _, created)| created)
+            })
         });
         debug!(
             proxy = %inner.name,

@@ -10,12 +10,13 @@ use hoist_core::resource::{check_cidr, subnet_within_network};
 use hoist_core::{Network, PublicIp, SecurityGroup, Server, Subnet};
 use hoist_provider::{CreateRequest, Created, DeleteRequest, ErrorKind, OutputMap, ProvisionError};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{IMAGES, MARKER_FILE, SIZES, SimObject};
 
 /// The resource kinds the simulated cloud provisions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) enum Kind {
     Network,
     Subnet,
@@ -60,7 +61,7 @@ impl Kind {
 
 /// A pool of addresses handed out lowest-free-first: fresh pools allocate in order, released
 /// addresses are reused before new ones. Offsets are relative to the pool's first address.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Pool {
     len: u64,
     next: u64,
@@ -107,7 +108,7 @@ fn public_address(offset: u64) -> Ipv4Addr {
 }
 
 /// An IPv4 block: base address and prefix length.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 struct Block {
     base: u32,
     prefix: u8,
@@ -142,7 +143,7 @@ impl std::fmt::Display for Block {
 }
 
 /// Kind-specific state of an object.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 enum Detail {
     Network,
     Subnet {
@@ -166,7 +167,7 @@ enum Detail {
 }
 
 /// One object in the simulated cloud.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Obj {
     seq: u64,
     id: String,
@@ -203,7 +204,7 @@ impl Obj {
 }
 
 /// The whole in-memory cloud.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct State {
     seq: u64,
     objects: HashMap<String, Obj>,

@@ -844,3 +844,77 @@ async fn the_default_sandbox_root_is_private_and_removed_with_the_cloud() {
     drop(clone);
     assert!(!root.exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Persistent mode
+
+fn persistent(tmp: &TempDir) -> SimCloud {
+    SimCloud::builder().persist(tmp.path().join("sim.json")).build()
+}
+
+#[tokio::test]
+async fn a_persistent_cloud_is_shared_by_instances_and_outlives_them() {
+    let tmp = TempDir::new().unwrap();
+    let (ids, sandbox_dir) = {
+        let a = persistent(&tmp);
+        let c = chain(&a).await;
+        assert_eq!(a.count(), 5);
+        (vec![c.net.id, c.srv.id.clone()], sandbox(&c.srv))
+    };
+    assert!(
+        sandbox_dir.starts_with(tmp.path().join("sim.json.sandboxes")),
+        "{sandbox_dir:?}"
+    );
+    // A new instance (another process, in effect) sees the same objects.
+    let b = persistent(&tmp);
+    assert_eq!(b.count(), 5);
+    assert_eq!(b.persist_path(), Some(tmp.path().join("sim.json").as_path()));
+    assert!(b.object(&ids[1]).is_some() && sandbox_dir.is_dir());
+    // ... finds them by token, and a create with a used token returns the same object.
+    let found = b.find(&freq("core.network", "Infra/net")).await.unwrap();
+    assert_eq!(found.unwrap().id, ids[0]);
+    let again = b
+        .create(&creq("core.network", "Infra/net", json!({"cidr": "10.0.0.0/16"})))
+        .await
+        .unwrap();
+    assert_eq!(again.id, ids[0]);
+    // Ids go on counting across instances.
+    let n2 = b
+        .create(&CreateRequest {
+            token: "other".into(),
+            ..creq("core.network", "Infra/net2", json!({"cidr": "10.9.0.0/16"}))
+        })
+        .await
+        .unwrap();
+    assert_eq!(n2.id, "net-0002");
+    let a = persistent(&tmp);
+    assert_eq!(a.count(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_instances_never_lose_a_create() {
+    let tmp = TempDir::new().unwrap();
+    let a = persistent(&tmp);
+    let b = persistent(&tmp);
+    let net = a
+        .create(&creq("core.network", "Infra/net", json!({"cidr": "10.0.0.0/16"})))
+        .await
+        .unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for k in 0..20 {
+        let cloud = if k % 2 == 0 { a.clone() } else { b.clone() };
+        let spec = json!({"network": r("Infra/net", &net), "cidr": format!("10.0.{k}.0/24")});
+        set.spawn(async move {
+            cloud
+                .create(&creq("core.subnet", &format!("Infra/s{k}"), spec))
+                .await
+                .unwrap()
+        });
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(c) = set.join_next().await {
+        ids.insert(c.unwrap().id);
+    }
+    assert_eq!(ids.len(), 20, "every create got its own id");
+    assert_eq!(persistent(&tmp).count(), 21);
+}

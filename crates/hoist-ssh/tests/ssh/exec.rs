@@ -171,6 +171,16 @@ async fn per_command_timeout_kills_and_the_connection_stays_usable() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(!t.exists("/root/not-killed").await.unwrap());
 
+    // A caller that gives up (drops the call) gets the same: the program is killed.
+    let req = ExecRequest::shell("sleep 3; touch /root/not-killed-2");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), t.exec(&req))
+            .await
+            .is_err()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!t.exists("/root/not-killed-2").await.unwrap());
+
     // The connector's default time limit applies to requests without one.
     let ssh2 = bed
         .builder()

@@ -4,6 +4,7 @@
 
 mod auth;
 mod exec;
+mod fanout;
 mod faults;
 mod hostkeys;
 mod sudo;

@@ -1,6 +1,7 @@
 //! The test bed: real OpenSSH hosts started by `scripts/testbed` in a temporary directory,
-//! brought down on drop. Tests that use one are serialised (each gets its own test bed, on its
-//! own port, but the machine has two cores and hosts share the test user).
+//! brought down on drop. Tests that use one are serialised, across threads and processes (an
+//! exclusive lock on a file: nextest runs each test in its own process): each gets its own
+//! test bed, on its own port, but the machine is small and the hosts share the test user.
 //!
 //! Under `CI=true` a test bed that cannot start fails the test; elsewhere a test is skipped,
 //! with a printed reason, only if `sshd` is not installed.
@@ -31,6 +32,7 @@ pub struct Testbed {
     _tmp: tempfile::TempDir,
     // Dropped last (fields drop in order, after `Drop::drop`).
     _serial: MutexGuard<'static, ()>,
+    _machine: std::fs::File,
 }
 
 fn script() -> PathBuf {
@@ -53,6 +55,13 @@ impl Testbed {
     /// Starts `n` hosts, or `None` (skip) when sshd is missing outside CI.
     pub fn up(n: usize) -> Option<Testbed> {
         let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        let machine = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(std::env::temp_dir().join("hoist-ssh-testbed.lock"))
+            .expect("the test bed lock file");
+        machine.lock().expect("locking the test bed lock file");
         if !sshd_installed() && !ci() {
             eprintln!("SKIPPED: sshd is not installed (apt-get install -y openssh-server)");
             return None;
@@ -91,6 +100,7 @@ impl Testbed {
                     hosts,
                     _tmp: tmp,
                     _serial: serial,
+                    _machine: machine,
                 });
             }
             last = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -1,0 +1,136 @@
+//! A demonstration system on the simulated cloud: a network, two subnets, a security group,
+//! `n` servers (alternating between the subnets), public IPs for the first three servers, one
+//! role per server, and one task per role. With 12 servers: 19 resources and 12 tasks.
+//!
+//! `hoist-crash-target` initiates it so the crash tests can kill it at any moment, and the
+//! tests use it for locks and the secrets canary. Every task writes a file into its server's
+//! sandbox; given a secret, the roles carry it as the variable `TOKEN` and the tasks use it.
+
+use std::sync::Arc;
+
+use hoist::provider::Provisioner;
+use hoist::state::StateStore;
+use hoist::{
+    Model, Multi, MultiTask, Network, Orchestration, OrchestrationBuilder, PublicIp, Readiness,
+    Role, Rule, Secret, SecurityGroup, Server, Subnet, Task,
+};
+
+/// The infrastructure.
+#[derive(Model)]
+pub struct DemoInfra {
+    /// The network.
+    pub net: Network,
+    /// Subnet of the even servers.
+    pub a: Subnet,
+    /// Subnet of the odd servers.
+    pub b: Subnet,
+    /// The firewall.
+    pub sg: SecurityGroup,
+    /// The servers, keyed `0..n`.
+    pub srv: Multi<Server>,
+    /// Public IP of server 0.
+    pub ip0: PublicIp,
+    /// Public IP of server 1.
+    pub ip1: PublicIp,
+    /// Public IP of server 2.
+    pub ip2: PublicIp,
+}
+
+impl DemoInfra {
+    /// The infrastructure with `servers` servers (at least 3).
+    pub fn new(servers: usize) -> Self {
+        let r = DemoInfra::refs();
+        let (a, b, sg) = (r.a.clone(), r.b.clone(), r.sg.clone());
+        DemoInfra {
+            net: Network::new("10.60.0.0/16"),
+            a: Subnet::new(r.net.clone(), "10.60.1.0/24"),
+            b: Subnet::new(r.net.clone(), "10.60.2.0/24"),
+            sg: SecurityGroup {
+                network: r.net.clone(),
+                rules: vec![Rule::tcp_in(22, "10.60.0.0/16")],
+                cloud: None,
+            },
+            srv: Multi::from_fn(move |k| {
+                let odd = k.as_str().parse::<usize>().unwrap_or(0) % 2 == 1;
+                let subnet = if odd { b.clone() } else { a.clone() };
+                Server::new("debian-12", "small", subnet).with_security_group(sg.clone())
+            })
+            .keys(0..servers.max(3)),
+            ip0: PublicIp::new(r.srv.at(0)),
+            ip1: PublicIp::new(r.srv.at(1)),
+            ip2: PublicIp::new(r.srv.at(2)),
+        }
+    }
+
+    /// The number of resources of `DemoInfra::new(servers)`.
+    pub fn resource_count(servers: usize) -> usize {
+        4 + servers.max(3) + 3
+    }
+}
+
+/// One role per server.
+#[derive(Model)]
+pub struct DemoRoles {
+    /// `srv[k]` runs on `DemoInfra.srv[k]`.
+    pub srv: Multi<Role>,
+}
+
+impl DemoRoles {
+    /// Roles for `servers` servers, with the secret variable `TOKEN` if given.
+    pub fn new(servers: usize, secret: Option<Secret>) -> Self {
+        DemoRoles {
+            srv: Multi::from_fn(move |k| {
+                let role = Role::on(DemoInfra::refs().srv.mine()).var("ID", k.to_string());
+                match &secret {
+                    Some(s) => role.var("TOKEN", s.clone()),
+                    None => role,
+                }
+            })
+            .keys(0..servers.max(3)),
+        }
+    }
+}
+
+/// One task per role.
+#[derive(Model)]
+pub struct DemoTasks {
+    /// `work[<role>]`.
+    pub work: MultiTask<Task>,
+}
+
+impl DemoTasks {
+    /// Tasks writing `ready.txt` (and, with a secret, `token.txt` from `TOKEN` in two ways).
+    pub fn new(with_secret: bool) -> Self {
+        let line = if with_secret {
+            "echo !{ID} > ready.txt; printf '%s' \"$TOKEN\" > token.txt; echo !{TOKEN} >> token.txt"
+        } else {
+            "echo !{ID} > ready.txt"
+        };
+        DemoTasks {
+            work: MultiTask::new(move |role| Task::shell(line).role(role), DemoRoles::refs().srv.all()),
+        }
+    }
+}
+
+/// The demo orchestration for `system` on `cloud` with `store`: infra named `infra`, roles
+/// `ns`, tasks `cfg`.
+pub fn builder(
+    system: &str,
+    cloud: Arc<dyn Provisioner>,
+    store: Arc<dyn StateStore>,
+    servers: usize,
+    secret: Option<Secret>,
+) -> OrchestrationBuilder {
+    let with_secret = secret.is_some();
+    Orchestration::builder(system)
+        .provisioner(cloud)
+        .state(store)
+        .infra("infra", DemoInfra::new(servers))
+        .namespace("ns", DemoRoles::new(servers, secret))
+        .config("cfg", DemoTasks::new(with_secret))
+        .readiness(Readiness {
+            attempts: 3,
+            interval: std::time::Duration::from_millis(20),
+            timeout: std::time::Duration::from_secs(5),
+        })
+}
