@@ -37,16 +37,20 @@ pub struct Args {
     pub dest: String,
     /// Hosts worked on at once (hoist: tasks in flight; the floor uses no limit).
     pub concurrency: usize,
+    /// The boolean flags given (`--name`), among those the program allows.
+    pub flags: Vec<String>,
 }
 
 impl Args {
-    /// Parses `--testbed DIR --hosts N --payload FILE --dest PATH [--concurrency N]`.
-    pub fn parse(usage: &str) -> Result<Args, String> {
+    /// Parses `--testbed DIR --hosts N --payload FILE --dest PATH [--concurrency N]` and the
+    /// boolean flags in `allowed_flags` (e.g. `--timeline`).
+    pub fn parse(usage: &str, allowed_flags: &[&str]) -> Result<Args, String> {
         let mut testbed = None;
         let mut hosts = None;
         let mut payload = None;
         let mut dest = None;
         let mut concurrency = 50;
+        let mut flags = Vec::new();
         let mut it = std::env::args().skip(1);
         while let Some(a) = it.next() {
             let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -57,6 +61,7 @@ impl Args {
                 "--dest" => dest = Some(val("--dest")?),
                 "--concurrency" => concurrency = parse_num(&val("--concurrency")?, "--concurrency")?,
                 "-h" | "--help" => return Err(usage.to_string()),
+                f if allowed_flags.contains(&f) => flags.push(f.to_string()),
                 other => return Err(format!("unknown argument `{other}`\n{usage}")),
             }
         }
@@ -67,7 +72,15 @@ impl Args {
             payload: payload.ok_or_else(|| missing("--payload"))?,
             dest: dest.ok_or_else(|| missing("--dest"))?,
             concurrency: concurrency.max(1),
+            flags,
         })
+    }
+}
+
+impl Args {
+    /// True if the boolean flag `name` (`--name`) was given.
+    pub fn flag(&self, name: &str) -> bool {
+        self.flags.iter().any(|f| f == name)
     }
 }
 

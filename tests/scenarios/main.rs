@@ -9,6 +9,7 @@ mod adoption;
 mod cancel;
 mod events;
 mod failures;
+mod journal;
 mod parallelism;
 mod partial;
 mod quickstart;

@@ -13,9 +13,12 @@
 //! one SFTP channel writing the 1 MB payload (32 KiB writes, 16 in flight). The host key must
 //! be the one recorded for `[address]:port` in the test bed's `known_hosts`: anything else
 //! aborts. Prints a `RESULT` line (see `hoist_bench::fanout`); exits 1 if anything failed.
+//! `--timeline` also prints (to stderr) the median and longest time per host of connecting,
+//! of the 10 commands and of the upload.
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::{StreamExt as _, TryStreamExt as _};
 use hoist_bench::fanout::{self, Args, Host, Stopwatch};
@@ -25,7 +28,8 @@ use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCerti
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 
-const USAGE: &str = "usage: ssh_fanout_floor --testbed DIR --hosts N --payload FILE --dest PATH";
+const USAGE: &str =
+    "usage: ssh_fanout_floor --testbed DIR --hosts N --payload FILE --dest PATH [--timeline]";
 /// SFTP write size and writes in flight.
 const CHUNK: usize = 32 * 1024;
 const IN_FLIGHT: usize = 16;
@@ -52,7 +56,8 @@ async fn one_host(
     key: Arc<PrivateKey>,
     payload: Arc<Vec<u8>>,
     dest: String,
-) -> Result<(), String> {
+) -> Result<[Duration; 3], String> {
+    let t0 = Instant::now();
     let label = format!("{}:{}", host.address, host.port);
     let err = |what: &str, e: &dyn std::fmt::Display| format!("{label}: {what}: {e}");
     let config = Arc::new(client::Config {
@@ -73,6 +78,7 @@ async fn one_host(
     if !auth.success() {
         return Err(format!("{label}: the key was refused"));
     }
+    let t1 = t0.elapsed();
 
     for i in 0..fanout::COMMANDS {
         let mut ch = ssh.channel_open_session().await.map_err(|e| err("channel", &e))?;
@@ -98,6 +104,7 @@ async fn one_host(
         }
     }
 
+    let t2 = t0.elapsed();
     let ch = ssh.channel_open_session().await.map_err(|e| err("channel", &e))?;
     ch.request_subsystem(true, "sftp")
         .await
@@ -113,8 +120,13 @@ async fn one_host(
         .await
         .map_err(|e| err("sftp open", &e))?
         .handle;
-    futures::stream::iter(payload.chunks(CHUNK).enumerate())
-        .map(|(i, c)| sftp.write(handle.as_str(), (i * CHUNK) as u64, c.to_vec()))
+    let chunks: Vec<(u64, Vec<u8>)> = payload
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(i, c)| ((i * CHUNK) as u64, c.to_vec()))
+        .collect();
+    futures::stream::iter(chunks)
+        .map(|(offset, chunk)| sftp.write(handle.as_str(), offset, chunk))
         .buffer_unordered(IN_FLIGHT)
         .try_for_each(|_| async { Ok(()) })
         .await
@@ -122,8 +134,9 @@ async fn one_host(
     sftp.close(handle.as_str())
         .await
         .map_err(|e| err("sftp close", &e))?;
+    let t3 = t0.elapsed();
     let _ = ssh.disconnect(russh::Disconnect::ByApplication, "", "en").await;
-    Ok(())
+    Ok([t1, t2 - t1, t3 - t2])
 }
 
 async fn run(args: Args) -> Result<u64, String> {
@@ -151,17 +164,29 @@ async fn run(args: Args) -> Result<u64, String> {
         set.spawn(one_host(h, expected, key.clone(), payload.clone(), args.dest.clone()));
     }
     let mut done = 0;
+    let mut phases = [Vec::new(), Vec::new(), Vec::new()];
     while let Some(r) = set.join_next().await {
-        r.map_err(|e| e.to_string())??;
+        let times = r.map_err(|e| e.to_string())??;
+        for (v, t) in phases.iter_mut().zip(times) {
+            v.push(t);
+        }
         done += 1;
     }
     watch.report("floor", args.hosts, done);
+    if args.flag("--timeline") {
+        let [connect, commands, upload] = phases.map(|mut v| {
+            v.sort();
+            let q = |f: f64| v[((v.len() - 1) as f64 * f) as usize].as_secs_f64() * 1000.0;
+            format!("median {:.0} ms, max {:.0} ms", q(0.5), q(1.0))
+        });
+        eprintln!("timeline: per host: connect {connect}; 10 commands {commands}; upload {upload}");
+    }
     Ok(done)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match Args::parse(USAGE) {
+    let args = match Args::parse(USAGE, &["--timeline"]) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");

@@ -13,17 +13,29 @@
 //! other, like Ansible, pyinfra and the floor do. Host keys are verified against the test
 //! bed's `known_hosts`. The state store is the default (in memory), so every run does all the
 //! work. Prints a `RESULT` line (see `hoist_bench::fanout`); exits 1 if anything failed.
+//!
+//! Two flags help find where the time goes:
+//! - `--timeline`: prints (to stderr) when the readiness and configuration phases ended and
+//!   the median duration of the command tasks and of the upload, from the run's events;
+//! - `--transport-only`: the same work through `hoist::ssh` alone (`SshConnector` and
+//!   `Transport::exec` / `put_file`, one task per host), without the orchestrator. Its result
+//!   line says `tool=hoist-transport`.
 
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use hoist::exec::{ExecRequest, HostTarget, Transport as _};
 use hoist::inventory::{Inventory, InventoryNamespace};
 use hoist::ssh::SshConnector;
-use hoist::{Deps, Model, MultiTask, Orchestration, Ref, Role, Task, TaskOutcome};
+use hoist::{
+    Deps, Event, EventKind, Model, MultiTask, Orchestration, Phase, Ref, Role, Task, TaskOutcome,
+};
 use hoist_bench::fanout::{self, Args, Stopwatch};
 
 const USAGE: &str = "usage: ssh_fanout_hoist --testbed DIR --hosts N --payload FILE --dest PATH \
-                     [--concurrency N (default 50)]";
+                     [--concurrency N (default 50)] [--timeline] [--transport-only]";
+const FLAGS: &[&str] = &["--timeline", "--transport-only"];
 
 /// The work on one host: 10 commands, then the upload, in this order.
 #[derive(Model)]
@@ -102,18 +114,23 @@ async fn run(args: Args) -> Result<(), String> {
     let cfg = Cfg {
         work: MultiTask::new(move |role| host_work(role, &payload, &dest), roles),
     };
-    let ssh = SshConnector::builder()
-        .known_hosts(args.testbed.join("known_hosts"))
-        .identity(args.testbed.join("id_ed25519"), None)
-        .agent(false)
-        .build();
-    let orch = Orchestration::builder("ssh-fanout")
+    let ssh = connector(&args);
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let mut builder = Orchestration::builder("ssh-fanout")
         .namespace("inv", inv.namespace())
         .config("cfg", cfg)
         .connector(Arc::new(ssh.clone()))
-        .concurrency(args.concurrency)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .concurrency(args.concurrency);
+    if args.flag("--timeline") {
+        let events = events.clone();
+        builder = builder.subscribe(move |e: &Event| {
+            events
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(e.clone());
+        });
+    }
+    let orch = builder.build().map_err(|e| e.to_string())?;
     let report = orch.initiate_system().await.map_err(|e| e.to_string())?;
     if !report.success {
         return Err(format!("the run failed:\n{report}"));
@@ -128,19 +145,141 @@ async fn run(args: Args) -> Result<(), String> {
         return Err(format!("{changed} tasks changed, {want} expected:\n{report}"));
     }
     watch.report("hoist", hosts.len(), ssh.connections_opened());
+    if args.flag("--timeline") {
+        timeline(&events.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
+    Ok(())
+}
+
+fn connector(args: &Args) -> SshConnector {
+    SshConnector::builder()
+        .known_hosts(args.testbed.join("known_hosts"))
+        .identity(args.testbed.join("id_ed25519"), None)
+        .agent(false)
+        .build()
+}
+
+/// Prints the phase ends and the median task durations of a run's events.
+fn timeline(events: &[Event]) {
+    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    let mut started = std::collections::HashMap::new();
+    let (mut commands, mut uploads) = (Vec::new(), Vec::new());
+    for e in events {
+        match &e.kind {
+            EventKind::PhaseFinished { phase, .. } => {
+                let name = match phase {
+                    Phase::Readiness => "readiness (connect + ping)",
+                    Phase::Configuration => "configuration",
+                    _ => continue,
+                };
+                eprintln!("timeline: {name} done at {}", ms(e.elapsed));
+            }
+            EventKind::TaskStarting { key, .. } => {
+                started.insert(key.clone(), e.elapsed);
+            }
+            EventKind::TaskFinished { key, .. } => {
+                if let Some(t0) = started.get(key) {
+                    let d = e.elapsed.saturating_sub(*t0);
+                    if key.ends_with("upload") {
+                        uploads.push(d);
+                    } else {
+                        commands.push(d);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v.get(v.len() / 2).copied().unwrap_or_default()
+    };
+    eprintln!(
+        "timeline: median command task {}, median upload task {} ({} and {} tasks)",
+        ms(median(&mut commands)),
+        ms(median(&mut uploads)),
+        commands.len(),
+        uploads.len()
+    );
+}
+
+/// The same work through the SSH transport alone: no plan, no scheduler, no state.
+async fn run_transport_only(args: Args) -> Result<(), String> {
+    let hosts = fanout::testbed_hosts(&args.testbed, args.hosts)?;
+    let payload = Arc::new(
+        std::fs::read(&args.payload).map_err(|e| format!("{}: {e}", args.payload.display()))?,
+    );
+    let watch = Stopwatch::start();
+    let ssh = connector(&args);
+    let mut set = tokio::task::JoinSet::new();
+    for h in &hosts {
+        let ssh = ssh.clone();
+        let target = HostTarget {
+            address: h.address.clone(),
+            port: Some(h.port),
+            creds: hoist::Credentials {
+                user: Some(h.user.clone()),
+                ..Default::default()
+            },
+            jump: None,
+        };
+        let (payload, dest) = (payload.clone(), args.dest.clone());
+        set.spawn(async move {
+            let t0 = std::time::Instant::now();
+            let t = ssh.connect_host(&target).await.map_err(|e| e.to_string())?;
+            let t1 = t0.elapsed();
+            for i in 0..fanout::COMMANDS {
+                let line = fanout::command(i);
+                let argv: Vec<&str> = line.split(' ').collect();
+                let out = t
+                    .exec(&ExecRequest::argv(argv))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !out.success() {
+                    return Err(format!("{}: `{line}` {}", target.address, out.status_text()));
+                }
+            }
+            let t2 = t0.elapsed();
+            t.put_file(&dest, &payload, 0o644)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>([t1, t2 - t1, t0.elapsed() - t2])
+        });
+    }
+    let mut phases = [Vec::new(), Vec::new(), Vec::new()];
+    while let Some(r) = set.join_next().await {
+        let times = r.map_err(|e| e.to_string())??;
+        for (v, t) in phases.iter_mut().zip(times) {
+            v.push(t);
+        }
+    }
+    watch.report("hoist-transport", hosts.len(), ssh.connections_opened());
+    if args.flag("--timeline") {
+        let [connect, commands, upload] = phases.map(|mut v| {
+            v.sort();
+            let q = |f: f64| v[((v.len() - 1) as f64 * f) as usize].as_secs_f64() * 1000.0;
+            format!("median {:.0} ms, max {:.0} ms", q(0.5), q(1.0))
+        });
+        eprintln!("timeline: per host: connect {connect}; 10 commands {commands}; upload {upload}");
+    }
     Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match Args::parse(USAGE) {
+    let args = match Args::parse(USAGE, FLAGS) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    match run(args).await {
+    let result = if args.flag("--transport-only") {
+        run_transport_only(args).await
+    } else {
+        run(args).await
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ssh_fanout_hoist: {e}");

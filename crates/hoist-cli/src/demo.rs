@@ -107,7 +107,10 @@ impl DemoTasks {
             "echo !{ID} > ready.txt"
         };
         DemoTasks {
-            work: MultiTask::new(move |role| Task::shell(line).role(role), DemoRoles::refs().srv.all()),
+            work: MultiTask::new(
+                move |role| Task::shell(line).role(role),
+                DemoRoles::refs().srv.all(),
+            ),
         }
     }
 }

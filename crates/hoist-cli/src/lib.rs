@@ -32,7 +32,11 @@ use hoist::{Orchestration, OrchestrationError};
 
 /// The `hoist` command line.
 #[derive(Debug, Parser)]
-#[command(name = "hoist", version, about = "Stand systems up, configure them, tear them down: the hoist command line")]
+#[command(
+    name = "hoist",
+    version,
+    about = "Stand systems up, configure them, tear them down: the hoist command line"
+)]
 pub struct Cli {
     /// Where the state is: a SQLite file, or a postgres:// URL.
     #[arg(long, global = true, env = "HOIST_STATE", default_value = hoist::state::DEFAULT_STATE_PATH)]
@@ -101,7 +105,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Some(i) => s.split_at(i),
         None => (s, "s"),
     };
-    let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?} (try 30s or 500ms)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (try 30s or 500ms)"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -144,7 +150,11 @@ impl From<OrchestrationError> for CliError {
     fn from(e: OrchestrationError) -> Self {
         match e {
             OrchestrationError::State(s) => CliError::State(s),
-            OrchestrationError::MissingProvider { system, provider, example } => CliError::Message(format!(
+            OrchestrationError::MissingProvider {
+                system,
+                provider,
+                example,
+            } => CliError::Message(format!(
                 "the recorded state of `{system}` has resources of provider `{provider}` (e.g. `{example}`), \
                  but no proxy named `{provider}` is configured: {}",
                 providers::hint(&provider)
@@ -177,6 +187,17 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
+    // Only an import creates a state file; every other command reads an existing one.
+    let is_file = !cli.state.contains("://") && !cli.state.contains(':');
+    if is_file
+        && !matches!(cli.command, Command::State(StateCommand::Import { .. }))
+        && !std::path::Path::new(&cli.state).exists()
+    {
+        return Err(CliError::Message(format!(
+            "no hoist state at {} (run hoist in the project directory, or give --state PATH|URL)",
+            cli.state
+        )));
+    }
     let store = hoist::state::open(&cli.state).await?;
     if let Command::State(StateCommand::List) = cli.command {
         for s in store.systems().await? {
@@ -190,7 +211,10 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
     let system = pick_system(&*store, cli.system.as_deref()).await?;
     match cli.command {
         Command::Down { yes } => {
-            let state = store.load(&system).await?.unwrap_or_else(|| SystemState::new(&system));
+            let state = store
+                .load(&system)
+                .await?
+                .unwrap_or_else(|| SystemState::new(&system));
             if !yes {
                 return Err(CliError::Message(format!(
                     "`hoist down` deletes every resource of system `{system}` ({} recorded in {}); run it again with --yes",
@@ -201,13 +225,21 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
             let orch = orchestration(&system, store, &cli)?;
             let report = orch.teardown_system().await?;
             eprint!("{report}");
-            Ok(if report.success { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.success {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Recover => {
             let orch = orchestration(&system, store, &cli)?;
             let report = orch.recover_system().await?;
             eprint!("{report}");
-            Ok(if report.success { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.success {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Status { json } => status(&*store, &system, json).await,
         Command::Unlock { force } => {
@@ -221,7 +253,9 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
                     "{what}. `hoist unlock --force` removes the lock whoever holds it; make sure that run is dead first"
                 )));
             }
-            match hoist::state::force_unlock(&*store, &system, &LockHolder::current("unlock")).await? {
+            match hoist::state::force_unlock(&*store, &system, &LockHolder::current("unlock"))
+                .await?
+            {
                 Some(l) => println!("removed the lock on `{system}`: {l}"),
                 None => println!("system `{system}` was not locked (recorded anyway)"),
             }
@@ -229,9 +263,13 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::State(StateCommand::Export) => {
             let Some(state) = store.load(&system).await? else {
-                return Err(CliError::Message(format!("no state for system `{system}` in {}", store.location())));
+                return Err(CliError::Message(format!(
+                    "no state for system `{system}` in {}",
+                    store.location()
+                )));
             };
-            let text = serde_json::to_string_pretty(&state).map_err(|e| CliError::Message(e.to_string()))?;
+            let text = serde_json::to_string_pretty(&state)
+                .map_err(|e| CliError::Message(e.to_string()))?;
             println!("{text}");
             Ok(ExitCode::SUCCESS)
         }
@@ -260,7 +298,11 @@ async fn pick_system(store: &dyn StateStore, named: Option<&str>) -> Result<Stri
 }
 
 /// An orchestration with no models: the proxies from the environment, and the store.
-fn orchestration(system: &str, store: Arc<dyn StateStore>, cli: &Cli) -> Result<Orchestration, CliError> {
+fn orchestration(
+    system: &str,
+    store: Arc<dyn StateStore>,
+    cli: &Cli,
+) -> Result<Orchestration, CliError> {
     let mut b = Orchestration::builder(system).state(store);
     for p in providers::from_env().map_err(CliError::Message)? {
         b = b.provisioner(p);
@@ -276,14 +318,22 @@ async fn status(store: &dyn StateStore, system: &str, json: bool) -> Result<Exit
     let lock = store.lock_info(system).await?;
     if json {
         let v = serde_json::json!({ "state": state, "lock": lock });
-        println!("{}", serde_json::to_string_pretty(&v).map_err(|e| CliError::Message(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(|e| CliError::Message(e.to_string()))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let Some(s) = state else {
         println!("system `{system}`: no state in {}", store.location());
         return Ok(ExitCode::SUCCESS);
     };
-    println!("system `{system}` in {} (schema {}, generation {})", store.location(), s.schema, s.generation);
+    println!(
+        "system `{system}` in {} (schema {}, generation {})",
+        store.location(),
+        s.schema,
+        s.generation
+    );
     match &lock {
         Some(l) => println!("lock: {l}"),
         None => println!("lock: free"),
@@ -295,7 +345,10 @@ async fn status(store: &dyn StateStore, system: &str, json: bool) -> Result<Exit
     }
     println!("resources: {}", s.resources.len());
     for r in s.resources.values() {
-        let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let status = serde_json::to_value(r.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         println!(
             "  {:<32} {:<20} {:<8} {:<9} {}",
             r.key,
@@ -305,30 +358,47 @@ async fn status(store: &dyn StateStore, system: &str, json: bool) -> Result<Exit
             r.provider_id.as_deref().unwrap_or("-")
         );
     }
-    let ok = s.tasks.values().filter(|t| t.status == hoist::state::TaskStatus::Succeeded).count();
+    let ok = s
+        .tasks
+        .values()
+        .filter(|t| t.status == hoist::state::TaskStatus::Succeeded)
+        .count();
     println!("tasks: {} recorded, {ok} succeeded", s.tasks.len());
     println!("runs: {} (latest last)", s.runs.len());
     for r in s.runs.iter().rev().take(5).rev() {
-        let outcome = serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let outcome = serde_json::to_value(r.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         println!(
             "  {:<14} {:<11} by {} at {}{}",
             r.action,
             outcome,
             r.by,
             r.started,
-            r.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            r.detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn import(store: &Arc<dyn StateStore>, cli: &Cli, file: &PathBuf, replace: bool) -> Result<ExitCode, CliError> {
+async fn import(
+    store: &Arc<dyn StateStore>,
+    cli: &Cli,
+    file: &PathBuf,
+    replace: bool,
+) -> Result<ExitCode, CliError> {
     let bytes = if file.as_os_str() == "-" {
         let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(|e| CliError::Message(format!("cannot read standard input: {e}")))?;
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+            .map_err(|e| CliError::Message(format!("cannot read standard input: {e}")))?;
         b
     } else {
-        std::fs::read(file).map_err(|e| CliError::Message(format!("cannot read {}: {e}", file.display())))?
+        std::fs::read(file)
+            .map_err(|e| CliError::Message(format!("cannot read {}: {e}", file.display())))?
     };
     let state = hoist::state::from_json(&bytes, &file.display().to_string())?;
     if let Some(named) = &cli.system
@@ -341,7 +411,10 @@ async fn import(store: &Arc<dyn StateStore>, cli: &Cli, file: &PathBuf, replace:
         )));
     }
     let system = state.system.clone();
-    let opts = hoist::state::LockOptions { wait: cli.wait, ..Default::default() };
+    let opts = hoist::state::LockOptions {
+        wait: cli.wait,
+        ..Default::default()
+    };
     let holder = LockHolder::current("import");
     let guard = hoist::state::LockGuard::acquire(store.clone(), &system, &holder, opts).await?;
     let result = async {
@@ -355,7 +428,13 @@ async fn import(store: &Arc<dyn StateStore>, cli: &Cli, file: &PathBuf, replace:
         let run = hoist::state::RunRecord::start("import", &holder.by())
             .finish(hoist::state::RunOutcome::Succeeded)
             .with_detail(format!("from {}", file.display()));
-        store.apply(&system, Some(guard.id()), &[hoist::state::Change::PutRun(run)]).await?;
+        store
+            .apply(
+                &system,
+                Some(guard.id()),
+                &[hoist::state::Change::PutRun(run)],
+            )
+            .await?;
         Ok(())
     }
     .await;

@@ -5,7 +5,10 @@ use clap::Parser as _;
 fn main() -> std::process::ExitCode {
     hoist_cli::init_logging();
     let cli = hoist_cli::Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hoist: error: cannot start the async runtime: {e}");

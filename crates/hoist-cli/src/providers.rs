@@ -26,7 +26,9 @@ pub fn from_env() -> Result<Vec<Arc<dyn Provisioner>>, String> {
             b = b.name(name);
         }
         if let Ok(ms) = std::env::var("HOIST_SIM_LATENCY_MS") {
-            let ms: u64 = ms.parse().map_err(|_| format!("HOIST_SIM_LATENCY_MS={ms:?} is not a number of milliseconds"))?;
+            let ms: u64 = ms.parse().map_err(|_| {
+                format!("HOIST_SIM_LATENCY_MS={ms:?} is not a number of milliseconds")
+            })?;
             b = b.latency(Duration::from_millis(ms));
         }
         out.push(Arc::new(b.build()));

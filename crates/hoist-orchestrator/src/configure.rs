@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hoist_core::{Action, Credentials, Outputs, Plan, PlannedHost, ResourceId, RoleId, Secret};
-use hoist_exec::{Become, HostTarget, LocalTransport, TaskContext, Transport, VarSource, run_action};
+use hoist_exec::{
+    Become, HostTarget, LocalTransport, TaskContext, Transport, VarSource, run_action,
+};
 use hoist_provider::{HostEndpoint, OutputMap};
 use hoist_state::{ResourceStatus, SystemState, TaskRecord, TaskStatus};
 use tokio::task::JoinSet;
@@ -71,57 +73,91 @@ impl VarSource for NoVars {
 impl VarSource for RoleVars {
     fn expand(&self, text: &str) -> Result<String, String> {
         match self.role {
-            Some(r) => self.plan.expand(r, text, &*self.outputs).map(|e| e.text).map_err(|e| e.to_string()),
-            None if hoist_core::namespace::has_refs(text) => {
-                Err(format!("{text:?} uses variables, but the task has no role to take them from"))
-            }
+            Some(r) => self
+                .plan
+                .expand(r, text, &*self.outputs)
+                .map(|e| e.text)
+                .map_err(|e| e.to_string()),
+            None if hoist_core::namespace::has_refs(text) => Err(format!(
+                "{text:?} uses variables, but the task has no role to take them from"
+            )),
             None => Ok(text.to_string()),
         }
     }
     fn context(&self) -> BTreeMap<String, String> {
-        self.role.map(|r| self.plan.template_context(r, &*self.outputs)).unwrap_or_default()
+        self.role
+            .map(|r| self.plan.template_context(r, &*self.outputs))
+            .unwrap_or_default()
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum HostSpec {
     Local(PathBuf),
-    Net { address: String, port: Option<u16>, jump: Option<String> },
+    Net {
+        address: String,
+        port: Option<u16>,
+        jump: Option<String>,
+    },
 }
 
 impl HostSpec {
     fn from_endpoint(e: HostEndpoint) -> Self {
         match e {
             HostEndpoint::Local { dir } => HostSpec::Local(dir),
-            HostEndpoint::Network { address, port } => HostSpec::Net { address, port, jump: None },
+            HostEndpoint::Network { address, port } => HostSpec::Net {
+                address,
+                port,
+                jump: None,
+            },
         }
     }
 
     fn from_address(a: &str) -> Self {
         match a.strip_prefix("local:") {
             Some(d) => HostSpec::Local(PathBuf::from(d)),
-            None => HostSpec::Net { address: a.to_string(), port: None, jump: None },
+            None => HostSpec::Net {
+                address: a.to_string(),
+                port: None,
+                jump: None,
+            },
         }
     }
 
     /// Applies the role's connection settings (port, jump host) to a network host.
     fn with_conn(self, conn: &hoist_core::Connection) -> Self {
         match self {
-            HostSpec::Net { address, port, jump } => {
-                HostSpec::Net { address, port: conn.port.or(port), jump: conn.jump.clone().or(jump) }
-            }
+            HostSpec::Net {
+                address,
+                port,
+                jump,
+            } => HostSpec::Net {
+                address,
+                port: conn.port.or(port),
+                jump: conn.jump.clone().or(jump),
+            },
             local => local,
         }
     }
 }
 
 /// Where the tasks of a role run: the host spec and a description for messages.
-fn resolve_host(o: &Orchestration, plan: &Plan, outputs: &Snapshot, role: RoleId) -> Result<(HostSpec, String), String> {
+fn resolve_host(
+    o: &Orchestration,
+    plan: &Plan,
+    outputs: &Snapshot,
+    role: RoleId,
+) -> Result<(HostSpec, String), String> {
     let conn = &plan.roles[role.index()].conn;
     resolve_host_inner(o, plan, outputs, role).map(|(s, d)| (s.with_conn(conn), d))
 }
 
-fn resolve_host_inner(o: &Orchestration, plan: &Plan, outputs: &Snapshot, role: RoleId) -> Result<(HostSpec, String), String> {
+fn resolve_host_inner(
+    o: &Orchestration,
+    plan: &Plan,
+    outputs: &Snapshot,
+    role: RoleId,
+) -> Result<(HostSpec, String), String> {
     let opts = &o.inner.opts;
     let r = &plan.roles[role.index()];
     match &r.host {
@@ -129,23 +165,40 @@ fn resolve_host_inner(o: &Orchestration, plan: &Plan, outputs: &Snapshot, role: 
         PlannedHost::Local(d) => Ok((HostSpec::Local(d.clone()), format!("local:{}", d.display()))),
         PlannedHost::Address(a) => {
             let addr = match &r.host_template {
-                Some(t) => plan.expand(role, t, outputs).map_err(|e| e.to_string())?.text,
+                Some(t) => {
+                    plan.expand(role, t, outputs)
+                        .map_err(|e| e.to_string())?
+                        .text
+                }
                 None => a.clone(),
             };
             if let Some(e) = opts.connect_overrides.get(&addr) {
-                return Ok((HostSpec::from_endpoint(e.clone()), format!("{addr} (overridden)")));
+                return Ok((
+                    HostSpec::from_endpoint(e.clone()),
+                    format!("{addr} (overridden)"),
+                ));
             }
             Ok((HostSpec::from_address(&addr), addr))
         }
         PlannedHost::Resource { resource, output } => {
             let res = &plan.resources[resource.index()];
             let key = res.key();
-            let Some((_, outs)) = outputs.by_id.get(resource.index()).and_then(Option::as_ref) else {
+            let Some((_, outs)) = outputs.by_id.get(resource.index()).and_then(Option::as_ref)
+            else {
                 return Err(format!("host `{}` was not provisioned", res.long_name));
             };
-            let addr = outs.get(output).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
-            if let Some(e) = opts.connect_overrides.get(&key).or_else(|| addr.as_ref().and_then(|a| opts.connect_overrides.get(a))) {
-                return Ok((HostSpec::from_endpoint(e.clone()), format!("{} (overridden)", res.long_name)));
+            let addr = outs
+                .get(output)
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+            if let Some(e) = opts
+                .connect_overrides
+                .get(&key)
+                .or_else(|| addr.as_ref().and_then(|a| opts.connect_overrides.get(a)))
+            {
+                return Ok((
+                    HostSpec::from_endpoint(e.clone()),
+                    format!("{} (overridden)", res.long_name),
+                ));
             }
             let proxy = o.inner.proxies.iter().find(|p| p.name() == res.provider);
             if let Some(e) = proxy.and_then(|p| p.endpoint(&res.kind, outs)) {
@@ -156,17 +209,38 @@ fn resolve_host_inner(o: &Orchestration, plan: &Plan, outputs: &Snapshot, role: 
                 };
                 return Ok((spec, desc));
             }
-            let addr = addr.ok_or_else(|| format!("host `{}` has no `{output}` output", res.long_name))?;
-            Ok((HostSpec::Net { address: addr.clone(), port: None, jump: None }, format!("{} ({addr})", res.long_name)))
+            let addr =
+                addr.ok_or_else(|| format!("host `{}` has no `{output}` output", res.long_name))?;
+            Ok((
+                HostSpec::Net {
+                    address: addr.clone(),
+                    port: None,
+                    jump: None,
+                },
+                format!("{} ({addr})", res.long_name),
+            ))
         }
     }
 }
 
-async fn connect(o: &Orchestration, spec: &HostSpec, creds: &Credentials) -> Result<Arc<dyn Transport>, String> {
+async fn connect(
+    o: &Orchestration,
+    spec: &HostSpec,
+    creds: &Credentials,
+) -> Result<Arc<dyn Transport>, String> {
     match spec {
         HostSpec::Local(d) => Ok(Arc::new(LocalTransport::sandbox(d.clone()))),
-        HostSpec::Net { address, port, jump } => {
-            let target = HostTarget { address: address.clone(), port: *port, creds: creds.clone(), jump: jump.clone() };
+        HostSpec::Net {
+            address,
+            port,
+            jump,
+        } => {
+            let target = HostTarget {
+                address: address.clone(),
+                port: *port,
+                creds: creds.clone(),
+                jump: jump.clone(),
+            };
             for c in &o.inner.connectors {
                 if let Some(t) = c.connect(&target).await? {
                     return Ok(t);
@@ -181,7 +255,11 @@ async fn connect(o: &Orchestration, spec: &HostSpec, creds: &Credentials) -> Res
 }
 
 /// Connects and pings, with bounded attempts.
-async fn ready(o: &Orchestration, spec: &HostSpec, creds: &Credentials) -> Result<Arc<dyn Transport>, String> {
+async fn ready(
+    o: &Orchestration,
+    spec: &HostSpec,
+    creds: &Credentials,
+) -> Result<Arc<dyn Transport>, String> {
     let r = o.inner.opts.readiness;
     let attempts = r.attempts.max(1);
     let mut last = String::new();
@@ -228,7 +306,11 @@ struct SudoPassword {
 
 impl SudoPassword {
     fn new(fixed: Option<Secret>, prompt: Option<crate::orchestration::SudoPrompt>) -> Self {
-        SudoPassword { fixed, prompt, cell: tokio::sync::OnceCell::new() }
+        SudoPassword {
+            fixed,
+            prompt,
+            cell: tokio::sync::OnceCell::new(),
+        }
     }
 
     /// The password (`None`: sudo without one), asking the prompt on first use.
@@ -248,7 +330,10 @@ impl SudoPassword {
 
     /// `secrets` plus the password, if it is known by now.
     fn with_known(&self, secrets: &[Secret]) -> Vec<Secret> {
-        let known = self.fixed.clone().or_else(|| self.cell.get().cloned().flatten());
+        let known = self
+            .fixed
+            .clone()
+            .or_else(|| self.cell.get().cloned().flatten());
         secrets.iter().cloned().chain(known).collect()
     }
 }
@@ -270,14 +355,31 @@ pub(crate) async fn configure(
 ) -> Result<(), OrchestrationError> {
     let inner = &o.inner;
     let outputs = Arc::new(Snapshot::new(plan, state));
-    let keys: Vec<String> = plan.tasks.iter().map(hoist_core::PlannedTask::key).collect();
-    let preds: Vec<Vec<u32>> = plan.tasks.iter().map(|t| t.deps.iter().map(|d| d.0).collect()).collect();
-    let mut dag = DagRun::new(&preds, |i| state.tasks.get(&keys[i]).is_some_and(|t| t.status == TaskStatus::Succeeded));
+    let keys: Vec<String> = plan
+        .tasks
+        .iter()
+        .map(hoist_core::PlannedTask::key)
+        .collect();
+    let preds: Vec<Vec<u32>> = plan
+        .tasks
+        .iter()
+        .map(|t| t.deps.iter().map(|d| d.0).collect())
+        .collect();
+    let mut dag = DagRun::new(&preds, |i| {
+        state
+            .tasks
+            .get(&keys[i])
+            .is_some_and(|t| t.status == TaskStatus::Succeeded)
+    });
     for (i, k) in keys.iter().enumerate() {
         if dag.state[i] == NodeState::Done {
             report.tasks.push(TaskReport {
                 key: k.clone(),
-                host: state.tasks.get(k).map(|t| t.host.clone()).unwrap_or_default(),
+                host: state
+                    .tasks
+                    .get(k)
+                    .map(|t| t.host.clone())
+                    .unwrap_or_default(),
                 outcome: TaskOutcome::AlreadyDone,
                 attempts: 0,
                 duration: std::time::Duration::ZERO,
@@ -286,7 +388,9 @@ pub(crate) async fn configure(
             });
         }
     }
-    let todo: Vec<usize> = (0..plan.tasks.len()).filter(|&i| dag.state[i] != NodeState::Done).collect();
+    let todo: Vec<usize> = (0..plan.tasks.len())
+        .filter(|&i| dag.state[i] != NodeState::Done)
+        .collect();
     if todo.is_empty() {
         return Ok(());
     }
@@ -302,7 +406,9 @@ pub(crate) async fn configure(
         }
         let h = resolve_host(o, plan, &outputs, t.run_on);
         if let Ok((spec, _)) = &h {
-            first_creds.entry(spec.clone()).or_insert_with(|| t.creds.clone());
+            first_creds
+                .entry(spec.clone())
+                .or_insert_with(|| t.creds.clone());
         }
         host_of.insert(i, h);
     }
@@ -323,21 +429,38 @@ pub(crate) async fn configure(
     while let Some(Ok((spec, r))) = checks.join_next().await {
         let desc = match &spec {
             HostSpec::Local(d) => format!("local:{}", d.display()),
-            HostSpec::Net { address, port: Some(p), .. } => format!("{address}:{p}"),
+            HostSpec::Net {
+                address,
+                port: Some(p),
+                ..
+            } => format!("{address}:{p}"),
             HostSpec::Net { address, .. } => address.clone(),
         };
         all_ready &= r.is_ok();
-        em.emit(EventKind::HostReady { host: desc, ready: r.is_ok() });
+        em.emit(EventKind::HostReady {
+            host: desc,
+            ready: r.is_ok(),
+        });
         transports.insert(spec, r);
     }
-    em.emit(EventKind::PhaseFinished { phase: Phase::Readiness, success: all_ready });
+    em.emit(EventKind::PhaseFinished {
+        phase: Phase::Readiness,
+        success: all_ready,
+    });
 
     em.emit(EventKind::PhaseStarting(Phase::Configuration));
     let secrets: Arc<[Secret]> = plan.secrets().to_vec().into();
     // The sudo password: given, or asked at most once, when the first become task starts.
-    let sudo = Arc::new(SudoPassword::new(inner.opts.sudo_password.clone(), inner.opts.sudo_prompt.clone()));
+    let sudo = Arc::new(SudoPassword::new(
+        inner.opts.sudo_password.clone(),
+        inner.opts.sudo_prompt.clone(),
+    ));
     let mut warned: BTreeSet<String> = BTreeSet::new();
-    let mut permits = Permits::new(inner.opts.concurrency, HashMap::new(), inner.opts.host_limit);
+    let mut permits = Permits::new(
+        inner.opts.concurrency,
+        HashMap::new(),
+        inner.opts.host_limit,
+    );
     let mut running: JoinSet<TaskDone> = JoinSet::new();
     let mut waiting: Vec<usize> = Vec::new();
     let mut host_desc: HashMap<usize, String> = HashMap::new();
@@ -356,14 +479,35 @@ pub(crate) async fn configure(
                 let t = &plan.tasks[i];
                 let key = keys[i].clone();
                 // Where it runs.
-                let (transport, desc): (Option<Arc<dyn Transport>>, String) = if t.action.is_local() || !valid(t.run_on) {
-                    (None, "controller".to_string())
-                } else {
-                    match host_of.get(&i) {
-                        Some(Ok((spec, desc))) => match transports.get(spec) {
-                            Some(Ok(tr)) => (Some(tr.clone()), desc.clone()),
+                let (transport, desc): (Option<Arc<dyn Transport>>, String) =
+                    if t.action.is_local() || !valid(t.run_on) {
+                        (None, "controller".to_string())
+                    } else {
+                        match host_of.get(&i) {
+                            Some(Ok((spec, desc))) => match transports.get(spec) {
+                                Some(Ok(tr)) => (Some(tr.clone()), desc.clone()),
+                                Some(Err(e)) => {
+                                    fail_now(
+                                        state,
+                                        em,
+                                        report,
+                                        &mut dag,
+                                        i,
+                                        &key,
+                                        desc,
+                                        format!("host {desc} is not reachable: {e}"),
+                                    );
+                                    jr.task(state, &key).await?;
+                                    ok = false;
+                                    if inner.opts.fail_fast {
+                                        stop = true;
+                                    }
+                                    continue;
+                                }
+                                None => (None, desc.clone()),
+                            },
                             Some(Err(e)) => {
-                                fail_now(state, em, report, &mut dag, i, &key, desc, format!("host {desc} is not reachable: {e}"));
+                                fail_now(state, em, report, &mut dag, i, &key, "?", e.clone());
                                 jr.task(state, &key).await?;
                                 ok = false;
                                 if inner.opts.fail_fast {
@@ -371,20 +515,9 @@ pub(crate) async fn configure(
                                 }
                                 continue;
                             }
-                            None => (None, desc.clone()),
-                        },
-                        Some(Err(e)) => {
-                            fail_now(state, em, report, &mut dag, i, &key, "?", e.clone());
-                            jr.task(state, &key).await?;
-                            ok = false;
-                            if inner.opts.fail_fast {
-                                stop = true;
-                            }
-                            continue;
+                            None => (None, "?".to_string()),
                         }
-                        None => (None, "?".to_string()),
-                    }
-                };
+                    };
                 let Some(permit) = permits.try_take(&desc) else {
                     still.push(i);
                     continue;
@@ -401,7 +534,11 @@ pub(crate) async fn configure(
                         report.warnings.push(w);
                     }
                 }
-                let vars = RoleVars { plan: plan.clone(), role, outputs: outputs.clone() };
+                let vars = RoleVars {
+                    plan: plan.clone(),
+                    role,
+                    outputs: outputs.clone(),
+                };
                 let action = t.action.clone();
                 let retry = t.retry;
                 let become_user = t.become_user.clone().filter(|_| !t.action.is_local());
@@ -511,7 +648,11 @@ pub(crate) async fn configure(
     for i in dag.not_run().into_iter().chain(waiting) {
         report.tasks.push(TaskReport {
             key: keys[i].clone(),
-            host: host_of.get(&i).and_then(|h| h.as_ref().ok()).map(|h| h.1.clone()).unwrap_or_default(),
+            host: host_of
+                .get(&i)
+                .and_then(|h| h.as_ref().ok())
+                .map(|h| h.1.clone())
+                .unwrap_or_default(),
             outcome: TaskOutcome::NotRun,
             attempts: 0,
             duration: std::time::Duration::ZERO,
@@ -521,11 +662,17 @@ pub(crate) async fn configure(
         ok = false;
     }
     report.success &= ok && !report.cancelled;
-    em.emit(EventKind::PhaseFinished { phase: Phase::Configuration, success: ok });
+    em.emit(EventKind::PhaseFinished {
+        phase: Phase::Configuration,
+        success: ok,
+    });
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments, reason = "a local helper of the scheduler loop")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a local helper of the scheduler loop"
+)]
 fn fail_now(
     state: &mut SystemState,
     em: &Emitter,
@@ -538,9 +685,19 @@ fn fail_now(
 ) {
     state.tasks.insert(
         key.to_string(),
-        TaskRecord { key: key.to_string(), status: TaskStatus::Failed, attempts: 0, host: host.to_string(), error: Some(msg.clone()) },
+        TaskRecord {
+            key: key.to_string(),
+            status: TaskStatus::Failed,
+            attempts: 0,
+            host: host.to_string(),
+            error: Some(msg.clone()),
+        },
     );
-    em.emit(EventKind::TaskFailed { key: key.to_string(), host: host.to_string(), error: msg.clone() });
+    em.emit(EventKind::TaskFailed {
+        key: key.to_string(),
+        host: host.to_string(),
+        error: msg.clone(),
+    });
     report.tasks.push(TaskReport {
         key: key.to_string(),
         host: host.to_string(),

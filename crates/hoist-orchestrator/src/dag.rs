@@ -45,7 +45,12 @@ impl DagRun {
                 ready.push(i);
             }
         }
-        DagRun { remaining, succs, state, ready }
+        DagRun {
+            remaining,
+            succs,
+            state,
+            ready,
+        }
     }
 
     /// Nodes that may start now (marked running), in index order.
@@ -92,7 +97,12 @@ impl DagRun {
     /// Nodes that never ran (waiting, ready or blocked).
     pub(crate) fn not_run(&self) -> Vec<usize> {
         (0..self.state.len())
-            .filter(|&i| matches!(self.state[i], NodeState::Waiting | NodeState::Ready | NodeState::Blocked))
+            .filter(|&i| {
+                matches!(
+                    self.state[i],
+                    NodeState::Waiting | NodeState::Ready | NodeState::Blocked
+                )
+            })
             .collect()
     }
 }

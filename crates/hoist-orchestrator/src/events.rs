@@ -177,7 +177,10 @@ impl Emitter {
     ///
     /// Sinks are synchronous callbacks that may block, so they run on a thread of their own,
     /// never on a runtime worker (on a `current_thread` runtime that would stall the scheduler).
-    pub(crate) fn start(system: &str, sinks: Vec<Arc<dyn EventSink>>) -> (Emitter, tokio::sync::oneshot::Receiver<()>) {
+    pub(crate) fn start(
+        system: &str,
+        sinks: Vec<Arc<dyn EventSink>>,
+    ) -> (Emitter, tokio::sync::oneshot::Receiver<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         // Sinks may still use the runtime (spawn, send on channels) as they could on a task.
@@ -191,18 +194,33 @@ impl Emitter {
             }
             let _ = done_tx.send(());
         };
-        if let Err(e) = std::thread::Builder::new().name("hoist-events".into()).spawn(deliver) {
+        if let Err(e) = std::thread::Builder::new()
+            .name("hoist-events".into())
+            .spawn(deliver)
+        {
             // No thread: events are dropped (the receiver resolves at once), the run goes on.
             tracing::warn!(error = %e, "cannot start the event delivery thread");
         }
         let inner = Arc::new(std::sync::Mutex::new((0, tx)));
-        (Emitter { inner, start: tokio::time::Instant::now(), system: Arc::from(system) }, done_rx)
+        (
+            Emitter {
+                inner,
+                start: tokio::time::Instant::now(),
+                system: Arc::from(system),
+            },
+            done_rx,
+        )
     }
 
     pub(crate) fn emit(&self, kind: EventKind) {
         let Ok(mut g) = self.inner.lock() else { return };
         tracing::debug!(target: "hoist::events", seq = g.0, event = ?kind);
-        let e = Event { seq: g.0, elapsed: self.start.elapsed(), system: self.system.to_string(), kind };
+        let e = Event {
+            seq: g.0,
+            elapsed: self.start.elapsed(),
+            system: self.system.to_string(),
+            kind,
+        };
         g.0 += 1;
         let _ = g.1.send(e);
     }

@@ -2,7 +2,10 @@
 //! that records the address.
 
 use async_trait::async_trait;
-use hoist_provider::{CreateRequest, Created, DeleteRequest, ErrorKind, HostEndpoint, OutputMap, ProvisionError, Provisioner};
+use hoist_provider::{
+    CreateRequest, Created, DeleteRequest, ErrorKind, HostEndpoint, OutputMap, ProvisionError,
+    Provisioner,
+};
 
 /// Handles `core.fixed_host` resources. Always present in an orchestration.
 pub struct FixedHostProxy;
@@ -23,7 +26,9 @@ impl Provisioner for FixedHostProxy {
             .spec
             .get("address")
             .and_then(|v| v.as_str())
-            .ok_or_else(|| ProvisionError::new(ErrorKind::InvalidSpec, "fixed host without an address"))?;
+            .ok_or_else(|| {
+                ProvisionError::new(ErrorKind::InvalidSpec, "fixed host without an address")
+            })?;
         Ok(Created {
             id: addr.to_string(),
             outputs: [

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use hoist_state::{
-    Change, LockGuard, LockHolder, LockOptions, ResourceRecord, RunOutcome, RunRecord,
-    StateError, StateStore, SystemState,
+    Change, LockGuard, LockHolder, LockOptions, ResourceRecord, RunOutcome, RunRecord, StateError,
+    StateStore, SystemState,
 };
 
 pub(crate) struct Journal {

@@ -17,11 +17,14 @@
 //!
 //! 1. **Plan** ([`Orchestration::plan`]): pure; every modelling mistake is reported before any
 //!    provider is called.
-//! 2. **Provision**: resources in dependency order, in parallel within a global limit and
-//!    per-provider limits. Before each create the scheduler records the intent and a
-//!    deterministic idempotency token in the state store; after it, the provider id and
+//! 2. **Provision**: the run takes the system's lock (one writer per system; a lease renewed
+//!    by a heartbeat) and records itself in the run history. Resources are created in
+//!    dependency order, in parallel within a global limit and per-provider limits. Before each
+//!    create the scheduler journals the intent and a deterministic idempotency token in the
+//!    state store (one durable write, fenced by the lock); after it, the provider id and
 //!    outputs. A resource recorded as created is not created again (resume); one whose create
-//!    was interrupted is looked up by its token and adopted.
+//!    was interrupted is looked up by its token and adopted
+//!    ([`Orchestration::recover_system`] does that for all of them at once).
 //! 3. **Readiness**: every host that tasks will run on is connected to and pinged, with
 //!    bounded retries (instead of a fixed pause).
 //! 4. **Configure**: tasks in dependency order, in parallel within the global limit and a
@@ -42,8 +45,12 @@ mod orchestration;
 mod provision;
 mod report;
 
-pub use hoist_exec::{Connector, HostTarget};
 pub use events::{Event, EventKind, EventSink, Phase, ResourceAction};
 pub use fixed::{FIXED_PROXY, FixedHostProxy};
-pub use orchestration::{CancelHandle, Orchestration, OrchestrationBuilder, OrchestrationError, Readiness};
-pub use report::{CapturedOutput, Report, ResourceOutcome, ResourceReport, TaskOutcome, TaskReport};
+pub use hoist_exec::{Connector, HostTarget};
+pub use orchestration::{
+    CancelHandle, Orchestration, OrchestrationBuilder, OrchestrationError, Readiness,
+};
+pub use report::{
+    CapturedOutput, Report, ResourceOutcome, ResourceReport, TaskOutcome, TaskReport,
+};

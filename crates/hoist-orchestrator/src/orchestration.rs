@@ -6,20 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hoist_core::{
-    Credentials, Secret, HasRefPath, Model, ModelKind, Plan, PlanError, PlanInput, ProviderCatalog, RefPath, RetryPolicy, VarValue,
-    Vars, Visit,
+    Credentials, HasRefPath, Model, ModelKind, Plan, PlanError, PlanInput, ProviderCatalog,
+    RefPath, RetryPolicy, Secret, VarValue, Vars, Visit,
 };
 use hoist_provider::{HostEndpoint, Provisioner};
 use hoist_state::{
-    Change, LockOptions, MemoryStore, RunOutcome, StateError, StateStore, SystemState, VersionRecord,
+    Change, LockOptions, MemoryStore, RunOutcome, StateError, StateStore, SystemState,
+    VersionRecord,
 };
 use tokio_util::sync::CancellationToken;
 
-use hoist_exec::Connector;
 use crate::events::{Emitter, EventKind, EventSink};
 use crate::fixed::FixedHostProxy;
 use crate::journal::RunScope;
 use crate::report::Report;
+use hoist_exec::Connector;
 
 /// A run could not be carried out at all. (A run that starts and fails part-way returns a
 /// [`Report`] with `success == false` instead.)
@@ -62,7 +63,11 @@ pub struct Readiness {
 
 impl Default for Readiness {
     fn default() -> Self {
-        Readiness { attempts: 20, interval: Duration::from_millis(500), timeout: Duration::from_secs(10) }
+        Readiness {
+            attempts: 20,
+            interval: Duration::from_millis(500),
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -130,7 +135,10 @@ pub(crate) struct Cancel(Arc<std::sync::Mutex<CancellationToken>>);
 
 impl Cancel {
     fn token(&self) -> CancellationToken {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn cancel(&self) {
@@ -147,7 +155,10 @@ impl Cancel {
 
     /// Called when a run ends, after its events were delivered: later runs are not cancelled.
     fn spend(&self) {
-        let mut t = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut t = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if t.is_cancelled() {
             *t = CancellationToken::new();
         }
@@ -188,8 +199,10 @@ impl Orchestration {
                 host_limit: 8,
                 fail_fast: true,
                 readiness: Readiness::default(),
-                provision_retry: RetryPolicy::attempts(4).exponential(Duration::from_millis(200), 2.0),
-                teardown_retry: RetryPolicy::attempts(8).exponential(Duration::from_millis(250), 2.0),
+                provision_retry: RetryPolicy::attempts(4)
+                    .exponential(Duration::from_millis(200), 2.0),
+                teardown_retry: RetryPolicy::attempts(8)
+                    .exponential(Duration::from_millis(250), 2.0),
                 overrides: Vars::new(),
                 excludes: Vec::new(),
                 cloud_creds: BTreeMap::new(),
@@ -255,25 +268,52 @@ impl Orchestration {
         let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
         em.emit(EventKind::OrchestrationStarting { action: "initiate" });
         let mut report = Report::new(&i.system, "initiate");
-        report.warnings.extend(plan.warnings.iter().map(ToString::to_string));
-        let planned: std::collections::BTreeSet<String> = plan.resources.iter().map(|r| r.key()).collect();
-        for k in scope.state.resources.keys().filter(|k| !planned.contains(*k)) {
-            report.warnings.push(format!("`{k}` is recorded but no longer in the models; left in place (teardown removes it)"));
+        report
+            .warnings
+            .extend(plan.warnings.iter().map(ToString::to_string));
+        let planned: std::collections::BTreeSet<String> =
+            plan.resources.iter().map(|r| r.key()).collect();
+        for k in scope
+            .state
+            .resources
+            .keys()
+            .filter(|k| !planned.contains(*k))
+        {
+            report.warnings.push(format!(
+                "`{k}` is recorded but no longer in the models; left in place (teardown removes it)"
+            ));
         }
         let res = self.run_initiate(&plan, &mut scope, &em, &mut report).await;
         report.duration = t0.elapsed();
         report.nothing_to_do = report.success
             && !report.cancelled
-            && report.resources.iter().all(|r| r.outcome == crate::ResourceOutcome::AlreadyPresent)
-            && report.tasks.iter().all(|t| t.outcome == crate::TaskOutcome::AlreadyDone);
+            && report
+                .resources
+                .iter()
+                .all(|r| r.outcome == crate::ResourceOutcome::AlreadyPresent)
+            && report
+                .tasks
+                .iter()
+                .all(|t| t.outcome == crate::TaskOutcome::AlreadyDone);
         if report.nothing_to_do {
             em.emit(EventKind::NothingToDo);
         }
-        em.emit(EventKind::OrchestrationFinished { success: report.success, cancelled: report.cancelled });
-        let outcome = if res.is_err() { RunOutcome::Failed } else { crate::journal::outcome(&report) };
+        em.emit(EventKind::OrchestrationFinished {
+            success: report.success,
+            cancelled: report.cancelled,
+        });
+        let outcome = if res.is_err() {
+            RunOutcome::Failed
+        } else {
+            crate::journal::outcome(&report)
+        };
         let mut extra = Vec::new();
         if let Some(v) = &i.opts.version {
-            let rec = Some(VersionRecord { version: v.clone(), run: scope.run.id.clone(), at: now_secs() });
+            let rec = Some(VersionRecord {
+                version: v.clone(),
+                run: scope.run.id.clone(),
+                at: now_secs(),
+            });
             match outcome {
                 RunOutcome::Succeeded => extra.push(Change::SetLastKnownGood(rec)),
                 RunOutcome::Failed => extra.push(Change::SetLastKnownBad(rec)),
@@ -332,14 +372,23 @@ impl Orchestration {
         let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
         em.emit(EventKind::OrchestrationStarting { action: "teardown" });
         let mut report = Report::new(&i.system, "teardown");
-        let res = crate::provision::teardown(self, &mut scope.state, &scope.journal, &em, &mut report).await;
+        let res =
+            crate::provision::teardown(self, &mut scope.state, &scope.journal, &em, &mut report)
+                .await;
         report.duration = t0.elapsed();
         report.nothing_to_do = report.success && report.resources.is_empty();
         if report.nothing_to_do {
             em.emit(EventKind::NothingToDo);
         }
-        em.emit(EventKind::OrchestrationFinished { success: report.success, cancelled: report.cancelled });
-        let outcome = if res.is_err() { RunOutcome::Failed } else { crate::journal::outcome(&report) };
+        em.emit(EventKind::OrchestrationFinished {
+            success: report.success,
+            cancelled: report.cancelled,
+        });
+        let outcome = if res.is_err() {
+            RunOutcome::Failed
+        } else {
+            crate::journal::outcome(&report)
+        };
         let saved = scope.finish(outcome, Vec::new()).await;
         drop(em);
         let _ = delivery.await;
@@ -372,14 +421,23 @@ impl Orchestration {
         let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
         em.emit(EventKind::OrchestrationStarting { action: "recover" });
         let mut report = Report::new(&i.system, "recover");
-        let res = crate::provision::recover(self, &mut scope.state, &scope.journal, &em, &mut report).await;
+        let res =
+            crate::provision::recover(self, &mut scope.state, &scope.journal, &em, &mut report)
+                .await;
         report.duration = t0.elapsed();
         report.nothing_to_do = report.success && report.resources.is_empty();
         if report.nothing_to_do {
             em.emit(EventKind::NothingToDo);
         }
-        em.emit(EventKind::OrchestrationFinished { success: report.success, cancelled: report.cancelled });
-        let outcome = if res.is_err() { RunOutcome::Failed } else { crate::journal::outcome(&report) };
+        em.emit(EventKind::OrchestrationFinished {
+            success: report.success,
+            cancelled: report.cancelled,
+        });
+        let outcome = if res.is_err() {
+            RunOutcome::Failed
+        } else {
+            crate::journal::outcome(&report)
+        };
         let saved = scope.finish(outcome, Vec::new()).await;
         drop(em);
         let _ = delivery.await;
@@ -410,7 +468,9 @@ impl Orchestration {
     }
 }
 
-fn block_on<T>(f: impl std::future::Future<Output = Result<T, OrchestrationError>>) -> Result<T, OrchestrationError> {
+fn block_on<T>(
+    f: impl std::future::Future<Output = Result<T, OrchestrationError>>,
+) -> Result<T, OrchestrationError> {
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(OrchestrationError::Setup(
             "a blocking call was made from inside an async runtime; use the async form with `.await`".into(),
@@ -424,12 +484,20 @@ fn block_on<T>(f: impl std::future::Future<Output = Result<T, OrchestrationError
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl OrchestrationBuilder {
     fn model<M: Model>(mut self, kind: ModelKind, name: &str, m: M) -> Self {
-        self.models.push(OwnedModel { kind, name: name.to_string(), type_key: std::any::type_name::<M>(), root: Box::new(m) });
+        self.models.push(OwnedModel {
+            kind,
+            name: name.to_string(),
+            type_key: std::any::type_name::<M>(),
+            root: Box::new(m),
+        });
         self
     }
 
@@ -489,7 +557,9 @@ impl OrchestrationBuilder {
     /// Maximum calls in flight to the proxy named `provider`.
     #[must_use]
     pub fn provider_limit(mut self, provider: &str, n: usize) -> Self {
-        self.opts.provider_limits.insert(provider.to_string(), n.max(1));
+        self.opts
+            .provider_limits
+            .insert(provider.to_string(), n.max(1));
         self
     }
 
@@ -555,7 +625,9 @@ impl OrchestrationBuilder {
     /// dialled) to loopback test hosts.
     #[must_use]
     pub fn connect_override(mut self, host: &str, endpoint: HostEndpoint) -> Self {
-        self.opts.connect_overrides.insert(host.to_string(), endpoint);
+        self.opts
+            .connect_overrides
+            .insert(host.to_string(), endpoint);
         self
     }
 
@@ -622,7 +694,10 @@ impl OrchestrationBuilder {
         let mut names = std::collections::BTreeSet::new();
         for p in &self.proxies {
             if !names.insert(p.name().to_string()) {
-                return Err(OrchestrationError::Setup(format!("two provisioner proxies are named `{}`", p.name())));
+                return Err(OrchestrationError::Setup(format!(
+                    "two provisioner proxies are named `{}`",
+                    p.name()
+                )));
             }
         }
         Ok(Orchestration {
@@ -647,27 +722,48 @@ struct Catalog<'a>(&'a [Arc<dyn Provisioner>]);
 impl ProviderCatalog for Catalog<'_> {
     fn assign(&self, kind: &str, cloud: Option<&str>) -> Result<String, String> {
         let sup: Vec<&Arc<dyn Provisioner>> = self.0.iter().filter(|p| p.supports(kind)).collect();
-        let names = || sup.iter().map(|p| format!("`{}`", p.name())).collect::<Vec<_>>().join(", ");
+        let names = || {
+            sup.iter()
+                .map(|p| format!("`{}`", p.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         match (sup.as_slice(), cloud) {
             ([], _) => {
                 let all: Vec<String> = self.0.iter().map(|p| format!("`{}`", p.name())).collect();
-                Err(format!("no provisioner proxy supports `{kind}` (proxies given: {})", all.join(", ")))
+                Err(format!(
+                    "no provisioner proxy supports `{kind}` (proxies given: {})",
+                    all.join(", ")
+                ))
             }
             ([p], None) => Ok(p.name().to_string()),
             ([p], Some(c)) if p.name() == c => Ok(c.to_string()),
-            ([p], Some(c)) => Err(format!("`{kind}` is pinned to proxy `{c}`, but the only proxy supporting it is `{}`", p.name())),
-            (_, None) => Err(format!("several proxies support `{kind}` ({}); pin one with `cloud`", names())),
+            ([p], Some(c)) => Err(format!(
+                "`{kind}` is pinned to proxy `{c}`, but the only proxy supporting it is `{}`",
+                p.name()
+            )),
+            (_, None) => Err(format!(
+                "several proxies support `{kind}` ({}); pin one with `cloud`",
+                names()
+            )),
             (_, Some(c)) => {
                 if sup.iter().any(|p| p.name() == c) {
                     Ok(c.to_string())
                 } else {
-                    Err(format!("none of the proxies supporting `{kind}` ({}) is named `{c}`", names()))
+                    Err(format!(
+                        "none of the proxies supporting `{kind}` ({}) is named `{c}`",
+                        names()
+                    ))
                 }
             }
         }
     }
 
     fn check(&self, provider: &str, kind: &str, spec: &serde_json::Value) -> Vec<String> {
-        self.0.iter().find(|p| p.name() == provider).map(|p| p.check(kind, spec)).unwrap_or_default()
+        self.0
+            .iter()
+            .find(|p| p.name() == provider)
+            .map(|p| p.check(kind, spec))
+            .unwrap_or_default()
     }
 }

@@ -8,7 +8,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use hoist_core::{Outputs, Plan, ResourceId, RetryPolicy};
-use hoist_provider::{CreateRequest, Created, DeleteRequest, ErrorKind, FindRequest, OutputMap, ProvisionError, Provisioner};
+use hoist_provider::{
+    CreateRequest, Created, DeleteRequest, ErrorKind, FindRequest, OutputMap, ProvisionError,
+    Provisioner,
+};
 use hoist_state::{Change, ResourceRecord, ResourceStatus, SystemState};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -28,14 +31,20 @@ pub(crate) struct StateOutputs<'a> {
 
 impl Outputs for StateOutputs<'_> {
     fn output(&self, r: ResourceId, field: &str) -> Option<serde_json::Value> {
-        let rec = self.state.resources.get(&self.plan.resources[r.index()].key())?;
+        let rec = self
+            .state
+            .resources
+            .get(&self.plan.resources[r.index()].key())?;
         if rec.status != ResourceStatus::Created {
             return None;
         }
         rec.outputs.get(field).cloned()
     }
     fn provider_id(&self, r: ResourceId) -> Option<String> {
-        let rec = self.state.resources.get(&self.plan.resources[r.index()].key())?;
+        let rec = self
+            .state
+            .resources
+            .get(&self.plan.resources[r.index()].key())?;
         if rec.status != ResourceStatus::Created {
             return None;
         }
@@ -52,14 +61,34 @@ pub(crate) struct Permits {
 }
 
 impl Permits {
-    pub(crate) fn new(global: usize, limits: HashMap<String, usize>, default_per_key: usize) -> Self {
-        Permits { global: Arc::new(Semaphore::new(global)), per_key: HashMap::new(), default_per_key, limits }
+    pub(crate) fn new(
+        global: usize,
+        limits: HashMap<String, usize>,
+        default_per_key: usize,
+    ) -> Self {
+        Permits {
+            global: Arc::new(Semaphore::new(global)),
+            per_key: HashMap::new(),
+            default_per_key,
+            limits,
+        }
     }
 
     /// Both permits for `key`, if both are free now.
-    pub(crate) fn try_take(&mut self, key: &str) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
-        let n = self.limits.get(key).copied().unwrap_or(self.default_per_key);
-        let sem = self.per_key.entry(key.to_string()).or_insert_with(|| Arc::new(Semaphore::new(n))).clone();
+    pub(crate) fn try_take(
+        &mut self,
+        key: &str,
+    ) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let n = self
+            .limits
+            .get(key)
+            .copied()
+            .unwrap_or(self.default_per_key);
+        let sem = self
+            .per_key
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(n)))
+            .clone();
         let k = sem.try_acquire_owned().ok()?;
         let g = self.global.clone().try_acquire_owned().ok()?;
         Some((g, k))
@@ -119,10 +148,17 @@ pub(crate) async fn provision(
 ) -> Result<(), OrchestrationError> {
     let inner = &o.inner;
     em.emit(EventKind::PhaseStarting(Phase::Provisioning));
-    let preds: Vec<Vec<u32>> = plan.resources.iter().map(|r| r.deps.iter().map(|d| d.0).collect()).collect();
+    let preds: Vec<Vec<u32>> = plan
+        .resources
+        .iter()
+        .map(|r| r.deps.iter().map(|d| d.0).collect())
+        .collect();
     let keys: Vec<String> = plan.resources.iter().map(|r| r.key()).collect();
     let mut dag = DagRun::new(&preds, |i| {
-        state.resources.get(&keys[i]).is_some_and(|r| r.status == ResourceStatus::Created)
+        state
+            .resources
+            .get(&keys[i])
+            .is_some_and(|r| r.status == ResourceStatus::Created)
     });
     for (i, k) in keys.iter().enumerate() {
         if dag.state[i] == crate::dag::NodeState::Done {
@@ -140,7 +176,11 @@ pub(crate) async fn provision(
             });
         }
     }
-    let mut permits = Permits::new(inner.opts.concurrency, inner.opts.provider_limits.clone(), inner.opts.concurrency);
+    let mut permits = Permits::new(
+        inner.opts.concurrency,
+        inner.opts.provider_limits.clone(),
+        inner.opts.concurrency,
+    );
     let mut running: JoinSet<CallResult> = JoinSet::new();
     let mut waiting: Vec<usize> = Vec::new();
     let mut stop = false;
@@ -239,11 +279,17 @@ pub(crate) async fn provision(
         ok = false;
     }
     report.success &= ok && !report.cancelled;
-    em.emit(EventKind::PhaseFinished { phase: Phase::Provisioning, success: ok });
+    em.emit(EventKind::PhaseFinished {
+        phase: Phase::Provisioning,
+        success: ok,
+    });
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments, reason = "a local helper of the scheduler loop")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a local helper of the scheduler loop"
+)]
 async fn start_create(
     o: &Orchestration,
     plan: &Arc<Plan>,
@@ -260,15 +306,24 @@ async fn start_create(
     let prev = state.resources.get(&key).cloned();
     // A create that was sent but whose outcome was never recorded (or that failed in a way
     // that may have created something) is looked up by its token before creating again.
-    let interrupted = prev.as_ref().is_some_and(|p| p.status != ResourceStatus::Created);
+    let interrupted = prev
+        .as_ref()
+        .is_some_and(|p| p.status != ResourceStatus::Created);
     let token = match &prev {
         Some(p) if interrupted => p.token.clone(),
         _ => state.token_for(&key),
     };
     let spec = plan.resolve_spec(r.id, &StateOutputs { plan, state });
-    let deps: Vec<String> = r.deps.iter().map(|d| plan.resources[d.index()].key()).collect();
+    let deps: Vec<String> = r
+        .deps
+        .iter()
+        .map(|d| plan.resources[d.index()].key())
+        .collect();
     let Some(p) = proxy(o, &r.provider).cloned() else {
-        return Err(OrchestrationError::Setup(format!("no proxy named `{}`", r.provider)));
+        return Err(OrchestrationError::Setup(format!(
+            "no proxy named `{}`",
+            r.provider
+        )));
     };
     let system = inner.system.clone();
     let kind = r.kind.clone();
@@ -297,7 +352,10 @@ async fn start_create(
         },
     };
     jr.resource(state, intent).await?;
-    em.emit(EventKind::ResourceStarting { key: key.clone(), action: ResourceAction::Create });
+    em.emit(EventKind::ResourceStarting {
+        key: key.clone(),
+        action: ResourceAction::Create,
+    });
     let policy = inner.opts.provision_retry;
     let cancel = inner.cancel.clone();
     let em = em.clone();
@@ -309,26 +367,62 @@ async fn start_create(
             let spec = match spec {
                 Ok(s) => s,
                 Err(e) => {
-                    let err = ProvisionError::new(ErrorKind::InvalidSpec, format!("cannot resolve the spec: {e}"));
-                    return CallResult { node: i, result: Err(err), attempts: 0, elapsed: t0.elapsed() };
+                    let err = ProvisionError::new(
+                        ErrorKind::InvalidSpec,
+                        format!("cannot resolve the spec: {e}"),
+                    );
+                    return CallResult {
+                        node: i,
+                        result: Err(err),
+                        attempts: 0,
+                        elapsed: t0.elapsed(),
+                    };
                 }
             };
             if interrupted {
-                let find = FindRequest { system: system.clone(), key: key.clone(), kind: kind.clone(), token: token.clone() };
+                let find = FindRequest {
+                    system: system.clone(),
+                    key: key.clone(),
+                    kind: kind.clone(),
+                    token: token.clone(),
+                };
                 if let Ok(Some(c)) = p.find(&find).await {
-                    return CallResult { node: i, result: Ok((c, true)), attempts: 1, elapsed: t0.elapsed() };
+                    return CallResult {
+                        node: i,
+                        result: Ok((c, true)),
+                        attempts: 1,
+                        elapsed: t0.elapsed(),
+                    };
                 }
             }
-            let req = CreateRequest { system, key: key.clone(), kind, spec, token, tags };
+            let req = CreateRequest {
+                system,
+                key: key.clone(),
+                kind,
+                spec,
+                token,
+                tags,
+            };
             let (result, attempts) = with_retry(
                 policy,
                 &cancel,
                 ProvisionError::is_retryable,
-                |attempt, e| em.emit(EventKind::ResourceRetrying { key: key.clone(), attempt, error: e.to_string() }),
+                |attempt, e| {
+                    em.emit(EventKind::ResourceRetrying {
+                        key: key.clone(),
+                        attempt,
+                        error: e.to_string(),
+                    });
+                },
                 || p.create(&req),
             )
             .await;
-            CallResult { node: i, result: result.map(|c| (c, false)), attempts, elapsed: t0.elapsed() }
+            CallResult {
+                node: i,
+                result: result.map(|c| (c, false)),
+                attempts,
+                elapsed: t0.elapsed(),
+            }
         }
         .instrument(span),
     );
@@ -346,7 +440,11 @@ pub(crate) async fn teardown(
     let inner = &o.inner;
     em.emit(EventKind::PhaseStarting(Phase::Teardown));
     let recs: Vec<ResourceRecord> = state.resources.values().cloned().collect();
-    let index: HashMap<&str, usize> = recs.iter().enumerate().map(|(i, r)| (r.key.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = recs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.key.as_str(), i))
+        .collect();
     // In reverse: a resource waits for every resource that depends on it.
     let mut preds: Vec<Vec<u32>> = vec![Vec::new(); recs.len()];
     for (i, r) in recs.iter().enumerate() {
@@ -357,8 +455,17 @@ pub(crate) async fn teardown(
         }
     }
     let mut dag = DagRun::new(&preds, |_| false);
-    let mut permits = Permits::new(inner.opts.concurrency, inner.opts.provider_limits.clone(), inner.opts.concurrency);
-    let mut running: JoinSet<(usize, Result<bool, ProvisionError>, u32, std::time::Duration)> = JoinSet::new();
+    let mut permits = Permits::new(
+        inner.opts.concurrency,
+        inner.opts.provider_limits.clone(),
+        inner.opts.concurrency,
+    );
+    let mut running: JoinSet<(
+        usize,
+        Result<bool, ProvisionError>,
+        u32,
+        std::time::Duration,
+    )> = JoinSet::new();
     let mut waiting: Vec<usize> = Vec::new();
     let mut stop = false;
     let mut ok = true;
@@ -378,12 +485,24 @@ pub(crate) async fn teardown(
                     continue;
                 };
                 // The intent is durable before the call goes out.
-                if let Some(r) = state.resources.get(&rec.key).filter(|r| r.status == ResourceStatus::Created) {
-                    let intent = ResourceRecord { status: ResourceStatus::Deleting, ..r.clone() };
+                if let Some(r) = state
+                    .resources
+                    .get(&rec.key)
+                    .filter(|r| r.status == ResourceStatus::Created)
+                {
+                    let intent = ResourceRecord {
+                        status: ResourceStatus::Deleting,
+                        ..r.clone()
+                    };
                     jr.resource(state, intent).await?;
                 }
-                em.emit(EventKind::ResourceStarting { key: rec.key.clone(), action: ResourceAction::Delete });
-                let Some(p) = proxy(o, &rec.provider).cloned() else { continue };
+                em.emit(EventKind::ResourceStarting {
+                    key: rec.key.clone(),
+                    action: ResourceAction::Delete,
+                });
+                let Some(p) = proxy(o, &rec.provider).cloned() else {
+                    continue;
+                };
                 let rec = rec.clone();
                 let system = inner.system.clone();
                 let policy = inner.opts.teardown_retry;
@@ -396,9 +515,16 @@ pub(crate) async fn teardown(
                         let t0 = tokio::time::Instant::now();
                         // Something never recorded as created may still exist: find it by token.
                         let (id, outputs) = match (&rec.provider_id, rec.status) {
-                            (Some(id), ResourceStatus::Created | ResourceStatus::Deleting) => (id.clone(), rec.outputs.clone()),
+                            (Some(id), ResourceStatus::Created | ResourceStatus::Deleting) => {
+                                (id.clone(), rec.outputs.clone())
+                            }
                             _ => {
-                                let find = FindRequest { system: system.clone(), key: rec.key.clone(), kind: rec.kind.clone(), token: rec.token.clone() };
+                                let find = FindRequest {
+                                    system: system.clone(),
+                                    key: rec.key.clone(),
+                                    kind: rec.kind.clone(),
+                                    token: rec.token.clone(),
+                                };
                                 match p.find(&find).await {
                                     Ok(Some(c)) => (c.id, c.outputs),
                                     Ok(None) => return (i, Ok(false), 1, t0.elapsed()),
@@ -406,13 +532,27 @@ pub(crate) async fn teardown(
                                 }
                             }
                         };
-                        let req = DeleteRequest { system, key: rec.key.clone(), kind: rec.kind.clone(), id, outputs };
-                        let retryable = |e: &ProvisionError| e.is_retryable() || e.kind() == ErrorKind::DependencyViolation;
+                        let req = DeleteRequest {
+                            system,
+                            key: rec.key.clone(),
+                            kind: rec.kind.clone(),
+                            id,
+                            outputs,
+                        };
+                        let retryable = |e: &ProvisionError| {
+                            e.is_retryable() || e.kind() == ErrorKind::DependencyViolation
+                        };
                         let (result, attempts) = with_retry(
                             policy,
                             &cancel,
                             retryable,
-                            |attempt, e| em.emit(EventKind::ResourceRetrying { key: rec.key.clone(), attempt, error: e.to_string() }),
+                            |attempt, e| {
+                                em.emit(EventKind::ResourceRetrying {
+                                    key: rec.key.clone(),
+                                    attempt,
+                                    error: e.to_string(),
+                                });
+                            },
                             || async {
                                 match p.delete(&req).await {
                                     Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
@@ -498,10 +638,20 @@ pub(crate) async fn teardown(
     }
     if state.resources.is_empty() && ok && recs.is_empty() && !state.tasks.is_empty() {
         // Nothing was provisioned (config only): config runs anew after a teardown.
-        jr.write(state, vec![Change::SetGeneration(state.generation + 1), Change::ClearTasks]).await?;
+        jr.write(
+            state,
+            vec![
+                Change::SetGeneration(state.generation + 1),
+                Change::ClearTasks,
+            ],
+        )
+        .await?;
     }
     report.success &= ok && !report.cancelled;
-    em.emit(EventKind::PhaseFinished { phase: Phase::Teardown, success: ok });
+    em.emit(EventKind::PhaseFinished {
+        phase: Phase::Teardown,
+        success: ok,
+    });
     Ok(())
 }
 
@@ -523,17 +673,27 @@ pub(crate) async fn recover(
         .cloned()
         .collect();
     let sem = Arc::new(Semaphore::new(inner.opts.concurrency));
-    let mut running: JoinSet<(ResourceRecord, Result<Option<Created>, ProvisionError>, std::time::Duration)> =
-        JoinSet::new();
+    let mut running: JoinSet<(
+        ResourceRecord,
+        Result<Option<Created>, ProvisionError>,
+        std::time::Duration,
+    )> = JoinSet::new();
     for rec in pending {
-        let Some(p) = proxy(o, &rec.provider).cloned() else { continue };
+        let Some(p) = proxy(o, &rec.provider).cloned() else {
+            continue;
+        };
         let (sem, system) = (sem.clone(), inner.system.clone());
         let span = tracing::info_span!("provider.call", provider = %rec.provider, op = "find", resource = %rec.key);
         running.spawn(
             async move {
                 let _permit = sem.acquire_owned().await;
                 let t0 = tokio::time::Instant::now();
-                let find = FindRequest { system, key: rec.key.clone(), kind: rec.kind.clone(), token: rec.token.clone() };
+                let find = FindRequest {
+                    system,
+                    key: rec.key.clone(),
+                    kind: rec.kind.clone(),
+                    token: rec.token.clone(),
+                };
                 let found = p.find(&find).await;
                 (rec, found, t0.elapsed())
             }
@@ -542,7 +702,9 @@ pub(crate) async fn recover(
     }
     let mut ok = true;
     while let Some(done) = running.join_next().await {
-        let Ok((rec, found, elapsed)) = done else { continue };
+        let Ok((rec, found, elapsed)) = done else {
+            continue;
+        };
         let mut line = ResourceReport {
             key: rec.key.clone(),
             name: rec.name.clone(),
@@ -567,15 +729,22 @@ pub(crate) async fn recover(
                     ..rec.clone()
                 };
                 jr.resource(state, adopted).await?;
-                em.emit(EventKind::ResourceFinished { key: rec.key.clone(), action: ResourceAction::Adopt });
+                em.emit(EventKind::ResourceFinished {
+                    key: rec.key.clone(),
+                    action: ResourceAction::Adopt,
+                });
             }
             Ok(None) => {
                 tracing::info!(resource = %rec.key, "pending create not found: marked absent");
-                jr.write(state, vec![Change::RemoveResource(rec.key.clone())]).await?;
+                jr.write(state, vec![Change::RemoveResource(rec.key.clone())])
+                    .await?;
             }
             Err(e) => {
                 let msg = e.to_string();
-                em.emit(EventKind::ResourceFailed { key: rec.key.clone(), error: msg.clone() });
+                em.emit(EventKind::ResourceFailed {
+                    key: rec.key.clone(),
+                    error: msg.clone(),
+                });
                 line.outcome = ResourceOutcome::Failed;
                 line.error = Some(msg);
                 ok = false;
@@ -585,6 +754,9 @@ pub(crate) async fn recover(
     }
     report.resources.sort_by(|a, b| a.key.cmp(&b.key));
     report.success &= ok;
-    em.emit(EventKind::PhaseFinished { phase: Phase::Recovery, success: ok });
+    em.emit(EventKind::PhaseFinished {
+        phase: Phase::Recovery,
+        success: ok,
+    });
     Ok(())
 }

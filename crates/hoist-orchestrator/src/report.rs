@@ -142,7 +142,10 @@ impl Report {
 
     /// Resources with `outcome`.
     pub fn count_resources(&self, outcome: &ResourceOutcome) -> usize {
-        self.resources.iter().filter(|r| &r.outcome == outcome).count()
+        self.resources
+            .iter()
+            .filter(|r| &r.outcome == outcome)
+            .count()
     }
 
     /// Tasks with `outcome` (compared by variant).
@@ -156,13 +159,26 @@ impl Report {
             .resources
             .iter()
             .filter(|r| r.outcome == ResourceOutcome::Failed)
-            .map(|r| format!("resource {}: {}", r.name, r.error.as_deref().unwrap_or("failed")))
+            .map(|r| {
+                format!(
+                    "resource {}: {}",
+                    r.name,
+                    r.error.as_deref().unwrap_or("failed")
+                )
+            })
             .collect();
         v.extend(
             self.tasks
                 .iter()
                 .filter(|t| t.outcome == TaskOutcome::Failed)
-                .map(|t| format!("task {} on {}: {}", t.key, t.host, t.error.as_deref().unwrap_or("failed"))),
+                .map(|t| {
+                    format!(
+                        "task {} on {}: {}",
+                        t.key,
+                        t.host,
+                        t.error.as_deref().unwrap_or("failed")
+                    )
+                }),
         );
         v
     }
@@ -182,7 +198,13 @@ impl fmt::Display for Report {
         } else {
             "FAILED"
         };
-        let _ = writeln!(o, "{} of `{}`: {status} in {}", self.action, self.system, secs(self.duration));
+        let _ = writeln!(
+            o,
+            "{} of `{}`: {status} in {}",
+            self.action,
+            self.system,
+            secs(self.duration)
+        );
         if self.nothing_to_do {
             let _ = writeln!(o, "  nothing to do: everything is already in place");
         }
@@ -198,7 +220,13 @@ impl fmt::Display for Report {
                     ResourceOutcome::Failed => "FAILED",
                     ResourceOutcome::NotAttempted => "not attempted",
                 };
-                let _ = write!(o, "    {what:<13} {:<28} {:<20} {}", r.name, r.kind, r.provider_id.as_deref().unwrap_or("-"));
+                let _ = write!(
+                    o,
+                    "    {what:<13} {:<28} {:<20} {}",
+                    r.name,
+                    r.kind,
+                    r.provider_id.as_deref().unwrap_or("-")
+                );
                 if r.attempts > 1 {
                     let _ = write!(o, " ({} attempts)", r.attempts);
                 }

@@ -46,8 +46,8 @@ use async_trait::async_trait;
 
 pub use file::FileStore;
 pub use lock::{
-    LockAttempt, LockGuard, LockHolder, LockInfo, LockOptions, LockRequest, force_unlock,
-    hostname, pid_alive,
+    LockAttempt, LockGuard, LockHolder, LockInfo, LockOptions, LockRequest, force_unlock, hostname,
+    machine_id, pid_alive,
 };
 pub use memory::MemoryStore;
 pub use migrate::{from_json, from_value};

@@ -8,8 +8,8 @@
 //! - [`LockGuard::acquire`] asks the store for the lock ([`StateStore::lock_try`]). If another
 //!   writer holds it, it fails at once with [`StateError::Locked`] (naming the holder, its host
 //!   and the lock's age), or polls until [`LockOptions::wait`] runs out. A lock whose lease has
-//!   expired is taken over by the store; a lock held by a process of this host that no longer
-//!   exists (killed with `kill -9`) is taken over at once. Take-overs are recorded in the run
+//!   expired is taken over by the store; a lock held by a process of this machine (same boot,
+//!   same pid namespace) that no longer exists (killed with `kill -9`) is taken over at once. Take-overs are recorded in the run
 //!   history.
 //! - While held, a heartbeat task renews the lease every third of it. If a renewal finds the
 //!   lock gone (taken over after the lease ran out, or force-unlocked), the guard is marked
@@ -38,6 +38,12 @@ pub struct LockHolder {
     pub pid: u32,
     /// What the holder is doing (`initiate`, `teardown`, `import`, …).
     pub action: String,
+    /// Which process table `pid` belongs to: the kernel's boot id and the process's pid
+    /// namespace (empty where unknown). A lock whose holder's process is gone is taken over at
+    /// once only by a process that sees the same process table, never on the strength of a
+    /// host name alone (two containers may share one).
+    #[serde(default)]
+    pub machine: String,
 }
 
 impl LockHolder {
@@ -48,6 +54,7 @@ impl LockHolder {
             host: hostname(),
             pid: std::process::id(),
             action: action.to_string(),
+            machine: machine_id(),
         }
     }
 
@@ -276,7 +283,8 @@ impl LockGuard {
                 }
                 LockAttempt::Held(info) => {
                     if steals < 3
-                        && info.holder.host == holder.host
+                        && !holder.machine.is_empty()
+                        && info.holder.machine == holder.machine
                         && info.holder.pid != std::process::id()
                         && !pid_alive(info.holder.pid)
                     {
@@ -319,7 +327,10 @@ impl LockGuard {
                     match store.lock_renew(&system, &id, lease).await {
                         Ok(true) => {}
                         Ok(false) => {
-                            tracing::error!(system, "the state lock was lost (taken over or force-unlocked)");
+                            tracing::error!(
+                                system,
+                                "the state lock was lost (taken over or force-unlocked)"
+                            );
                             lost.store(true, Ordering::SeqCst);
                             return;
                         }
@@ -409,6 +420,19 @@ pub async fn force_unlock(
     Ok(old)
 }
 
+/// This process table's identity: the boot id and the pid namespace (empty where there is no
+/// `/proc`).
+pub fn machine_id() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    if boot.trim().is_empty() {
+        return String::new();
+    }
+    format!("{}/{ns}", boot.trim())
+}
+
 /// This host's name.
 pub fn hostname() -> String {
     for p in ["/proc/sys/kernel/hostname", "/etc/hostname"] {
@@ -428,11 +452,13 @@ fn user_name() -> String {
     {
         return u;
     }
-    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().next().map(str::to_string))
-    });
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        });
     let Some(uid) = uid else {
         return "unknown".into();
     };

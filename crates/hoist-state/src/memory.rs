@@ -99,7 +99,8 @@ impl StateStore for MemoryStore {
             Some(l) if l.id == id => {
                 let now = local_now();
                 l.renewed_ms = now;
-                l.expires_ms = now.saturating_add(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
+                l.expires_ms =
+                    now.saturating_add(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
                 true
             }
             _ => false,

@@ -42,7 +42,11 @@ pub fn from_value(mut value: Value, location: &str) -> Result<SystemState, State
         return Err(StateError::TooNew { system, found });
     }
     if found == 0 {
-        return Err(corrupt(&system, location, "schema version 0 does not exist"));
+        return Err(corrupt(
+            &system,
+            location,
+            "schema version 0 does not exist",
+        ));
     }
     if found < 2 {
         value = v1_to_v2(value).map_err(|m| corrupt(&system, location, m))?;
@@ -89,9 +93,9 @@ fn v1_to_v2(mut v: Value) -> Result<Value, String> {
                 .to_string();
             let g = generation_of_token(&token).unwrap_or(generation);
             r.entry("generation").or_insert(json!(g));
-            r.entry("tags").or_insert_with(|| {
-                json!({"hoist:system": system, "hoist:resource": key, "hoist:token": token})
-            });
+            r.entry("tags").or_insert_with(
+                || json!({"hoist:system": system, "hoist:resource": key, "hoist:token": token}),
+            );
         }
     }
     if let Some(runs) = obj.get_mut("runs").and_then(Value::as_array_mut) {
@@ -99,7 +103,10 @@ fn v1_to_v2(mut v: Value) -> Result<Value, String> {
             let r = run
                 .as_object_mut()
                 .ok_or_else(|| format!("run {i} is not an object"))?;
-            let success = r.remove("success").and_then(|s| s.as_bool()).unwrap_or(false);
+            let success = r
+                .remove("success")
+                .and_then(|s| s.as_bool())
+                .unwrap_or(false);
             r.entry("id").or_insert(json!(format!("v1-{i}")));
             r.entry("outcome")
                 .or_insert(json!(if success { "succeeded" } else { "failed" }));

@@ -10,8 +10,8 @@ use tokio_postgres::{Client, NoTls, Transaction};
 use crate::lock::{Decision, decide};
 use crate::sql::{ResourceRow, RunRow, TaskRow, corrupt, i, u, version_parse, version_text};
 use crate::{
-    Change, LockAttempt, LockHolder, LockInfo, LockRequest, SCHEMA_VERSION, StateError,
-    StateStore, SystemState, check_fence,
+    Change, LockAttempt, LockHolder, LockInfo, LockRequest, SCHEMA_VERSION, StateError, StateStore,
+    SystemState, check_fence,
 };
 
 /// The default PostgreSQL schema the tables live in.
@@ -92,7 +92,8 @@ const MIGRATIONS: [&str; 2] = [
         CASE WHEN success THEN 'succeeded' ELSE 'failed' END, by_, NULL FROM {s}.runs;
     DROP TABLE {s}.runs;
     ALTER TABLE {s}.runs2 RENAME TO runs;
-    CREATE UNIQUE INDEX ON {s}.runs (system, seq);",
+    CREATE UNIQUE INDEX ON {s}.runs (system, seq);
+    ALTER TABLE {s}.locks ADD COLUMN machine TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The tables, for [`PgStore::dump`].
@@ -286,9 +287,12 @@ impl PgStore {
         }
         if target > found {
             let t = i32::try_from(target).unwrap_or(i32::MAX);
-            tx.execute(&self.sql("UPDATE {s}.schema_version SET version = $1"), &[&t])
-                .await
-                .map_err(|e| self.io(e))?;
+            tx.execute(
+                &self.sql("UPDATE {s}.schema_version SET version = $1"),
+                &[&t],
+            )
+            .await
+            .map_err(|e| self.io(e))?;
         }
         tx.commit().await.map_err(|e| self.io(e))
     }
@@ -309,7 +313,10 @@ impl PgStore {
                 .query(&self.sql(&format!("SELECT t::text FROM {{s}}.{t} t")), &[])
                 .await
                 .map_err(|e| self.io(e))?;
-            out.extend(rows.iter().map(|r| format!("{t}: {}", r.get::<_, String>(0))));
+            out.extend(
+                rows.iter()
+                    .map(|r| format!("{t}: {}", r.get::<_, String>(0))),
+            );
         }
         Ok(out)
     }
@@ -318,7 +325,9 @@ impl PgStore {
     #[doc(hidden)]
     pub async fn batch(&self, sql: &str) -> Result<(), StateError> {
         let c = self.client.lock().await;
-        c.batch_execute(&self.sql(sql)).await.map_err(|e| self.io(e))
+        c.batch_execute(&self.sql(sql))
+            .await
+            .map_err(|e| self.io(e))
     }
 
     async fn read_lock(
@@ -330,7 +339,8 @@ impl PgStore {
         let row = tx
             .query_opt(
                 &self.sql(&format!(
-                    "SELECT id, who, host, pid, action, acquired_ms, renewed_ms, expires_ms, {NOW_MS}
+                    "SELECT id, who, host, pid, action, acquired_ms, renewed_ms, expires_ms, {NOW_MS},
+                        machine
                      FROM {{s}}.locks WHERE system = $1 {for_}"
                 )),
                 &[&system],
@@ -344,6 +354,7 @@ impl PgStore {
                 host: r.get(2),
                 pid: u32::try_from(r.get::<_, i64>(3)).unwrap_or(0),
                 action: r.get(4),
+                machine: r.get(9),
             },
             acquired_ms: u(r.get(5)),
             renewed_ms: u(r.get(6)),
@@ -413,8 +424,11 @@ impl PgStore {
                 .await?;
             }
             Change::ClearTasks => {
-                tx.execute(&self.sql("DELETE FROM {s}.tasks WHERE system = $1"), &[&system])
-                    .await?;
+                tx.execute(
+                    &self.sql("DELETE FROM {s}.tasks WHERE system = $1"),
+                    &[&system],
+                )
+                .await?;
             }
             Change::SetGeneration(g) => {
                 tx.execute(
@@ -629,9 +643,12 @@ impl StateStore for PgStore {
         let tx = c.transaction().await.map_err(|e| self.io(e))?;
         let s = state.system.as_str();
         for t in ["resources", "tasks", "runs"] {
-            tx.execute(&self.sql(&format!("DELETE FROM {{s}}.{t} WHERE system = $1")), &[&s])
-                .await
-                .map_err(|e| self.io(e))?;
+            tx.execute(
+                &self.sql(&format!("DELETE FROM {{s}}.{t} WHERE system = $1")),
+                &[&s],
+            )
+            .await
+            .map_err(|e| self.io(e))?;
         }
         self.ensure_system(&tx, s).await?;
         let mut changes = vec![
@@ -679,12 +696,12 @@ impl StateStore for PgStore {
                 tx.execute(
                     &self.sql(
                         "INSERT INTO {s}.locks (system, id, who, host, pid, action, acquired_ms,
-                            renewed_ms, expires_ms)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                            renewed_ms, expires_ms, machine)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                          ON CONFLICT (system) DO UPDATE SET id = excluded.id, who = excluded.who,
                             host = excluded.host, pid = excluded.pid, action = excluded.action,
                             acquired_ms = excluded.acquired_ms, renewed_ms = excluded.renewed_ms,
-                            expires_ms = excluded.expires_ms",
+                            expires_ms = excluded.expires_ms, machine = excluded.machine",
                     ),
                     &[
                         &system,
@@ -696,6 +713,7 @@ impl StateStore for PgStore {
                         &i(new.acquired_ms),
                         &i(new.renewed_ms),
                         &i(new.expires_ms),
+                        &new.holder.machine,
                     ],
                 )
                 .await
@@ -756,9 +774,12 @@ impl StateStore for PgStore {
         let tx = c.transaction().await.map_err(|e| self.io(e))?;
         self.lock_ops(&tx, system).await?;
         let cur = self.read_lock(&tx, system, "FOR UPDATE").await?;
-        tx.execute(&self.sql("DELETE FROM {s}.locks WHERE system = $1"), &[&system])
-            .await
-            .map_err(|e| self.io(e))?;
+        tx.execute(
+            &self.sql("DELETE FROM {s}.locks WHERE system = $1"),
+            &[&system],
+        )
+        .await
+        .map_err(|e| self.io(e))?;
         tx.commit().await.map_err(|e| self.io(e))?;
         Ok(cur)
     }
@@ -776,7 +797,10 @@ mod tests {
     fn urls_are_split_and_redacted() {
         assert_eq!(
             split_schema("postgres://u:p@127.0.0.1:5432/db?hoist_schema=t1&sslmode=disable"),
-            ("postgres://u:p@127.0.0.1:5432/db?sslmode=disable".into(), "t1".into())
+            (
+                "postgres://u:p@127.0.0.1:5432/db?sslmode=disable".into(),
+                "t1".into()
+            )
         );
         assert_eq!(
             split_schema("postgres://u@127.0.0.1/db"),

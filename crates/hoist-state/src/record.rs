@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 ///   a `detail`, and are recorded when they start; the system gains the last-known-good and
 ///   last-known-bad versions (`lkg`, `lkb`) that rollouts need.
 ///
-/// State written with an older version is migrated when it is read ([`crate::migrate`] for
+/// State written with an older version is migrated when it is read ([`crate::from_json`] for
 /// JSON, the SQL stores' migrations for databases); a newer version is refused.
 pub const SCHEMA_VERSION: u32 = 2;
 

@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use crate::lock::{Decision, decide, local_now};
 use crate::sql::{ResourceRow, RunRow, TaskRow, corrupt, i, u, version_parse, version_text};
 use crate::{
-    Change, LockAttempt, LockHolder, LockInfo, LockRequest, SCHEMA_VERSION, StateError,
-    StateStore, SystemState, check_fence,
+    Change, LockAttempt, LockHolder, LockInfo, LockRequest, SCHEMA_VERSION, StateError, StateStore,
+    SystemState, check_fence,
 };
 
 /// The schema, one script per version: script `n` takes a database from version `n` to
@@ -92,7 +92,8 @@ const MIGRATIONS: [&str; 2] = [
         CASE WHEN success THEN 'succeeded' ELSE 'failed' END, by_, NULL FROM runs;
     DROP TABLE runs;
     ALTER TABLE runs2 RENAME TO runs;
-    CREATE UNIQUE INDEX runs_seq ON runs (system, seq);",
+    CREATE UNIQUE INDEX runs_seq ON runs (system, seq);
+    ALTER TABLE locks ADD COLUMN machine TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The embedded default store: every system of a project in one SQLite file (by default
@@ -151,7 +152,10 @@ impl SqliteStore {
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .map_err(|e| io(&path, e))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(io(&path, format!("cannot switch to WAL journal mode (got {mode})")));
+            return Err(io(
+                &path,
+                format!("cannot switch to WAL journal mode (got {mode})"),
+            ));
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| io(&path, e))?;
@@ -226,7 +230,8 @@ type Tx<'a> = rusqlite::Transaction<'a>;
 
 fn read_lock(tx: &Tx<'_>, system: &str) -> rusqlite::Result<Option<LockInfo>> {
     tx.query_row(
-        "SELECT id, who, host, pid, action, acquired_ms, renewed_ms, expires_ms FROM locks WHERE system = ?1",
+        "SELECT id, who, host, pid, action, acquired_ms, renewed_ms, expires_ms, machine
+         FROM locks WHERE system = ?1",
         [system],
         |r| {
             Ok(LockInfo {
@@ -236,6 +241,7 @@ fn read_lock(tx: &Tx<'_>, system: &str) -> rusqlite::Result<Option<LockInfo>> {
                     host: r.get(2)?,
                     pid: r.get(3)?,
                     action: r.get(4)?,
+                    machine: r.get(8)?,
                 },
                 acquired_ms: u(r.get(5)?),
                 renewed_ms: u(r.get(6)?),
@@ -338,7 +344,13 @@ fn load(tx: &Tx<'_>, system: &str, loc: &str) -> Result<Option<SystemState>, Sta
         .query_row(
             "SELECT generation, lkg, lkb FROM systems WHERE name = ?1",
             [system],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?)),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            },
         )
         .optional()
         .map_err(sql)?
@@ -378,7 +390,9 @@ fn load(tx: &Tx<'_>, system: &str, loc: &str) -> Result<Option<SystemState>, Sta
         s.resources.insert(rec.key.clone(), rec);
     }
     let mut st = tx
-        .prepare("SELECT key, status, attempts, host, error FROM tasks WHERE system = ?1 ORDER BY key")
+        .prepare(
+            "SELECT key, status, attempts, host, error FROM tasks WHERE system = ?1 ORDER BY key",
+        )
         .map_err(sql)?;
     let rows = st
         .query_map([system], |r| {
@@ -447,8 +461,14 @@ impl StateStore for SqliteStore {
         );
         self.with(move |c| {
             let e = |e: rusqlite::Error| io(&path, e);
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
-            check_fence(&system, fence.as_deref(), read_lock(&tx, &system).map_err(e)?.as_ref())?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(e)?;
+            check_fence(
+                &system,
+                fence.as_deref(),
+                read_lock(&tx, &system).map_err(e)?.as_ref(),
+            )?;
             ensure_system(&tx, &system).map_err(e)?;
             for ch in &changes {
                 write_change(&tx, &system, ch).map_err(e)?;
@@ -462,10 +482,13 @@ impl StateStore for SqliteStore {
         let (state, path) = (state.clone(), self.path.clone());
         self.with(move |c| {
             let e = |e: rusqlite::Error| io(&path, e);
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(e)?;
             let s = state.system.as_str();
             for t in ["resources", "tasks", "runs"] {
-                tx.execute(&format!("DELETE FROM {t} WHERE system = ?1"), [s]).map_err(e)?;
+                tx.execute(&format!("DELETE FROM {t} WHERE system = ?1"), [s])
+                    .map_err(e)?;
             }
             ensure_system(&tx, s).map_err(e)?;
             let mut changes = vec![
@@ -488,7 +511,9 @@ impl StateStore for SqliteStore {
         let path = self.path.clone();
         self.with(move |c| {
             let e = |e: rusqlite::Error| io(&path, e);
-            let mut st = c.prepare("SELECT name FROM systems ORDER BY name").map_err(e)?;
+            let mut st = c
+                .prepare("SELECT name FROM systems ORDER BY name")
+                .map_err(e)?;
             let names = st.query_map([], |r| r.get::<_, String>(0)).map_err(e)?;
             names.collect::<Result<Vec<_>, _>>().map_err(e)
         })
@@ -499,14 +524,16 @@ impl StateStore for SqliteStore {
         let (system, req, path) = (system.to_string(), req.clone(), self.path.clone());
         self.with(move |c| {
             let e = |e: rusqlite::Error| io(&path, e);
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(e)?;
             let cur = read_lock(&tx, &system).map_err(e)?;
             let out = match decide(cur, &req, local_now()) {
                 Decision::Take { new, replaced } => {
                     tx.execute(
                         "INSERT OR REPLACE INTO locks (system, id, who, host, pid, action,
-                            acquired_ms, renewed_ms, expires_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                            acquired_ms, renewed_ms, expires_ms, machine)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                         params![
                             system,
                             new.id,
@@ -516,11 +543,15 @@ impl StateStore for SqliteStore {
                             new.holder.action,
                             i(new.acquired_ms),
                             i(new.renewed_ms),
-                            i(new.expires_ms)
+                            i(new.expires_ms),
+                            new.holder.machine
                         ],
                     )
                     .map_err(e)?;
-                    LockAttempt::Acquired { id: new.id, replaced }
+                    LockAttempt::Acquired {
+                        id: new.id,
+                        replaced,
+                    }
                 }
                 Decision::Held(held) => LockAttempt::Held(held),
             };
@@ -530,7 +561,12 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    async fn lock_renew(&self, system: &str, id: &str, lease: Duration) -> Result<bool, StateError> {
+    async fn lock_renew(
+        &self,
+        system: &str,
+        id: &str,
+        lease: Duration,
+    ) -> Result<bool, StateError> {
         let (system, id, path) = (system.to_string(), id.to_string(), self.path.clone());
         self.with(move |c| {
             let now = local_now();
@@ -549,8 +585,11 @@ impl StateStore for SqliteStore {
     async fn lock_release(&self, system: &str, id: &str) -> Result<(), StateError> {
         let (system, id, path) = (system.to_string(), id.to_string(), self.path.clone());
         self.with(move |c| {
-            c.execute("DELETE FROM locks WHERE system = ?1 AND id = ?2", params![system, id])
-                .map_err(|e| io(&path, e))?;
+            c.execute(
+                "DELETE FROM locks WHERE system = ?1 AND id = ?2",
+                params![system, id],
+            )
+            .map_err(|e| io(&path, e))?;
             Ok(())
         })
         .await
@@ -560,7 +599,9 @@ impl StateStore for SqliteStore {
         let (system, path) = (system.to_string(), self.path.clone());
         self.with(move |c| {
             let e = |e: rusqlite::Error| io(&path, e);
-            let tx = c.transaction_with_behavior(TransactionBehavior::Deferred).map_err(e)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(e)?;
             read_lock(&tx, &system).map_err(e)
         })
         .await
@@ -570,9 +611,12 @@ impl StateStore for SqliteStore {
         let (system, path) = (system.to_string(), self.path.clone());
         self.with(move |c| {
             let e = |e: rusqlite::Error| io(&path, e);
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(e)?;
             let cur = read_lock(&tx, &system).map_err(e)?;
-            tx.execute("DELETE FROM locks WHERE system = ?1", [&system]).map_err(e)?;
+            tx.execute("DELETE FROM locks WHERE system = ?1", [&system])
+                .map_err(e)?;
             tx.commit().map_err(e)?;
             Ok(cur)
         })

@@ -89,7 +89,11 @@ fn lock_decisions() {
         lease: std::time::Duration::from_secs(10),
         steal: None,
     };
-    let lock::Decision::Take { new: first, replaced: None } = lock::decide(None, &req, 1000) else {
+    let lock::Decision::Take {
+        new: first,
+        replaced: None,
+    } = lock::decide(None, &req, 1000)
+    else {
         panic!("a free lock is taken")
     };
     assert_eq!(first.expires_ms, 11_000);
@@ -99,13 +103,30 @@ fn lock_decisions() {
         panic!("a held lock stands")
     };
     assert_eq!(held.age(), std::time::Duration::from_secs(4));
-    let msg = StateError::Locked { system: "demo".into(), lock: Box::new(held) }.to_string();
-    assert!(msg.contains(&holder.host) && msg.contains("4.0s") && msg.contains("test"), "{msg}");
+    let msg = StateError::Locked {
+        system: "demo".into(),
+        lock: Box::new(held),
+    }
+    .to_string();
+    assert!(
+        msg.contains(&holder.host) && msg.contains("4.0s") && msg.contains("test"),
+        "{msg}"
+    );
     // Stolen by id, or taken over once expired.
-    let steal = LockRequest { steal: Some(first.id.clone()), ..req.clone() };
-    assert!(matches!(lock::decide(Some(cur.clone()), &steal, 5000), lock::Decision::Take { .. }));
+    let steal = LockRequest {
+        steal: Some(first.id.clone()),
+        ..req.clone()
+    };
+    assert!(matches!(
+        lock::decide(Some(cur.clone()), &steal, 5000),
+        lock::Decision::Take { .. }
+    ));
     cur.now_ms = 11_000;
-    let lock::Decision::Take { replaced: Some(old), .. } = lock::decide(Some(cur), &req, 11_000) else {
+    let lock::Decision::Take {
+        replaced: Some(old),
+        ..
+    } = lock::decide(Some(cur), &req, 11_000)
+    else {
         panic!("an expired lock is taken over")
     };
     assert_eq!(old.id, first.id);

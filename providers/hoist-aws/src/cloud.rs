@@ -233,6 +233,7 @@ impl AwsCloudBuilder {
                 calls: Mutex::new(BTreeMap::new()),
                 regions_used: Mutex::new(BTreeSet::new()),
                 private_keys: Mutex::new(HashMap::new()),
+                attempted: Mutex::new(std::collections::HashSet::new()),
             }),
         }
     }
@@ -260,12 +261,16 @@ impl std::fmt::Debug for AwsCloud {
 pub(crate) struct Inner {
     pub(crate) settings: Settings,
     base: tokio::sync::OnceCell<SdkConfig>,
-    clients: Mutex<HashMap<String, Client>>,
+    pub(crate) clients: Mutex<HashMap<String, Client>>,
     pollers: Mutex<HashMap<String, Arc<Poller>>>,
     limiter: RateLimiter,
     calls: Mutex<BTreeMap<String, u64>>,
     regions_used: Mutex<BTreeSet<String>>,
     pub(crate) private_keys: Mutex<HashMap<String, Secret>>,
+    /// Tokens this process has sent a create for: a second create with one of them is a
+    /// retry, which looks the object up first (EC2 honours `ClientToken` on only a few
+    /// calls, and emulators on none).
+    pub(crate) attempted: Mutex<std::collections::HashSet<String>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -415,8 +420,8 @@ impl Inner {
     {
         self.limiter.acquire().await;
         *lock(&self.calls).entry(op.to_string()).or_insert(0) += 1;
-        let r = f
-            .instrument(tracing::debug_span!("ec2", op))
+        // Boxed: SDK futures are large, and nesting them inline overflows small stacks.
+        let r = Box::pin(f.instrument(tracing::debug_span!("ec2", op)))
             .await
             .map_err(|e| from_sdk(op, e));
         match &r {
@@ -446,7 +451,7 @@ impl Inner {
         let deadline = tokio::time::Instant::now() + self.settings.not_found_timeout;
         let mut delay = Duration::from_millis(100);
         loop {
-            match self.call(op, f()).await {
+            match Box::pin(self.call(op, f())).await {
                 Err(e)
                     if e.kind() == ErrorKind::NotFound
                         && tokio::time::Instant::now() + delay < deadline =>
@@ -475,7 +480,7 @@ impl Inner {
         let deadline = tokio::time::Instant::now() + self.settings.dependency_timeout;
         let mut delay = Duration::from_millis(500);
         loop {
-            match self.call(op, f()).await {
+            match Box::pin(self.call(op, f())).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
                 Err(e)

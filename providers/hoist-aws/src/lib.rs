@@ -67,6 +67,8 @@
 mod cloud;
 mod error;
 mod limiter;
+#[cfg(test)]
+mod mock_tests;
 mod ops;
 mod poller;
 mod resources;

@@ -236,6 +236,18 @@ pub(crate) fn check(c: &Inner, kind: &str, spec: &Value) -> Vec<String> {
 // create
 
 pub(crate) async fn create(c: &Inner, req: &CreateRequest) -> Result<Created, ProvisionError> {
+    let retry = !lock(&c.attempted).insert(req.token.clone());
+    if retry {
+        let f = FindRequest {
+            system: req.system.clone(),
+            key: req.key.clone(),
+            kind: req.kind.clone(),
+            token: req.token.clone(),
+        };
+        if let Some(found) = find(c, &f).await? {
+            return Ok(found);
+        }
+    }
     let spec = &req.spec;
     match req.kind.as_str() {
         "aws.vpc" => {

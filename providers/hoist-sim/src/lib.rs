@@ -30,6 +30,10 @@
 //!   an object up by token, so an interrupted run's objects are adopted, never duplicated.
 //! - **Latency and failure injection**: a per-call latency ([`SimCloudBuilder::latency`]), and
 //!   [`Faults`] to fail chosen calls once or always, throttle, or "crash" after the work is done.
+//! - **Persistence** (optional): with [`SimCloudBuilder::persist`] the objects live in a JSON
+//!   file, reloaded and written back atomically under an exclusive file lock on every call, so
+//!   several processes (and one killed with `kill -9` at any instant) share one cloud. The
+//!   `hoist` binary and the cross-process crash tests use it.
 //! - **Inspection**: [`SimCloud::objects`], [`SimCloud::count`], [`SimCloud::calls`] and
 //!   [`SimCloud::max_in_flight`] (to check that the orchestrator bounds its parallelism).
 //!

@@ -849,7 +849,9 @@ async fn the_default_sandbox_root_is_private_and_removed_with_the_cloud() {
 // Persistent mode
 
 fn persistent(tmp: &TempDir) -> SimCloud {
-    SimCloud::builder().persist(tmp.path().join("sim.json")).build()
+    SimCloud::builder()
+        .persist(tmp.path().join("sim.json"))
+        .build()
 }
 
 #[tokio::test]
@@ -868,13 +870,20 @@ async fn a_persistent_cloud_is_shared_by_instances_and_outlives_them() {
     // A new instance (another process, in effect) sees the same objects.
     let b = persistent(&tmp);
     assert_eq!(b.count(), 5);
-    assert_eq!(b.persist_path(), Some(tmp.path().join("sim.json").as_path()));
+    assert_eq!(
+        b.persist_path(),
+        Some(tmp.path().join("sim.json").as_path())
+    );
     assert!(b.object(&ids[1]).is_some() && sandbox_dir.is_dir());
     // ... finds them by token, and a create with a used token returns the same object.
     let found = b.find(&freq("core.network", "Infra/net")).await.unwrap();
     assert_eq!(found.unwrap().id, ids[0]);
     let again = b
-        .create(&creq("core.network", "Infra/net", json!({"cidr": "10.0.0.0/16"})))
+        .create(&creq(
+            "core.network",
+            "Infra/net",
+            json!({"cidr": "10.0.0.0/16"}),
+        ))
         .await
         .unwrap();
     assert_eq!(again.id, ids[0]);
@@ -897,7 +906,11 @@ async fn concurrent_instances_never_lose_a_create() {
     let a = persistent(&tmp);
     let b = persistent(&tmp);
     let net = a
-        .create(&creq("core.network", "Infra/net", json!({"cidr": "10.0.0.0/16"})))
+        .create(&creq(
+            "core.network",
+            "Infra/net",
+            json!({"cidr": "10.0.0.0/16"}),
+        ))
         .await
         .unwrap();
     let mut set = tokio::task::JoinSet::new();

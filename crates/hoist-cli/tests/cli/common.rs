@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,12 @@ impl Bed {
     pub fn sqlite(latency_ms: u64) -> Bed {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join(".hoist/state.db").display().to_string();
-        Bed { sim: dir.path().join("sim.json"), dir, state, latency_ms }
+        Bed {
+            sim: dir.path().join("sim.json"),
+            dir,
+            state,
+            latency_ms,
+        }
     }
 
     /// A bed with its state in PostgreSQL (`url` with a `hoist_schema`).
@@ -60,48 +65,86 @@ impl Bed {
     pub fn spawn_hoist(&self, args: &[&str]) -> Child {
         let mut c = Command::new(HOIST);
         self.env(&mut c);
-        c.args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
-    }
-
-    /// The crash target initiating `system`, started.
-    pub fn spawn_up(&self, system: &str) -> Child {
-        let mut c = Command::new(TARGET);
-        self.env(&mut c);
-        c.args(["up", "--state", &self.state, "--system", system, "--servers", &SERVERS.to_string()])
+        c.args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
     }
 
+    /// The crash target initiating `system`, started.
+    pub fn spawn_up(&self, system: &str) -> Child {
+        let mut c = Command::new(TARGET);
+        self.env(&mut c);
+        c.args([
+            "up",
+            "--state",
+            &self.state,
+            "--system",
+            system,
+            "--servers",
+            &SERVERS.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    }
+
     /// The crash target initiating `system`, to completion; panics unless it succeeded.
     pub fn up(&self, system: &str) -> Duration {
         let t0 = Instant::now();
         let out = self.spawn_up(system).wait_with_output().unwrap();
-        assert!(out.status.success(), "initiate of {system} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initiate of {system} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         t0.elapsed()
     }
 
     /// `hoist down --yes --system S` to completion; panics unless it succeeded.
     pub fn down(&self, system: &str) {
         let out = self.hoist(&["down", "--yes", "--system", system]);
-        assert!(out.status.success(), "teardown of {system} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "teardown of {system} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The crash target holding `system`'s lock; returns once it says it holds it.
-    pub fn hold(&self, system: &str, lease_ms: u64, hold_ms: u64, then_write: bool) -> (Child, BufReader<std::process::ChildStdout>) {
+    pub fn hold(
+        &self,
+        system: &str,
+        lease_ms: u64,
+        hold_ms: u64,
+        then_write: bool,
+    ) -> (Child, BufReader<std::process::ChildStdout>) {
         let mut c = Command::new(TARGET);
         self.env(&mut c);
         c.args(["hold", "--state", &self.state, "--system", system])
-            .args(["--lease-ms", &lease_ms.to_string(), "--hold-ms", &hold_ms.to_string()]);
+            .args([
+                "--lease-ms",
+                &lease_ms.to_string(),
+                "--hold-ms",
+                &hold_ms.to_string(),
+            ]);
         if then_write {
             c.arg("--then-write");
         }
-        let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
-        assert!(line.starts_with("locked "), "the holder did not take the lock: {line:?}");
+        assert!(
+            line.starts_with("locked "),
+            "the holder did not take the lock: {line:?}"
+        );
         (child, out)
     }
 
@@ -127,13 +170,22 @@ impl Bed {
 
     /// The state, through the library.
     pub async fn state(&self, system: &str) -> Option<hoist::state::SystemState> {
-        hoist::state::open(&self.state).await.unwrap().load(system).await.unwrap()
+        hoist::state::open(&self.state)
+            .await
+            .unwrap()
+            .load(system)
+            .await
+            .unwrap()
     }
 }
 
 /// Sends a signal with `kill(1)` (no unsafe code here).
 pub fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap().success();
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "kill -{sig} {pid}");
 }
 
@@ -142,10 +194,14 @@ pub fn pg_url(tag: &str) -> Option<(String, String)> {
     let url = match std::env::var("HOIST_TEST_PG_URL") {
         Ok(u) if !u.is_empty() => u,
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("HOIST_TEST_PG_URL is not set, but CI=true: PostgreSQL tests must run in CI (scripts/test starts a cluster with scripts/postgres)")
+            panic!(
+                "HOIST_TEST_PG_URL is not set, but CI=true: PostgreSQL tests must run in CI (scripts/test starts a cluster with scripts/postgres)"
+            )
         }
         _ => {
-            eprintln!("skipped: HOIST_TEST_PG_URL is not set (start a cluster: export HOIST_TEST_PG_URL=\"$(scripts/postgres up /tmp/hoist-pg)\")");
+            eprintln!(
+                "skipped: HOIST_TEST_PG_URL is not set (start a cluster: export HOIST_TEST_PG_URL=\"$(scripts/postgres up /tmp/hoist-pg)\")"
+            );
             return None;
         }
     };
@@ -156,7 +212,11 @@ pub fn pg_url(tag: &str) -> Option<(String, String)> {
 
 /// Drops a test schema.
 pub async fn pg_drop(url_with_schema: &str, schema: &str) {
-    let base = url_with_schema.split("hoist_schema=").next().unwrap().trim_end_matches(['?', '&']);
+    let base = url_with_schema
+        .split("hoist_schema=")
+        .next()
+        .unwrap()
+        .trim_end_matches(['?', '&']);
     if let Ok(s) = hoist::state::PgStore::connect_at_schema(base, schema, 0).await {
         let _ = s.batch("DROP SCHEMA IF EXISTS {s} CASCADE").await;
     }
@@ -164,17 +224,19 @@ pub async fn pg_drop(url_with_schema: &str, schema: &str) {
 
 /// The seed of a randomized test: `HOIST_CRASH_SEED`, or a fresh one; printed.
 pub fn seed(test: &str) -> u64 {
-    let seed = std::env::var("HOIST_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| fastrand::u64(..));
+    let seed = std::env::var("HOIST_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
     eprintln!("{test}: seed {seed} (rerun with HOIST_CRASH_SEED={seed})");
     seed
 }
 
 /// Text of a process's output streams.
 pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// Whether `dir` holds a file.
-pub fn exists(dir: &Path, rel: &str) -> bool {
-    dir.join(rel).exists()
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

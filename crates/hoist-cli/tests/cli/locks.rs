@@ -21,7 +21,13 @@ async fn contention(bed: &Bed) {
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
     let msg = text(&out);
     let host = hoist::state::hostname();
-    for part in ["is locked", &format!("on host `{host}`"), &format!("pid {pid}"), "hold", "hoist unlock --force"] {
+    for part in [
+        "is locked",
+        &format!("on host `{host}`"),
+        &format!("pid {pid}"),
+        "hold",
+        "hoist unlock --force",
+    ] {
         assert!(msg.contains(part), "`{part}` is not in: {msg}");
     }
     assert!(t0.elapsed() < Duration::from_secs(1), "it did not wait");
@@ -31,7 +37,11 @@ async fn contention(bed: &Bed) {
     let t0 = Instant::now();
     let out = bed.hoist(&["down", "--yes", "--wait", "20s", "--system", system]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(t0.elapsed() >= Duration::from_millis(800), "it waited: {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(800),
+        "it waited: {:?}",
+        t0.elapsed()
+    );
     assert!(bed.objects(system).is_empty());
     let mut holder = holder;
     assert!(holder.wait().unwrap().success());
@@ -45,7 +55,12 @@ async fn lease_expiry(bed: &Bed) {
     // The holder hangs: its heartbeat stops.
     signal(pid, "STOP");
     let refused = bed.hoist(&["down", "--yes", "--system", system]);
-    assert_eq!(refused.status.code(), Some(75), "the lease has not run out yet: {}", text(&refused));
+    assert_eq!(
+        refused.status.code(),
+        Some(75),
+        "the lease has not run out yet: {}",
+        text(&refused)
+    );
     std::thread::sleep(Duration::from_millis(700));
     let status = bed.hoist(&["status", "--system", system]);
     assert!(text(&status).contains("lease expired"), "{}", text(&status));
@@ -54,16 +69,25 @@ async fn lease_expiry(bed: &Bed) {
     assert!(down.status.success(), "{}", text(&down));
     assert!(bed.objects(system).is_empty());
     let runs = bed.state(system).await.unwrap().runs;
-    let takeover = runs.iter().find(|r| r.action == "lock-takeover").expect("the take-over is recorded");
+    let takeover = runs
+        .iter()
+        .find(|r| r.action == "lock-takeover")
+        .expect("the take-over is recorded");
     let detail = takeover.detail.as_deref().unwrap();
-    assert!(detail.contains("lease had expired") && detail.contains(&format!("pid {pid}")), "{detail}");
+    assert!(
+        detail.contains("lease had expired") && detail.contains(&format!("pid {pid}")),
+        "{detail}"
+    );
     // The holder wakes up: its write is refused.
     signal(pid, "CONT");
     let code = holder.wait().unwrap().code();
     let mut said = String::new();
     out.read_to_string(&mut said).unwrap();
     assert_eq!(code, Some(3), "{said}");
-    assert!(said.contains("write refused") && said.contains("was lost"), "{said}");
+    assert!(
+        said.contains("write refused") && said.contains("was lost"),
+        "{said}"
+    );
 }
 
 async fn forced_unlock(bed: &Bed) {
@@ -73,13 +97,23 @@ async fn forced_unlock(bed: &Bed) {
     let pid = holder.id();
     let no = bed.hoist(&["unlock", "--system", system]);
     assert!(!no.status.success());
-    assert!(text(&no).contains(&format!("pid {pid}")) && text(&no).contains("--force"), "{}", text(&no));
+    assert!(
+        text(&no).contains(&format!("pid {pid}")) && text(&no).contains("--force"),
+        "{}",
+        text(&no)
+    );
     let yes = bed.hoist(&["unlock", "--force", "--system", system]);
     assert!(yes.status.success(), "{}", text(&yes));
     assert!(text(&yes).contains("removed the lock"), "{}", text(&yes));
     let runs = bed.state(system).await.unwrap().runs;
-    let r = runs.iter().find(|r| r.action == "force-unlock").expect("recorded");
-    assert!(r.detail.as_deref().unwrap().contains(&format!("pid {pid}")), "{r:?}");
+    let r = runs
+        .iter()
+        .find(|r| r.action == "force-unlock")
+        .expect("recorded");
+    assert!(
+        r.detail.as_deref().unwrap().contains(&format!("pid {pid}")),
+        "{r:?}"
+    );
     let json = bed.hoist(&["status", "--json", "--system", system]);
     assert!(String::from_utf8_lossy(&json.stdout).contains("\"force-unlock\""));
     // The old holder's write is refused; the system can be torn down.
@@ -108,21 +142,27 @@ async fn sqlite_forced_unlock_is_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_lock_contention_between_processes() {
-    let Some((url, schema)) = pg_url("contention") else { return };
+    let Some((url, schema)) = pg_url("contention") else {
+        return;
+    };
     contention(&Bed::postgres(&url, 1)).await;
     pg_drop(&url, &schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_lease_expiry_and_takeover() {
-    let Some((url, schema)) = pg_url("expiry") else { return };
+    let Some((url, schema)) = pg_url("expiry") else {
+        return;
+    };
     lease_expiry(&Bed::postgres(&url, 1)).await;
     pg_drop(&url, &schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_forced_unlock_is_recorded() {
-    let Some((url, schema)) = pg_url("forced") else { return };
+    let Some((url, schema)) = pg_url("forced") else {
+        return;
+    };
     forced_unlock(&Bed::postgres(&url, 1)).await;
     pg_drop(&url, &schema).await;
 }

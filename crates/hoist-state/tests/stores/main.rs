@@ -18,10 +18,14 @@ pub fn pg_url() -> Option<String> {
     match std::env::var("HOIST_TEST_PG_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("HOIST_TEST_PG_URL is not set, but CI=true: PostgreSQL tests must run in CI (scripts/test starts a cluster with scripts/postgres)")
+            panic!(
+                "HOIST_TEST_PG_URL is not set, but CI=true: PostgreSQL tests must run in CI (scripts/test starts a cluster with scripts/postgres)"
+            )
         }
         _ => {
-            eprintln!("skipped: HOIST_TEST_PG_URL is not set (start a cluster: export HOIST_TEST_PG_URL=\"$(scripts/postgres up /tmp/hoist-pg)\")");
+            eprintln!(
+                "skipped: HOIST_TEST_PG_URL is not set (start a cluster: export HOIST_TEST_PG_URL=\"$(scripts/postgres up /tmp/hoist-pg)\")"
+            );
             None
         }
     }
@@ -87,7 +91,9 @@ async fn postgres_store_conforms() {
     let (u, s) = (url.clone(), schema.clone());
     suite::run(Arc::new(move || {
         let (u, s) = (u.clone(), s.clone());
-        Box::pin(async move { Arc::new(PgStore::connect_in(&u, &s).await.unwrap()) as Arc<dyn StateStore> })
+        Box::pin(async move {
+            Arc::new(PgStore::connect_in(&u, &s).await.unwrap()) as Arc<dyn StateStore>
+        })
     }))
     .await;
     pg_drop(&url, &schema).await;
@@ -100,15 +106,26 @@ async fn open_picks_the_store_from_the_url_or_path() {
     let s = hoist_state::open(p.to_str().unwrap()).await.unwrap();
     assert_eq!(s.location(), p.display().to_string());
     assert!(p.exists(), "the SQLite file is created on open");
-    assert_eq!(hoist_state::open("memory:").await.unwrap().location(), "memory");
-    let j = hoist_state::open(&format!("json:{}", dir.path().display())).await.unwrap();
+    assert_eq!(
+        hoist_state::open("memory:").await.unwrap().location(),
+        "memory"
+    );
+    let j = hoist_state::open(&format!("json:{}", dir.path().display()))
+        .await
+        .unwrap();
     assert_eq!(j.location(), dir.path().display().to_string());
     if let Some(url) = pg_url() {
         let schema = pg_schema("open");
         let sep = if url.contains('?') { '&' } else { '?' };
-        let s = hoist_state::open(&format!("{url}{sep}hoist_schema={schema}")).await.unwrap();
+        let s = hoist_state::open(&format!("{url}{sep}hoist_schema={schema}"))
+            .await
+            .unwrap();
         let loc = s.location();
-        assert!(loc.contains(&schema) && !loc.contains(url.split(':').nth(2).unwrap().split('@').next().unwrap()), "no password in {loc}");
+        assert!(
+            loc.contains(&schema)
+                && !loc.contains(url.split(':').nth(2).unwrap().split('@').next().unwrap()),
+            "no password in {loc}"
+        );
         pg_drop(&url, &schema).await;
     }
 }
@@ -119,7 +136,9 @@ async fn sqlite_is_configured_for_durability() {
     let s = hoist_state::SqliteStore::open(dir.path().join("state.db")).unwrap();
     let (mode, sync) = s
         .with(|c| {
-            let m: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+            let m: String = c
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
             let y: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
             Ok((m, y))
         })

@@ -27,7 +27,14 @@ fn check_migrated(s: &SystemState) {
     assert_eq!(s.resources["web/subnet"].deps, ["web/net"]);
     assert_eq!(s.tasks["cfg/hello"].attempts, 1);
     let outcomes: Vec<RunOutcome> = s.runs.iter().map(|r| r.outcome).collect();
-    assert_eq!(outcomes, [RunOutcome::Succeeded, RunOutcome::Succeeded, RunOutcome::Failed]);
+    assert_eq!(
+        outcomes,
+        [
+            RunOutcome::Succeeded,
+            RunOutcome::Succeeded,
+            RunOutcome::Failed
+        ]
+    );
     let ids: Vec<&str> = s.runs.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["v1-0", "v1-1", "v1-2"]);
     assert_eq!(s.runs[2].by, "bob@laptop");
@@ -43,7 +50,10 @@ async fn a_schema_1_json_file_is_read_and_rewritten_as_schema_2() {
     let s = store.load("shop").await.unwrap().unwrap();
     check_migrated(&s);
     // The next write stores schema 2.
-    store.apply("shop", None, &[hoist_state::Change::SetGeneration(2)]).await.unwrap();
+    store
+        .apply("shop", None, &[hoist_state::Change::SetGeneration(2)])
+        .await
+        .unwrap();
     let text = std::fs::read_to_string(store.path_for("shop")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["schema"], 2);
@@ -59,7 +69,10 @@ fn v1_rows() -> Vec<String> {
         serde_json::Value::String(t) => format!("'{}'", t.replace('\'', "''")),
         other => format!("'{}'", other.to_string().replace('\'', "''")),
     };
-    let mut out = vec![format!("INSERT INTO {{s}}.systems (name, generation) VALUES ('shop', {})", s["generation"])];
+    let mut out = vec![format!(
+        "INSERT INTO {{s}}.systems (name, generation) VALUES ('shop', {})",
+        s["generation"]
+    )];
     for r in s["resources"].as_object().unwrap().values() {
         out.push(format!(
             "INSERT INTO {{s}}.resources (system, key, name, kind, provider, deps, status, token, provider_id, outputs, error) \
@@ -94,7 +107,9 @@ async fn a_schema_1_sqlite_database_is_migrated() {
             for s in &sql {
                 c.execute_batch(s).unwrap();
             }
-            let v: u32 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+            let v: u32 = c
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
             assert_eq!(v, 1);
             Ok(())
         })
@@ -104,7 +119,15 @@ async fn a_schema_1_sqlite_database_is_migrated() {
     let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(&path).unwrap());
     check_migrated(&store.load("shop").await.unwrap().unwrap());
     let new = SqliteStore::open(&path).unwrap();
-    let v = new.with(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0)).unwrap())).await.unwrap();
+    let v = new
+        .with(|c| {
+            Ok(
+                c.query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0))
+                    .unwrap(),
+            )
+        })
+        .await
+        .unwrap();
     assert_eq!(v, SCHEMA_VERSION);
 
     // A database from a newer hoist is refused.
@@ -117,7 +140,9 @@ async fn a_schema_1_sqlite_database_is_migrated() {
     drop(new);
     drop(store);
     match SqliteStore::open(&path) {
-        Err(e @ StateError::TooNew { found: 99, .. }) => assert!(e.to_string().contains("upgrade hoist"), "{e}"),
+        Err(e @ StateError::TooNew { found: 99, .. }) => {
+            assert!(e.to_string().contains("upgrade hoist"), "{e}");
+        }
         other => panic!("expected TooNew, got {other:?}"),
     }
 }
@@ -132,7 +157,10 @@ async fn a_schema_1_postgres_database_is_migrated() {
     }
     let store = PgStore::connect_in(&url, &schema).await.unwrap();
     check_migrated(&store.load("shop").await.unwrap().unwrap());
-    store.batch("UPDATE {s}.schema_version SET version = 99").await.unwrap();
+    store
+        .batch("UPDATE {s}.schema_version SET version = 99")
+        .await
+        .unwrap();
     let e = PgStore::connect_in(&url, &schema).await.unwrap_err();
     assert!(matches!(e, StateError::TooNew { found: 99, .. }), "{e}");
     crate::pg_drop(&url, &schema).await;
