@@ -24,11 +24,11 @@ fn progress(e: &Event) {
             action: ResourceAction::Delete,
         } => println!("[{t:6.2}s]   deleted  {key}"),
         EventKind::ResourceFailed { key, error } => {
-            println!("[{t:6.2}s]   FAILED   {key}: {error}")
+            println!("[{t:6.2}s]   FAILED   {key}: {error}");
         }
         EventKind::TaskFinished { key, outcome, .. } => println!("[{t:6.2}s]   {outcome:<9} {key}"),
         EventKind::TaskFailed { key, error, .. } => {
-            println!("[{t:6.2}s]   FAILED   {key}: {error}")
+            println!("[{t:6.2}s]   FAILED   {key}: {error}");
         }
         _ => {}
     }

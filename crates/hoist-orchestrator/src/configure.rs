@@ -13,11 +13,10 @@ use hoist_state::{ResourceStatus, SystemState, TaskRecord, TaskStatus};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
-use crate::dag::{DagRun, NodeState};
+use crate::dag::{DagRun, NodeState, Permits, Steps, Work, drive};
 use crate::events::{Emitter, EventKind, Phase};
 use crate::journal::Journal;
 use crate::orchestration::{Orchestration, OrchestrationError};
-use crate::provision::Permits;
 use crate::report::{CapturedOutput, Report, TaskOutcome, TaskReport};
 
 /// Outputs of provisioned resources, owned (shared by the task workers).
@@ -338,8 +337,9 @@ impl SudoPassword {
     }
 }
 
+/// What a task's work returns.
 struct TaskDone {
-    node: usize,
+    host: String,
     result: Result<hoist_exec::TaskSuccess, hoist_exec::TaskError>,
     attempts: u32,
     elapsed: std::time::Duration,
@@ -449,263 +449,329 @@ pub(crate) async fn configure(
     });
 
     em.emit(EventKind::PhaseStarting(Phase::Configuration));
-    let secrets: Arc<[Secret]> = plan.secrets().to_vec().into();
     // The sudo password: given, or asked at most once, when the first become task starts.
     let sudo = Arc::new(SudoPassword::new(
         inner.opts.sudo_password.clone(),
         inner.opts.sudo_prompt.clone(),
     ));
-    let mut warned: BTreeSet<String> = BTreeSet::new();
     let mut permits = Permits::new(
         inner.opts.concurrency,
         HashMap::new(),
         inner.opts.host_limit,
     );
-    let mut running: JoinSet<TaskDone> = JoinSet::new();
-    let mut waiting: Vec<usize> = Vec::new();
-    let mut host_desc: HashMap<usize, String> = HashMap::new();
-    let mut stop = false;
-    let mut ok = true;
-    loop {
-        if !stop && inner.cancel.is_cancelled() {
-            // Cancelled before this run started, or between two events.
-            stop = true;
-            report.cancelled = true;
-        }
-        if !stop {
-            waiting.extend(dag.take_ready());
-            let mut still = Vec::new();
-            for i in std::mem::take(&mut waiting) {
-                let t = &plan.tasks[i];
-                let key = keys[i].clone();
-                // Where it runs.
-                let (transport, desc): (Option<Arc<dyn Transport>>, String) =
-                    if t.action.is_local() || !valid(t.run_on) {
-                        (None, "controller".to_string())
-                    } else {
-                        match host_of.get(&i) {
-                            Some(Ok((spec, desc))) => match transports.get(spec) {
-                                Some(Ok(tr)) => (Some(tr.clone()), desc.clone()),
-                                Some(Err(e)) => {
-                                    fail_now(
-                                        state,
-                                        em,
-                                        report,
-                                        &mut dag,
-                                        i,
-                                        &key,
-                                        desc,
-                                        format!("host {desc} is not reachable: {e}"),
-                                    );
-                                    jr.task(state, &key).await?;
-                                    ok = false;
-                                    if inner.opts.fail_fast {
-                                        stop = true;
-                                    }
-                                    continue;
-                                }
-                                None => (None, desc.clone()),
-                            },
-                            Some(Err(e)) => {
-                                fail_now(state, em, report, &mut dag, i, &key, "?", e.clone());
-                                jr.task(state, &key).await?;
-                                ok = false;
-                                if inner.opts.fail_fast {
-                                    stop = true;
-                                }
-                                continue;
-                            }
-                            None => (None, "?".to_string()),
-                        }
-                    };
-                let Some(permit) = permits.try_take(&desc) else {
-                    still.push(i);
-                    continue;
-                };
-                host_desc.insert(i, desc.clone());
-                let role = valid(t.role).then_some(t.role);
-                let (env, errs) = match role {
-                    Some(r) => plan.task_env(r, &*outputs),
-                    None => (Vec::new(), Vec::new()),
-                };
-                for e in errs {
-                    let w = format!("{e} (left out of task environments)");
-                    if warned.insert(w.clone()) {
-                        report.warnings.push(w);
-                    }
-                }
-                let vars = RoleVars {
-                    plan: plan.clone(),
-                    role,
-                    outputs: outputs.clone(),
-                };
-                let action = t.action.clone();
-                let retry = t.retry;
-                let become_user = t.become_user.clone().filter(|_| !t.action.is_local());
-                let sudo = sudo.clone();
-                let local_dir = inner.opts.local_dir.clone();
-                let secrets = secrets.clone();
-                let em2 = em.clone();
-                let cancel = inner.cancel.clone();
-                let span = tracing::info_span!("task", task = %key, host = %desc);
-                running.spawn(
-                    async move {
-                        let _permit = permit;
-                        let t0 = tokio::time::Instant::now();
-                        let become_ = match become_user {
-                            Some(user) => Some(Become { user, password: sudo.get().await }),
-                            None => None,
-                        };
-                        // The sudo password is scrubbed from this task's output like any secret.
-                        let secrets: Vec<Secret> =
-                            secrets.iter().cloned().chain(become_.as_ref().and_then(|b| b.password.clone())).collect();
-                        let attempts = retry.attempts.max(1);
-                        let mut attempt = 0;
-                        loop {
-                            attempt += 1;
-                            em2.emit(EventKind::TaskStarting { key: key.clone(), host: desc.clone(), attempt });
-                            let cx = TaskContext {
-                                transport: transport.as_deref(),
-                                vars: &vars,
-                                env: env.clone(),
-                                timeout: retry.attempt_timeout,
-                                secrets: &secrets,
-                                local_dir: local_dir.clone(),
-                                become_: become_.clone(),
-                            };
-                            let r = run_action(&action, &cx).await;
-                            match r {
-                                Ok(s) => return TaskDone { node: i, result: Ok(s), attempts: attempt, elapsed: t0.elapsed() },
-                                Err(e) if attempt < attempts && !cancel.is_cancelled() => {
-                                    let delay = retry.delay_before(attempt + 1);
-                                    em2.emit(EventKind::TaskRetrying { key: key.clone(), attempt, delay, error: e.to_string() });
-                                    tokio::select! {
-                                        () = cancel.cancelled() => return TaskDone { node: i, result: Err(e), attempts: attempt, elapsed: t0.elapsed() },
-                                        () = tokio::time::sleep(delay) => {}
-                                    }
-                                }
-                                Err(e) => return TaskDone { node: i, result: Err(e), attempts: attempt, elapsed: t0.elapsed() },
-                            }
-                        }
-                    }
-                    .instrument(span),
-                );
-            }
-            waiting = still;
-        }
-        if running.is_empty() {
-            if stop || (!dag.has_ready() && waiting.is_empty()) {
-                break;
-            }
-            continue;
-        }
-        tokio::select! {
-            () = inner.cancel.cancelled(), if !stop => {
-                stop = true;
-                report.cancelled = true;
-            }
-            Some(done) = running.join_next() => {
-                let Ok(done) = done else { continue };
-                let key = keys[done.node].clone();
-                let host = host_desc.get(&done.node).cloned().unwrap_or_default();
-                match done.result {
-                    Ok(s) => {
-                        let (outcome, text) = match s.outcome {
-                            hoist_exec::TaskOutcome::Changed => (TaskOutcome::Changed, "changed".to_string()),
-                            hoist_exec::TaskOutcome::Unchanged => (TaskOutcome::Unchanged, "unchanged".to_string()),
-                            hoist_exec::TaskOutcome::Skipped(why) => (TaskOutcome::Skipped(why.clone()), format!("skipped: {why}")),
-                        };
-                        state.tasks.insert(key.clone(), TaskRecord { key: key.clone(), status: TaskStatus::Succeeded, attempts: done.attempts, host: host.clone(), error: None });
-                        jr.task(state, &key).await?;
-                        em.emit(EventKind::TaskFinished { key: key.clone(), host: host.clone(), outcome: text });
-                        report.tasks.push(TaskReport { key, host, outcome, attempts: done.attempts, duration: done.elapsed, error: None, output: None });
-                        dag.complete(done.node);
-                    }
-                    Err(e) => {
-                        let all_secrets = sudo.with_known(plan.secrets());
-                        let msg = hoist_core::secret::scrub(&e.to_string(), &all_secrets);
-                        state.tasks.insert(key.clone(), TaskRecord { key: key.clone(), status: TaskStatus::Failed, attempts: done.attempts, host: host.clone(), error: Some(msg.clone()) });
-                        jr.task(state, &key).await?;
-                        em.emit(EventKind::TaskFailed { key: key.clone(), host: host.clone(), error: msg.clone() });
-                        tracing::warn!(task = %key, host = %host, error = %msg, "task failed");
-                        let output = e.output.as_ref().map(|x| CapturedOutput {
-                            exit_code: x.exit_code,
-                            stdout: hoist_core::secret::scrub(&x.stdout, &all_secrets),
-                            stderr: hoist_core::secret::scrub(&x.stderr, &all_secrets),
-                        });
-                        report.tasks.push(TaskReport { key, host, outcome: TaskOutcome::Failed, attempts: done.attempts, duration: done.elapsed, error: Some(msg), output });
-                        ok = false;
-                        dag.fail(done.node);
-                        if inner.opts.fail_fast {
-                            stop = true;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    // Taken from the graph but still waiting for a permit when the run stopped: not run either.
-    for i in dag.not_run().into_iter().chain(waiting) {
-        report.tasks.push(TaskReport {
-            key: keys[i].clone(),
-            host: host_of
-                .get(&i)
-                .and_then(|h| h.as_ref().ok())
-                .map(|h| h.1.clone())
-                .unwrap_or_default(),
-            outcome: TaskOutcome::NotRun,
-            attempts: 0,
-            duration: std::time::Duration::ZERO,
-            error: None,
-            output: None,
-        });
-        ok = false;
-    }
-    report.success &= ok && !report.cancelled;
+    let mut steps = Runs {
+        o,
+        plan,
+        state,
+        jr,
+        em,
+        report,
+        keys,
+        host_of,
+        transports,
+        outputs,
+        secrets: plan.secrets().to_vec().into(),
+        sudo,
+        warned: BTreeSet::new(),
+    };
+    let driven = drive(
+        &mut steps,
+        &mut dag,
+        &mut permits,
+        &inner.cancel,
+        inner.opts.fail_fast,
+    )
+    .await?;
+    report.cancelled |= driven.cancelled;
+    report.success &= driven.ok && !report.cancelled;
     em.emit(EventKind::PhaseFinished {
         phase: Phase::Configuration,
-        success: ok,
+        success: driven.ok,
     });
     Ok(())
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a local helper of the scheduler loop"
-)]
-fn fail_now(
-    state: &mut SystemState,
-    em: &Emitter,
-    report: &mut Report,
-    dag: &mut DagRun,
-    i: usize,
-    key: &str,
-    host: &str,
-    msg: String,
-) {
-    state.tasks.insert(
-        key.to_string(),
-        TaskRecord {
-            key: key.to_string(),
-            status: TaskStatus::Failed,
-            attempts: 0,
+/// Configuration: run each task on its host.
+struct Runs<'a> {
+    o: &'a Orchestration,
+    plan: &'a Arc<Plan>,
+    state: &'a mut SystemState,
+    jr: &'a Journal,
+    em: &'a Emitter,
+    report: &'a mut Report,
+    keys: Vec<String>,
+    host_of: HashMap<usize, Result<(HostSpec, String), String>>,
+    transports: HashMap<HostSpec, Result<Arc<dyn Transport>, String>>,
+    outputs: Arc<Snapshot>,
+    secrets: Arc<[Secret]>,
+    sudo: Arc<SudoPassword>,
+    warned: BTreeSet<String>,
+}
+
+/// Where a task runs.
+struct Place {
+    /// The transport (none for local tasks).
+    transport: Option<Arc<dyn Transport>>,
+    /// A description of the host.
+    host: String,
+    /// Why the host cannot be used, if it cannot.
+    unreachable: Option<String>,
+}
+
+impl Runs<'_> {
+    /// Where task `i` runs.
+    fn place(&self, i: usize) -> Place {
+        let place = |transport, host: &str, unreachable| Place {
+            transport,
             host: host.to_string(),
-            error: Some(msg.clone()),
-        },
-    );
-    em.emit(EventKind::TaskFailed {
-        key: key.to_string(),
-        host: host.to_string(),
-        error: msg.clone(),
-    });
-    report.tasks.push(TaskReport {
-        key: key.to_string(),
-        host: host.to_string(),
-        outcome: TaskOutcome::Failed,
-        attempts: 0,
-        duration: std::time::Duration::ZERO,
-        error: Some(msg),
-        output: None,
-    });
-    dag.fail(i);
+            unreachable,
+        };
+        let t = &self.plan.tasks[i];
+        if t.action.is_local() || t.run_on.index() >= self.plan.roles.len() {
+            return place(None, "controller", None);
+        }
+        match self.host_of.get(&i) {
+            Some(Ok((spec, desc))) => match self.transports.get(spec) {
+                Some(Ok(tr)) => place(Some(tr.clone()), desc, None),
+                Some(Err(e)) => place(
+                    None,
+                    desc,
+                    Some(format!("host {desc} is not reachable: {e}")),
+                ),
+                None => place(None, desc, None),
+            },
+            Some(Err(e)) => place(None, "?", Some(e.clone())),
+            None => place(None, "?", None),
+        }
+    }
+
+    /// Records, announces and reports the outcome of a task.
+    async fn record(&mut self, line: TaskReport) -> Result<(), OrchestrationError> {
+        let key = line.key.clone();
+        let status = if line.outcome == TaskOutcome::Failed {
+            TaskStatus::Failed
+        } else {
+            TaskStatus::Succeeded
+        };
+        let rec = TaskRecord {
+            key: key.clone(),
+            status,
+            attempts: line.attempts,
+            host: line.host.clone(),
+            error: line.error.clone(),
+        };
+        self.state.tasks.insert(key.clone(), rec);
+        self.jr.task(self.state, &key).await?;
+        let host = line.host.clone();
+        match (&line.outcome, &line.error) {
+            (TaskOutcome::Failed, Some(e)) => {
+                self.em.emit(EventKind::TaskFailed {
+                    key: key.clone(),
+                    host: host.clone(),
+                    error: e.clone(),
+                });
+                tracing::warn!(task = %key, host = %host, error = %e, "task failed");
+            }
+            (outcome, _) => {
+                let text = match outcome {
+                    TaskOutcome::Unchanged => "unchanged".to_string(),
+                    TaskOutcome::Skipped(why) => format!("skipped: {why}"),
+                    _ => "changed".to_string(),
+                };
+                self.em.emit(EventKind::TaskFinished {
+                    key,
+                    host,
+                    outcome: text,
+                });
+            }
+        }
+        self.report.tasks.push(line);
+        Ok(())
+    }
+
+    /// A report line for task `i`.
+    fn line(
+        &self,
+        i: usize,
+        host: String,
+        outcome: TaskOutcome,
+        error: Option<String>,
+    ) -> TaskReport {
+        TaskReport {
+            key: self.keys[i].clone(),
+            host,
+            outcome,
+            attempts: 0,
+            duration: std::time::Duration::ZERO,
+            error,
+            output: None,
+        }
+    }
+}
+
+impl Steps for Runs<'_> {
+    type Done = TaskDone;
+
+    fn permit_key(&self, i: usize) -> String {
+        self.place(i).host
+    }
+
+    async fn start(&mut self, i: usize) -> Result<Option<Work<TaskDone>>, OrchestrationError> {
+        let Place {
+            transport,
+            host: desc,
+            unreachable,
+        } = self.place(i);
+        if let Some(msg) = unreachable {
+            let line = self.line(i, desc, TaskOutcome::Failed, Some(msg));
+            self.record(line).await?;
+            return Ok(None);
+        }
+        let (plan, inner) = (self.plan, &self.o.inner);
+        let t = &plan.tasks[i];
+        let key = self.keys[i].clone();
+        let role = (t.role.index() < plan.roles.len()).then_some(t.role);
+        let (env, errs) = match role {
+            Some(r) => plan.task_env(r, &*self.outputs),
+            None => (Vec::new(), Vec::new()),
+        };
+        for e in errs {
+            let w = format!("{e} (left out of task environments)");
+            if self.warned.insert(w.clone()) {
+                self.report.warnings.push(w);
+            }
+        }
+        let vars = RoleVars {
+            plan: plan.clone(),
+            role,
+            outputs: self.outputs.clone(),
+        };
+        let action = t.action.clone();
+        let retry = t.retry;
+        let become_user = t.become_user.clone().filter(|_| !t.action.is_local());
+        let sudo = self.sudo.clone();
+        let local_dir = inner.opts.local_dir.clone();
+        let secrets = self.secrets.clone();
+        let em = self.em.clone();
+        let cancel = inner.cancel.clone();
+        let span = tracing::info_span!("task", task = %key, host = %desc);
+        Ok(Some(Box::pin(
+            async move {
+                let t0 = tokio::time::Instant::now();
+                let become_ = match become_user {
+                    Some(user) => Some(Become {
+                        user,
+                        password: sudo.get().await,
+                    }),
+                    None => None,
+                };
+                // The sudo password is scrubbed from this task's output like any secret.
+                let secrets: Vec<Secret> = secrets
+                    .iter()
+                    .cloned()
+                    .chain(become_.as_ref().and_then(|b| b.password.clone()))
+                    .collect();
+                let attempts = retry.attempts.max(1);
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    em.emit(EventKind::TaskStarting {
+                        key: key.clone(),
+                        host: desc.clone(),
+                        attempt,
+                    });
+                    let cx = TaskContext {
+                        transport: transport.as_deref(),
+                        vars: &vars,
+                        env: env.clone(),
+                        timeout: retry.attempt_timeout,
+                        secrets: &secrets,
+                        local_dir: local_dir.clone(),
+                        become_: become_.clone(),
+                    };
+                    let done = |result| TaskDone {
+                        host: desc.clone(),
+                        result,
+                        attempts: attempt,
+                        elapsed: t0.elapsed(),
+                    };
+                    match run_action(&action, &cx).await {
+                        Ok(s) => return done(Ok(s)),
+                        Err(e) if attempt < attempts && !cancel.is_cancelled() => {
+                            let delay = retry.delay_before(attempt + 1);
+                            em.emit(EventKind::TaskRetrying {
+                                key: key.clone(),
+                                attempt,
+                                delay,
+                                error: e.to_string(),
+                            });
+                            tokio::select! {
+                                () = cancel.cancelled() => return done(Err(e)),
+                                () = tokio::time::sleep(delay) => {}
+                            }
+                        }
+                        Err(e) => return done(Err(e)),
+                    }
+                }
+            }
+            .instrument(span),
+        )))
+    }
+
+    async fn finish(
+        &mut self,
+        i: usize,
+        done: Option<TaskDone>,
+    ) -> Result<bool, OrchestrationError> {
+        let Some(done) = done else {
+            let msg = "the worker running the task panicked".to_string();
+            let line = self.line(i, self.place(i).host, TaskOutcome::Failed, Some(msg));
+            self.record(line).await?;
+            return Ok(false);
+        };
+        match done.result {
+            Ok(s) => {
+                let outcome = match s.outcome {
+                    hoist_exec::TaskOutcome::Changed => TaskOutcome::Changed,
+                    hoist_exec::TaskOutcome::Unchanged => TaskOutcome::Unchanged,
+                    hoist_exec::TaskOutcome::Skipped(why) => TaskOutcome::Skipped(why),
+                };
+                let line = TaskReport {
+                    attempts: done.attempts,
+                    duration: done.elapsed,
+                    ..self.line(i, done.host, outcome, None)
+                };
+                self.record(line).await?;
+                Ok(true)
+            }
+            Err(e) => {
+                let secrets = self.sudo.with_known(self.plan.secrets());
+                let msg = hoist_core::secret::scrub(&e.to_string(), &secrets);
+                let output = e.output.as_ref().map(|x| CapturedOutput {
+                    exit_code: x.exit_code,
+                    stdout: hoist_core::secret::scrub(&x.stdout, &secrets),
+                    stderr: hoist_core::secret::scrub(&x.stderr, &secrets),
+                });
+                let line = TaskReport {
+                    attempts: done.attempts,
+                    duration: done.elapsed,
+                    output,
+                    ..self.line(i, done.host, TaskOutcome::Failed, Some(msg))
+                };
+                self.record(line).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    fn not_run(&mut self, i: usize) {
+        let host = self
+            .host_of
+            .get(&i)
+            .and_then(|h| h.as_ref().ok())
+            .map(|h| h.1.clone())
+            .unwrap_or_default();
+        let line = self.line(i, host, TaskOutcome::NotRun, None);
+        self.report.tasks.push(line);
+    }
 }

@@ -1,4 +1,16 @@
-//! Ready-queue bookkeeping for running a dependency graph (the scheduler's core).
+//! The scheduler's core: ready-queue bookkeeping for a dependency graph ([`DagRun`]), the
+//! global and per-key permits that bound parallelism ([`Permits`]), and the one loop that
+//! drives every phase ([`drive`]) — provisioning, teardown and configuration differ only in
+//! their [`Steps`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::orchestration::{Cancel, OrchestrationError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NodeState {
@@ -105,6 +117,167 @@ impl DagRun {
             })
             .collect()
     }
+}
+
+/// Global and per-key (provider or host) permits.
+pub(crate) struct Permits {
+    global: Arc<Semaphore>,
+    per_key: HashMap<String, Arc<Semaphore>>,
+    default_per_key: usize,
+    limits: HashMap<String, usize>,
+}
+
+/// A global permit and a per-key permit, held while a node's work runs.
+pub(crate) type Permit = (OwnedSemaphorePermit, OwnedSemaphorePermit);
+
+impl Permits {
+    /// `global` in flight in all; per key, `limits[key]` or `default_per_key`.
+    pub(crate) fn new(
+        global: usize,
+        limits: HashMap<String, usize>,
+        default_per_key: usize,
+    ) -> Self {
+        Permits {
+            global: Arc::new(Semaphore::new(global)),
+            per_key: HashMap::new(),
+            default_per_key,
+            limits,
+        }
+    }
+
+    /// Both permits for `key`, if both are free now.
+    pub(crate) fn try_take(&mut self, key: &str) -> Option<Permit> {
+        let n = self
+            .limits
+            .get(key)
+            .copied()
+            .unwrap_or(self.default_per_key);
+        let sem = self
+            .per_key
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(n)))
+            .clone();
+        let k = sem.try_acquire_owned().ok()?;
+        let g = self.global.clone().try_acquire_owned().ok()?;
+        Some((g, k))
+    }
+}
+
+/// The work of one node, run on a worker task.
+pub(crate) type Work<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What a phase does with each node of its graph. Only [`drive`] calls these, from the one
+/// scheduler loop, so implementations may write state: workers (the [`Work`] futures) only
+/// call providers or run tasks.
+pub(crate) trait Steps {
+    /// What a node's work returns.
+    type Done: Send + 'static;
+    /// The key of the per-key permit node `i` needs (its provider, or its host).
+    fn permit_key(&self, i: usize) -> String;
+    /// Records the intent of node `i` and returns its work, or `None` if it failed before any
+    /// work could start (already reported).
+    async fn start(&mut self, i: usize) -> Result<Option<Work<Self::Done>>, OrchestrationError>;
+    /// Records the outcome of node `i` (`None`: its worker panicked); true if it succeeded.
+    async fn finish(
+        &mut self,
+        i: usize,
+        done: Option<Self::Done>,
+    ) -> Result<bool, OrchestrationError>;
+    /// Reports node `i`, which never ran (something it needs failed, or the run stopped).
+    fn not_run(&mut self, i: usize);
+}
+
+/// How a phase ended.
+pub(crate) struct Driven {
+    /// Every node succeeded.
+    pub(crate) ok: bool,
+    /// The run was cancelled.
+    pub(crate) cancelled: bool,
+}
+
+/// Runs `dag` with `steps`: starts every ready node as permits allow, records outcomes, stops
+/// scheduling on cancellation (and, with `fail_fast`, on the first failure) while work in
+/// flight finishes, and reports what never ran.
+pub(crate) async fn drive<S: Steps>(
+    steps: &mut S,
+    dag: &mut DagRun,
+    permits: &mut Permits,
+    cancel: &Cancel,
+    fail_fast: bool,
+) -> Result<Driven, OrchestrationError> {
+    let mut running: JoinSet<(usize, S::Done)> = JoinSet::new();
+    let mut node_of: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut waiting: Vec<usize> = Vec::new();
+    let (mut stop, mut ok, mut cancelled) = (false, true, false);
+    loop {
+        if !stop && cancel.is_cancelled() {
+            // Cancelled before this run started, or between two outcomes.
+            stop = true;
+            cancelled = true;
+        }
+        if !stop {
+            waiting.extend(dag.take_ready());
+            let mut still = Vec::new();
+            for i in std::mem::take(&mut waiting) {
+                let Some(permit) = permits.try_take(&steps.permit_key(i)) else {
+                    still.push(i);
+                    continue;
+                };
+                match steps.start(i).await? {
+                    Some(work) => {
+                        let h = running.spawn(async move {
+                            let _permit = permit;
+                            (i, work.await)
+                        });
+                        node_of.insert(h.id(), i);
+                    }
+                    None => {
+                        dag.fail(i);
+                        ok = false;
+                        stop |= fail_fast;
+                    }
+                }
+            }
+            waiting = still;
+        }
+        if running.is_empty() {
+            if stop || (!dag.has_ready() && waiting.is_empty()) {
+                break;
+            }
+            continue;
+        }
+        tokio::select! {
+            () = cancel.cancelled(), if !stop => {
+                stop = true;
+                cancelled = true;
+            }
+            Some(joined) = running.join_next_with_id() => {
+                let (i, done) = match joined {
+                    Ok((id, (i, done))) => {
+                        node_of.remove(&id);
+                        (i, Some(done))
+                    }
+                    Err(e) => match node_of.remove(&e.id()) {
+                        Some(i) => (i, None),
+                        None => continue,
+                    },
+                };
+                if steps.finish(i, done).await? {
+                    dag.complete(i);
+                } else {
+                    dag.fail(i);
+                    ok = false;
+                    stop |= fail_fast;
+                }
+            }
+        }
+    }
+    // Taken from the graph but still waiting for a permit when the run stopped: not run either.
+    for i in dag.not_run().into_iter().chain(waiting) {
+        steps.not_run(i);
+        ok = false;
+    }
+    Ok(Driven { ok, cancelled })
 }
 
 #[cfg(test)]

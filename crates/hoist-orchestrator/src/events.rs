@@ -177,12 +177,20 @@ impl Emitter {
     ///
     /// Sinks are synchronous callbacks that may block, so they run on a thread of their own,
     /// never on a runtime worker (on a `current_thread` runtime that would stall the scheduler).
+    /// Without sinks there is no thread: events are only logged (`hoist::events`, debug), and
+    /// the scheduler does not wake another thread for every event.
     pub(crate) fn start(
         system: &str,
         sinks: Vec<Arc<dyn EventSink>>,
     ) -> (Emitter, tokio::sync::oneshot::Receiver<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        if sinks.is_empty() {
+            // Nobody to deliver to: the channel is closed at once, sends are no-ops.
+            drop(rx);
+            let _ = done_tx.send(());
+            return (Emitter::new(system, tx), done_rx);
+        }
         // Sinks may still use the runtime (spawn, send on channels) as they could on a task.
         let runtime = tokio::runtime::Handle::try_current().ok();
         let deliver = move || {
@@ -201,20 +209,24 @@ impl Emitter {
             // No thread: events are dropped (the receiver resolves at once), the run goes on.
             tracing::warn!(error = %e, "cannot start the event delivery thread");
         }
-        let inner = Arc::new(std::sync::Mutex::new((0, tx)));
-        (
-            Emitter {
-                inner,
-                start: tokio::time::Instant::now(),
-                system: Arc::from(system),
-            },
-            done_rx,
-        )
+        (Emitter::new(system, tx), done_rx)
+    }
+
+    fn new(system: &str, tx: mpsc::UnboundedSender<Event>) -> Emitter {
+        Emitter {
+            inner: Arc::new(std::sync::Mutex::new((0, tx))),
+            start: tokio::time::Instant::now(),
+            system: Arc::from(system),
+        }
     }
 
     pub(crate) fn emit(&self, kind: EventKind) {
         let Ok(mut g) = self.inner.lock() else { return };
         tracing::debug!(target: "hoist::events", seq = g.0, event = ?kind);
+        if g.1.is_closed() {
+            g.0 += 1;
+            return;
+        }
         let e = Event {
             seq: g.0,
             elapsed: self.start.elapsed(),

@@ -13,11 +13,11 @@ use hoist_provider::{
     Provisioner,
 };
 use hoist_state::{Change, ResourceRecord, ResourceStatus, SystemState};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
-use crate::dag::DagRun;
+use crate::dag::{DagRun, Permits, Steps, Work, drive};
 use crate::events::{Emitter, EventKind, Phase, ResourceAction};
 use crate::journal::Journal;
 use crate::orchestration::{Cancel, Orchestration, OrchestrationError};
@@ -52,53 +52,8 @@ impl Outputs for StateOutputs<'_> {
     }
 }
 
-/// Global and per-provider permits.
-pub(crate) struct Permits {
-    global: Arc<Semaphore>,
-    per_key: HashMap<String, Arc<Semaphore>>,
-    default_per_key: usize,
-    limits: HashMap<String, usize>,
-}
-
-impl Permits {
-    pub(crate) fn new(
-        global: usize,
-        limits: HashMap<String, usize>,
-        default_per_key: usize,
-    ) -> Self {
-        Permits {
-            global: Arc::new(Semaphore::new(global)),
-            per_key: HashMap::new(),
-            default_per_key,
-            limits,
-        }
-    }
-
-    /// Both permits for `key`, if both are free now.
-    pub(crate) fn try_take(
-        &mut self,
-        key: &str,
-    ) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
-        let n = self
-            .limits
-            .get(key)
-            .copied()
-            .unwrap_or(self.default_per_key);
-        let sem = self
-            .per_key
-            .entry(key.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(n)))
-            .clone();
-        let k = sem.try_acquire_owned().ok()?;
-        let g = self.global.clone().try_acquire_owned().ok()?;
-        Some((g, k))
-    }
-}
-
-type Permit = (OwnedSemaphorePermit, OwnedSemaphorePermit);
-
+/// What a create returns: the object and whether it was adopted (found by its token).
 struct CallResult {
-    node: usize,
     result: Result<(Created, bool), ProvisionError>,
     attempts: u32,
     elapsed: std::time::Duration,
@@ -160,20 +115,30 @@ pub(crate) async fn provision(
             .get(&keys[i])
             .is_some_and(|r| r.status == ResourceStatus::Created)
     });
-    for (i, k) in keys.iter().enumerate() {
+    let mut steps = Creates {
+        o,
+        plan,
+        state,
+        jr,
+        em,
+        report,
+        keys,
+    };
+    for i in 0..plan.resources.len() {
         if dag.state[i] == crate::dag::NodeState::Done {
-            let r = &plan.resources[i];
-            report.resources.push(ResourceReport {
-                key: k.clone(),
-                name: r.long_name.clone(),
-                kind: r.kind.clone(),
-                provider: r.provider.clone(),
-                outcome: ResourceOutcome::AlreadyPresent,
-                attempts: 0,
-                duration: std::time::Duration::ZERO,
-                provider_id: state.resources.get(k).and_then(|x| x.provider_id.clone()),
-                error: None,
-            });
+            let id = steps
+                .state
+                .resources
+                .get(&steps.keys[i])
+                .and_then(|x| x.provider_id.clone());
+            steps.line(
+                i,
+                ResourceOutcome::AlreadyPresent,
+                0,
+                std::time::Duration::ZERO,
+                id,
+                None,
+            );
         }
     }
     let mut permits = Permits::new(
@@ -181,252 +146,267 @@ pub(crate) async fn provision(
         inner.opts.provider_limits.clone(),
         inner.opts.concurrency,
     );
-    let mut running: JoinSet<CallResult> = JoinSet::new();
-    let mut waiting: Vec<usize> = Vec::new();
-    let mut stop = false;
-    let mut ok = true;
-    loop {
-        if !stop && inner.cancel.is_cancelled() {
-            // Cancelled before this run started, or between two events.
-            stop = true;
-            report.cancelled = true;
-        }
-        if !stop {
-            waiting.extend(dag.take_ready());
-            let mut still = Vec::new();
-            for i in std::mem::take(&mut waiting) {
-                let r = &plan.resources[i];
-                let Some(permit) = permits.try_take(&r.provider) else {
-                    still.push(i);
-                    continue;
-                };
-                start_create(o, plan, state, jr, em, &mut running, i, permit).await?;
-            }
-            waiting = still;
-        }
-        if running.is_empty() {
-            break;
-        }
-        tokio::select! {
-            () = inner.cancel.cancelled(), if !stop => {
-                stop = true;
-                report.cancelled = true;
-            }
-            Some(done) = running.join_next() => {
-                let Ok(done) = done else { continue };
-                let r = &plan.resources[done.node];
-                let key = keys[done.node].clone();
-                let mut rec = state.resources.get(&key).cloned().expect("intent recorded before the call");
-                match done.result {
-                    Ok((created, adopted)) => {
-                        rec.status = ResourceStatus::Created;
-                        rec.provider_id = Some(created.id.clone());
-                        rec.outputs = created.outputs;
-                        rec.error = None;
-                        jr.resource(state, rec).await?;
-                        let action = if adopted { ResourceAction::Adopt } else { ResourceAction::Create };
-                        em.emit(EventKind::ResourceFinished { key: key.clone(), action });
-                        tracing::info!(resource = %key, id = %created.id, adopted, "resource ready");
-                        report.resources.push(ResourceReport {
-                            key, name: r.long_name.clone(), kind: r.kind.clone(), provider: r.provider.clone(),
-                            outcome: if adopted { ResourceOutcome::Adopted } else { ResourceOutcome::Created },
-                            attempts: done.attempts, duration: done.elapsed, provider_id: Some(created.id), error: None,
-                        });
-                        dag.complete(done.node);
-                    }
-                    Err(e) => {
-                        let msg = hoist_core::secret::scrub(&e.to_string(), plan.secrets());
-                        rec.status = ResourceStatus::Failed;
-                        rec.error = Some(msg.clone());
-                        jr.resource(state, rec).await?;
-                        em.emit(EventKind::ResourceFailed { key: key.clone(), error: msg.clone() });
-                        tracing::warn!(resource = %key, error = %msg, "resource failed");
-                        report.resources.push(ResourceReport {
-                            key, name: r.long_name.clone(), kind: r.kind.clone(), provider: r.provider.clone(),
-                            outcome: ResourceOutcome::Failed, attempts: done.attempts, duration: done.elapsed,
-                            provider_id: None, error: Some(msg),
-                        });
-                        ok = false;
-                        dag.fail(done.node);
-                        if inner.opts.fail_fast {
-                            stop = true;
-                        }
-                    }
-                }
-            }
-        }
-        if stop && running.is_empty() {
-            break;
-        }
-        if !stop && running.is_empty() && !dag.has_ready() && waiting.is_empty() {
-            break;
-        }
-    }
-    // Taken from the graph but still waiting for a permit when the run stopped: not run either.
-    for i in dag.not_run().into_iter().chain(waiting) {
-        let r = &plan.resources[i];
-        report.resources.push(ResourceReport {
-            key: keys[i].clone(),
-            name: r.long_name.clone(),
-            kind: r.kind.clone(),
-            provider: r.provider.clone(),
-            outcome: ResourceOutcome::NotAttempted,
-            attempts: 0,
-            duration: std::time::Duration::ZERO,
-            provider_id: None,
-            error: None,
-        });
-        ok = false;
-    }
-    report.success &= ok && !report.cancelled;
+    let driven = drive(
+        &mut steps,
+        &mut dag,
+        &mut permits,
+        &inner.cancel,
+        inner.opts.fail_fast,
+    )
+    .await?;
+    report.cancelled |= driven.cancelled;
+    report.success &= driven.ok && !report.cancelled;
     em.emit(EventKind::PhaseFinished {
         phase: Phase::Provisioning,
-        success: ok,
+        success: driven.ok,
     });
     Ok(())
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a local helper of the scheduler loop"
-)]
-async fn start_create(
-    o: &Orchestration,
-    plan: &Arc<Plan>,
-    state: &mut SystemState,
-    jr: &Journal,
-    em: &Emitter,
-    running: &mut JoinSet<CallResult>,
-    i: usize,
-    permit: Permit,
-) -> Result<(), OrchestrationError> {
-    let inner = &o.inner;
-    let r = &plan.resources[i];
-    let key = r.key();
-    let prev = state.resources.get(&key).cloned();
-    // A create that was sent but whose outcome was never recorded (or that failed in a way
-    // that may have created something) is looked up by its token before creating again.
-    let interrupted = prev
-        .as_ref()
-        .is_some_and(|p| p.status != ResourceStatus::Created);
-    let token = match &prev {
-        Some(p) if interrupted => p.token.clone(),
-        _ => state.token_for(&key),
-    };
-    let spec = plan.resolve_spec(r.id, &StateOutputs { plan, state });
-    let deps: Vec<String> = r
-        .deps
-        .iter()
-        .map(|d| plan.resources[d.index()].key())
-        .collect();
-    let Some(p) = proxy(o, &r.provider).cloned() else {
-        return Err(OrchestrationError::Setup(format!(
-            "no proxy named `{}`",
-            r.provider
-        )));
-    };
-    let system = inner.system.clone();
-    let kind = r.kind.clone();
-    let tags: std::collections::BTreeMap<String, String> = [
-        ("hoist:system".to_string(), system.clone()),
-        ("hoist:resource".to_string(), key.clone()),
-        ("hoist:token".to_string(), token.clone()),
-    ]
-    .into();
-    // The intent, with its token and tags, is durable before the call goes out.
-    let intent = ResourceRecord {
-        key: key.clone(),
-        name: r.long_name.clone(),
-        kind: r.kind.clone(),
-        provider: r.provider.clone(),
-        deps,
-        status: ResourceStatus::Creating,
-        token: token.clone(),
-        provider_id: None,
-        outputs: OutputMap::new(),
-        error: None,
-        tags: tags.clone(),
-        generation: match &prev {
-            Some(p) if interrupted => p.generation,
-            _ => state.generation,
-        },
-    };
-    jr.resource(state, intent).await?;
-    em.emit(EventKind::ResourceStarting {
-        key: key.clone(),
-        action: ResourceAction::Create,
-    });
-    let policy = inner.opts.provision_retry;
-    let cancel = inner.cancel.clone();
-    let em = em.clone();
-    let span = tracing::info_span!("provider.call", provider = %r.provider, op = "create", resource = %key);
-    running.spawn(
-        async move {
-            let _permit = permit;
-            let t0 = tokio::time::Instant::now();
-            let spec = match spec {
-                Ok(s) => s,
-                Err(e) => {
-                    let err = ProvisionError::new(
-                        ErrorKind::InvalidSpec,
-                        format!("cannot resolve the spec: {e}"),
-                    );
-                    return CallResult {
-                        node: i,
-                        result: Err(err),
-                        attempts: 0,
-                        elapsed: t0.elapsed(),
-                    };
-                }
-            };
-            if interrupted {
-                let find = FindRequest {
-                    system: system.clone(),
-                    key: key.clone(),
-                    kind: kind.clone(),
-                    token: token.clone(),
+/// Provisioning: create (or adopt) each planned resource.
+struct Creates<'a> {
+    o: &'a Orchestration,
+    plan: &'a Arc<Plan>,
+    state: &'a mut SystemState,
+    jr: &'a Journal,
+    em: &'a Emitter,
+    report: &'a mut Report,
+    keys: Vec<String>,
+}
+
+impl Creates<'_> {
+    fn line(
+        &mut self,
+        i: usize,
+        outcome: ResourceOutcome,
+        attempts: u32,
+        duration: std::time::Duration,
+        provider_id: Option<String>,
+        error: Option<String>,
+    ) {
+        let r = &self.plan.resources[i];
+        self.report.resources.push(ResourceReport {
+            key: self.keys[i].clone(),
+            name: r.long_name.clone(),
+            kind: r.kind.clone(),
+            provider: r.provider.clone(),
+            outcome,
+            attempts,
+            duration,
+            provider_id,
+            error,
+        });
+    }
+}
+
+impl Steps for Creates<'_> {
+    type Done = CallResult;
+
+    fn permit_key(&self, i: usize) -> String {
+        self.plan.resources[i].provider.clone()
+    }
+
+    async fn start(&mut self, i: usize) -> Result<Option<Work<CallResult>>, OrchestrationError> {
+        let (plan, state) = (self.plan, &mut *self.state);
+        let inner = &self.o.inner;
+        let r = &plan.resources[i];
+        let key = self.keys[i].clone();
+        let prev = state.resources.get(&key).cloned();
+        // A create that was sent but whose outcome was never recorded (or that failed in a way
+        // that may have created something) is looked up by its token before creating again.
+        let interrupted = prev
+            .as_ref()
+            .is_some_and(|p| p.status != ResourceStatus::Created);
+        let token = match &prev {
+            Some(p) if interrupted => p.token.clone(),
+            _ => state.token_for(&key),
+        };
+        let spec = plan.resolve_spec(r.id, &StateOutputs { plan, state });
+        let deps: Vec<String> = r
+            .deps
+            .iter()
+            .map(|d| plan.resources[d.index()].key())
+            .collect();
+        let Some(p) = proxy(self.o, &r.provider).cloned() else {
+            return Err(OrchestrationError::Setup(format!(
+                "no proxy named `{}`",
+                r.provider
+            )));
+        };
+        let system = inner.system.clone();
+        let kind = r.kind.clone();
+        let tags: std::collections::BTreeMap<String, String> = [
+            ("hoist:system".to_string(), system.clone()),
+            ("hoist:resource".to_string(), key.clone()),
+            ("hoist:token".to_string(), token.clone()),
+        ]
+        .into();
+        // The intent, with its token and tags, is durable before the call goes out.
+        let intent = ResourceRecord {
+            key: key.clone(),
+            name: r.long_name.clone(),
+            kind: r.kind.clone(),
+            provider: r.provider.clone(),
+            deps,
+            status: ResourceStatus::Creating,
+            token: token.clone(),
+            provider_id: None,
+            outputs: OutputMap::new(),
+            error: None,
+            tags: tags.clone(),
+            generation: match &prev {
+                Some(p) if interrupted => p.generation,
+                _ => state.generation,
+            },
+        };
+        self.jr.resource(state, intent).await?;
+        self.em.emit(EventKind::ResourceStarting {
+            key: key.clone(),
+            action: ResourceAction::Create,
+        });
+        let policy = inner.opts.provision_retry;
+        let cancel = inner.cancel.clone();
+        let em = self.em.clone();
+        let span = tracing::info_span!("provider.call", provider = %r.provider, op = "create", resource = %key);
+        Ok(Some(Box::pin(
+            async move {
+                let t0 = tokio::time::Instant::now();
+                let done = |result, attempts| CallResult {
+                    result,
+                    attempts,
+                    elapsed: t0.elapsed(),
                 };
-                if let Ok(Some(c)) = p.find(&find).await {
-                    return CallResult {
-                        node: i,
-                        result: Ok((c, true)),
-                        attempts: 1,
-                        elapsed: t0.elapsed(),
-                    };
-                }
-            }
-            let req = CreateRequest {
-                system,
-                key: key.clone(),
-                kind,
-                spec,
-                token,
-                tags,
-            };
-            let (result, attempts) = with_retry(
-                policy,
-                &cancel,
-                ProvisionError::is_retryable,
-                |attempt, e| {
-                    em.emit(EventKind::ResourceRetrying {
+                let spec = match spec {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let msg = format!("cannot resolve the spec: {e}");
+                        return done(Err(ProvisionError::new(ErrorKind::InvalidSpec, msg)), 0);
+                    }
+                };
+                if interrupted {
+                    let find = FindRequest {
+                        system: system.clone(),
                         key: key.clone(),
-                        attempt,
-                        error: e.to_string(),
-                    });
-                },
-                || p.create(&req),
-            )
-            .await;
-            CallResult {
-                node: i,
-                result: result.map(|c| (c, false)),
-                attempts,
-                elapsed: t0.elapsed(),
+                        kind: kind.clone(),
+                        token: token.clone(),
+                    };
+                    if let Ok(Some(c)) = p.find(&find).await {
+                        return done(Ok((c, true)), 1);
+                    }
+                }
+                let req = CreateRequest {
+                    system,
+                    key: key.clone(),
+                    kind,
+                    spec,
+                    token,
+                    tags,
+                };
+                let (result, attempts) = with_retry(
+                    policy,
+                    &cancel,
+                    ProvisionError::is_retryable,
+                    |attempt, e| {
+                        em.emit(EventKind::ResourceRetrying {
+                            key: key.clone(),
+                            attempt,
+                            error: e.to_string(),
+                        });
+                    },
+                    || p.create(&req),
+                )
+                .await;
+                done(result.map(|c| (c, false)), attempts)
+            }
+            .instrument(span),
+        )))
+    }
+
+    async fn finish(
+        &mut self,
+        i: usize,
+        done: Option<CallResult>,
+    ) -> Result<bool, OrchestrationError> {
+        let done = done.unwrap_or_else(|| CallResult {
+            result: Err(ProvisionError::new(
+                ErrorKind::Other,
+                "the worker calling the provider panicked",
+            )),
+            attempts: 0,
+            elapsed: std::time::Duration::ZERO,
+        });
+        let key = self.keys[i].clone();
+        let mut rec = self
+            .state
+            .resources
+            .get(&key)
+            .cloned()
+            .expect("intent recorded before the call");
+        match done.result {
+            Ok((created, adopted)) => {
+                rec.status = ResourceStatus::Created;
+                rec.provider_id = Some(created.id.clone());
+                rec.outputs = created.outputs;
+                rec.error = None;
+                self.jr.resource(self.state, rec).await?;
+                let action = if adopted {
+                    ResourceAction::Adopt
+                } else {
+                    ResourceAction::Create
+                };
+                self.em.emit(EventKind::ResourceFinished {
+                    key: key.clone(),
+                    action,
+                });
+                tracing::info!(resource = %key, id = %created.id, adopted, "resource ready");
+                let outcome = if adopted {
+                    ResourceOutcome::Adopted
+                } else {
+                    ResourceOutcome::Created
+                };
+                self.line(
+                    i,
+                    outcome,
+                    done.attempts,
+                    done.elapsed,
+                    Some(created.id),
+                    None,
+                );
+                Ok(true)
+            }
+            Err(e) => {
+                let msg = hoist_core::secret::scrub(&e.to_string(), self.plan.secrets());
+                rec.status = ResourceStatus::Failed;
+                rec.error = Some(msg.clone());
+                self.jr.resource(self.state, rec).await?;
+                self.em.emit(EventKind::ResourceFailed {
+                    key: key.clone(),
+                    error: msg.clone(),
+                });
+                tracing::warn!(resource = %key, error = %msg, "resource failed");
+                self.line(
+                    i,
+                    ResourceOutcome::Failed,
+                    done.attempts,
+                    done.elapsed,
+                    None,
+                    Some(msg),
+                );
+                Ok(false)
             }
         }
-        .instrument(span),
-    );
-    Ok(())
+    }
+
+    fn not_run(&mut self, i: usize) {
+        self.line(
+            i,
+            ResourceOutcome::NotAttempted,
+            0,
+            std::time::Duration::ZERO,
+            None,
+            None,
+        );
+    }
 }
 
 /// Deletes every recorded resource, dependents first.
@@ -460,183 +440,19 @@ pub(crate) async fn teardown(
         inner.opts.provider_limits.clone(),
         inner.opts.concurrency,
     );
-    let mut running: JoinSet<(
-        usize,
-        Result<bool, ProvisionError>,
-        u32,
-        std::time::Duration,
-    )> = JoinSet::new();
-    let mut waiting: Vec<usize> = Vec::new();
-    let mut stop = false;
-    let mut ok = true;
-    loop {
-        if !stop && inner.cancel.is_cancelled() {
-            // Cancelled before this run started, or between two events.
-            stop = true;
-            report.cancelled = true;
-        }
-        if !stop {
-            waiting.extend(dag.take_ready());
-            let mut still = Vec::new();
-            for i in std::mem::take(&mut waiting) {
-                let rec = &recs[i];
-                let Some(permit) = permits.try_take(&rec.provider) else {
-                    still.push(i);
-                    continue;
-                };
-                // The intent is durable before the call goes out.
-                if let Some(r) = state
-                    .resources
-                    .get(&rec.key)
-                    .filter(|r| r.status == ResourceStatus::Created)
-                {
-                    let intent = ResourceRecord {
-                        status: ResourceStatus::Deleting,
-                        ..r.clone()
-                    };
-                    jr.resource(state, intent).await?;
-                }
-                em.emit(EventKind::ResourceStarting {
-                    key: rec.key.clone(),
-                    action: ResourceAction::Delete,
-                });
-                let Some(p) = proxy(o, &rec.provider).cloned() else {
-                    continue;
-                };
-                let rec = rec.clone();
-                let system = inner.system.clone();
-                let policy = inner.opts.teardown_retry;
-                let cancel = inner.cancel.clone();
-                let em = em.clone();
-                let span = tracing::info_span!("provider.call", provider = %rec.provider, op = "delete", resource = %rec.key);
-                running.spawn(
-                    async move {
-                        let _permit = permit;
-                        let t0 = tokio::time::Instant::now();
-                        // Something never recorded as created may still exist: find it by token.
-                        let (id, outputs) = match (&rec.provider_id, rec.status) {
-                            (Some(id), ResourceStatus::Created | ResourceStatus::Deleting) => {
-                                (id.clone(), rec.outputs.clone())
-                            }
-                            _ => {
-                                let find = FindRequest {
-                                    system: system.clone(),
-                                    key: rec.key.clone(),
-                                    kind: rec.kind.clone(),
-                                    token: rec.token.clone(),
-                                };
-                                match p.find(&find).await {
-                                    Ok(Some(c)) => (c.id, c.outputs),
-                                    Ok(None) => return (i, Ok(false), 1, t0.elapsed()),
-                                    Err(e) => return (i, Err(e), 1, t0.elapsed()),
-                                }
-                            }
-                        };
-                        let req = DeleteRequest {
-                            system,
-                            key: rec.key.clone(),
-                            kind: rec.kind.clone(),
-                            id,
-                            outputs,
-                        };
-                        let retryable = |e: &ProvisionError| {
-                            e.is_retryable() || e.kind() == ErrorKind::DependencyViolation
-                        };
-                        let (result, attempts) = with_retry(
-                            policy,
-                            &cancel,
-                            retryable,
-                            |attempt, e| {
-                                em.emit(EventKind::ResourceRetrying {
-                                    key: rec.key.clone(),
-                                    attempt,
-                                    error: e.to_string(),
-                                });
-                            },
-                            || async {
-                                match p.delete(&req).await {
-                                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-                                    other => other,
-                                }
-                            },
-                        )
-                        .await;
-                        (i, result.map(|()| true), attempts, t0.elapsed())
-                    }
-                    .instrument(span),
-                );
-            }
-            waiting = still;
-        }
-        if running.is_empty() {
-            break;
-        }
-        tokio::select! {
-            () = inner.cancel.cancelled(), if !stop => {
-                stop = true;
-                report.cancelled = true;
-            }
-            Some(done) = running.join_next() => {
-                let Ok((i, result, attempts, elapsed)) = done else { continue };
-                let rec = &recs[i];
-                match result {
-                    Ok(existed) => {
-                        let mut changes = vec![Change::RemoveResource(rec.key.clone())];
-                        if state.resources.len() == 1 && state.resources.contains_key(&rec.key) {
-                            // The last one: everything is gone. In the same write, so no crash
-                            // can leave an empty state without its new generation: the next
-                            // initiate starts a new generation, and config runs anew.
-                            changes.push(Change::SetGeneration(state.generation + 1));
-                            changes.push(Change::ClearTasks);
-                        }
-                        jr.write(state, changes).await?;
-                        em.emit(EventKind::ResourceFinished { key: rec.key.clone(), action: ResourceAction::Delete });
-                        tracing::info!(resource = %rec.key, "resource deleted");
-                        report.resources.push(ResourceReport {
-                            key: rec.key.clone(), name: rec.name.clone(), kind: rec.kind.clone(), provider: rec.provider.clone(),
-                            outcome: if existed { ResourceOutcome::Deleted } else { ResourceOutcome::AlreadyAbsent },
-                            attempts, duration: elapsed, provider_id: rec.provider_id.clone(), error: None,
-                        });
-                        dag.complete(i);
-                    }
-                    Err(e) => {
-                        let msg = e.to_string();
-                        if let Some(r) = state.resources.get(&rec.key) {
-                            let r = ResourceRecord { error: Some(msg.clone()), ..r.clone() };
-                            jr.resource(state, r).await?;
-                        }
-                        em.emit(EventKind::ResourceFailed { key: rec.key.clone(), error: msg.clone() });
-                        report.resources.push(ResourceReport {
-                            key: rec.key.clone(), name: rec.name.clone(), kind: rec.kind.clone(), provider: rec.provider.clone(),
-                            outcome: ResourceOutcome::Failed, attempts, duration: elapsed, provider_id: rec.provider_id.clone(), error: Some(msg),
-                        });
-                        ok = false;
-                        dag.fail(i);
-                    }
-                }
-            }
-        }
-        if stop && running.is_empty() {
-            break;
-        }
-    }
-    // Taken from the graph but still waiting for a permit when the run stopped: not run either.
-    for i in dag.not_run().into_iter().chain(waiting) {
-        let rec = &recs[i];
-        report.resources.push(ResourceReport {
-            key: rec.key.clone(),
-            name: rec.name.clone(),
-            kind: rec.kind.clone(),
-            provider: rec.provider.clone(),
-            outcome: ResourceOutcome::NotAttempted,
-            attempts: 0,
-            duration: std::time::Duration::ZERO,
-            provider_id: rec.provider_id.clone(),
-            error: None,
-        });
-        ok = false;
-    }
-    if state.resources.is_empty() && ok && recs.is_empty() && !state.tasks.is_empty() {
+    let had_resources = !recs.is_empty();
+    // Teardown is best effort: it keeps going past a failure, and what the failed resource
+    // depends on stays.
+    let mut steps = Deletes {
+        o,
+        state,
+        jr,
+        em,
+        report,
+        recs,
+    };
+    let driven = drive(&mut steps, &mut dag, &mut permits, &inner.cancel, false).await?;
+    if state.resources.is_empty() && driven.ok && !had_resources && !state.tasks.is_empty() {
         // Nothing was provisioned (config only): config runs anew after a teardown.
         jr.write(
             state,
@@ -647,12 +463,210 @@ pub(crate) async fn teardown(
         )
         .await?;
     }
-    report.success &= ok && !report.cancelled;
+    report.cancelled |= driven.cancelled;
+    report.success &= driven.ok && !report.cancelled;
     em.emit(EventKind::PhaseFinished {
         phase: Phase::Teardown,
-        success: ok,
+        success: driven.ok,
     });
     Ok(())
+}
+
+/// Teardown: delete each recorded resource, dependents first.
+struct Deletes<'a> {
+    o: &'a Orchestration,
+    state: &'a mut SystemState,
+    jr: &'a Journal,
+    em: &'a Emitter,
+    report: &'a mut Report,
+    recs: Vec<ResourceRecord>,
+}
+
+/// What a delete returns: whether the object existed, attempts, time.
+type DeleteResult = (Result<bool, ProvisionError>, u32, std::time::Duration);
+
+impl Deletes<'_> {
+    fn line(
+        &mut self,
+        i: usize,
+        outcome: ResourceOutcome,
+        attempts: u32,
+        duration: std::time::Duration,
+        error: Option<String>,
+    ) {
+        let rec = &self.recs[i];
+        self.report.resources.push(ResourceReport {
+            key: rec.key.clone(),
+            name: rec.name.clone(),
+            kind: rec.kind.clone(),
+            provider: rec.provider.clone(),
+            outcome,
+            attempts,
+            duration,
+            provider_id: rec.provider_id.clone(),
+            error,
+        });
+    }
+}
+
+impl Steps for Deletes<'_> {
+    type Done = DeleteResult;
+
+    fn permit_key(&self, i: usize) -> String {
+        self.recs[i].provider.clone()
+    }
+
+    async fn start(&mut self, i: usize) -> Result<Option<Work<DeleteResult>>, OrchestrationError> {
+        let inner = &self.o.inner;
+        let rec = self.recs[i].clone();
+        // The intent is durable before the call goes out.
+        if let Some(r) = self
+            .state
+            .resources
+            .get(&rec.key)
+            .filter(|r| r.status == ResourceStatus::Created)
+        {
+            let intent = ResourceRecord {
+                status: ResourceStatus::Deleting,
+                ..r.clone()
+            };
+            self.jr.resource(self.state, intent).await?;
+        }
+        self.em.emit(EventKind::ResourceStarting {
+            key: rec.key.clone(),
+            action: ResourceAction::Delete,
+        });
+        let Some(p) = proxy(self.o, &rec.provider).cloned() else {
+            return Err(OrchestrationError::Setup(format!(
+                "no proxy named `{}`",
+                rec.provider
+            )));
+        };
+        let system = inner.system.clone();
+        let policy = inner.opts.teardown_retry;
+        let cancel = inner.cancel.clone();
+        let em = self.em.clone();
+        let span = tracing::info_span!("provider.call", provider = %rec.provider, op = "delete", resource = %rec.key);
+        Ok(Some(Box::pin(
+            async move {
+                let t0 = tokio::time::Instant::now();
+                // Something never recorded as created may still exist: find it by token.
+                let (id, outputs) = match (&rec.provider_id, rec.status) {
+                    (Some(id), ResourceStatus::Created | ResourceStatus::Deleting) => {
+                        (id.clone(), rec.outputs.clone())
+                    }
+                    _ => {
+                        let find = FindRequest {
+                            system: system.clone(),
+                            key: rec.key.clone(),
+                            kind: rec.kind.clone(),
+                            token: rec.token.clone(),
+                        };
+                        match p.find(&find).await {
+                            Ok(Some(c)) => (c.id, c.outputs),
+                            Ok(None) => return (Ok(false), 1, t0.elapsed()),
+                            Err(e) => return (Err(e), 1, t0.elapsed()),
+                        }
+                    }
+                };
+                let req = DeleteRequest {
+                    system,
+                    key: rec.key.clone(),
+                    kind: rec.kind.clone(),
+                    id,
+                    outputs,
+                };
+                let retryable = |e: &ProvisionError| {
+                    e.is_retryable() || e.kind() == ErrorKind::DependencyViolation
+                };
+                let (result, attempts) = with_retry(
+                    policy,
+                    &cancel,
+                    retryable,
+                    |attempt, e| {
+                        em.emit(EventKind::ResourceRetrying {
+                            key: rec.key.clone(),
+                            attempt,
+                            error: e.to_string(),
+                        });
+                    },
+                    || async {
+                        match p.delete(&req).await {
+                            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+                            other => other,
+                        }
+                    },
+                )
+                .await;
+                (result.map(|()| true), attempts, t0.elapsed())
+            }
+            .instrument(span),
+        )))
+    }
+
+    async fn finish(
+        &mut self,
+        i: usize,
+        done: Option<DeleteResult>,
+    ) -> Result<bool, OrchestrationError> {
+        let (result, attempts, elapsed) = done.unwrap_or_else(|| {
+            let e =
+                ProvisionError::new(ErrorKind::Other, "the worker calling the provider panicked");
+            (Err(e), 0, std::time::Duration::ZERO)
+        });
+        let key = self.recs[i].key.clone();
+        match result {
+            Ok(existed) => {
+                let mut changes = vec![Change::RemoveResource(key.clone())];
+                if self.state.resources.len() == 1 && self.state.resources.contains_key(&key) {
+                    // The last one: everything is gone. In the same write, so no crash can
+                    // leave an empty state without its new generation: the next initiate
+                    // starts a new generation, and config runs anew.
+                    changes.push(Change::SetGeneration(self.state.generation + 1));
+                    changes.push(Change::ClearTasks);
+                }
+                self.jr.write(self.state, changes).await?;
+                self.em.emit(EventKind::ResourceFinished {
+                    key: key.clone(),
+                    action: ResourceAction::Delete,
+                });
+                tracing::info!(resource = %key, "resource deleted");
+                let outcome = if existed {
+                    ResourceOutcome::Deleted
+                } else {
+                    ResourceOutcome::AlreadyAbsent
+                };
+                self.line(i, outcome, attempts, elapsed, None);
+                Ok(true)
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if let Some(r) = self.state.resources.get(&key) {
+                    let r = ResourceRecord {
+                        error: Some(msg.clone()),
+                        ..r.clone()
+                    };
+                    self.jr.resource(self.state, r).await?;
+                }
+                self.em.emit(EventKind::ResourceFailed {
+                    key,
+                    error: msg.clone(),
+                });
+                self.line(i, ResourceOutcome::Failed, attempts, elapsed, Some(msg));
+                Ok(false)
+            }
+        }
+    }
+
+    fn not_run(&mut self, i: usize) {
+        self.line(
+            i,
+            ResourceOutcome::NotAttempted,
+            0,
+            std::time::Duration::ZERO,
+            None,
+        );
+    }
 }
 
 /// Reconciles every pending create (`creating` or `failed`) with the cloud: found by its token
