@@ -41,13 +41,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .init();
 
-    let given = std::env::args().nth(1).or_else(|| std::env::var("HOIST_TESTBED").ok());
+    let given = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("HOIST_TESTBED").ok());
     let (dir, _own) = match given {
         Some(d) => (PathBuf::from(d), None),
         None => {
-            let dir = std::env::temp_dir().join(format!("hoist-fixed-hosts-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("hoist-fixed-hosts-{}", std::process::id()));
             println!("Starting a test bed of 5 sshd hosts in {}…", dir.display());
-            let ok = Command::new(script()).args(["up", "5"]).arg(&dir).status()?.success();
+            let ok = Command::new(script())
+                .args(["up", "5"])
+                .arg(&dir)
+                .status()?
+                .success();
             if !ok {
                 return Err("could not start the test bed (needs root and openssh-server)".into());
             }
@@ -59,7 +66,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inv = Inventory::load(dir.join("inventory.ini"))?;
     let names = inv.group_hosts("testbed");
     if names.len() < 3 {
-        return Err(format!("the inventory needs at least 3 hosts, it has {}", names.len()).into());
+        return Err(format!(
+            "the inventory needs at least 3 hosts, it has {}",
+            names.len()
+        )
+        .into());
     }
     let hosts: Vec<_> = names.iter().filter_map(|n| inv.resolve(n)).collect();
     let addrs: Vec<&str> = hosts.iter().map(|h| h.address.as_str()).collect();
@@ -67,7 +78,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (lb, apps) = rest.split_last().ok_or("no hosts")?;
     let conn = hosts[0].connection();
 
-    let params = WebParams { apps: apps.len(), ..WebParams::default() };
+    let params = WebParams {
+        apps: apps.len(),
+        ..WebParams::default()
+    };
     let ssh = SshConnector::builder()
         .known_hosts(dir.join("known_hosts"))
         .identity(dir.join("id_ed25519"), None)
@@ -76,7 +90,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .namespace("ns", WebNamespace::on_hosts(&params, db, apps, lb, &conn))
         .config("cfg", WebConfig::new())
         .connector(Arc::new(ssh))
-        .readiness(Readiness { attempts: 5, ..Readiness::default() })
+        .readiness(Readiness {
+            attempts: 5,
+            ..Readiness::default()
+        })
         .build()?;
 
     println!("{}", orch.plan()?);
@@ -86,6 +103,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("the configuration failed (see the report above)".into());
     }
     let again = orch.initiate_system().await?;
-    println!("Running it again does nothing: nothing_to_do = {}", again.nothing_to_do);
+    println!(
+        "Running it again does nothing: nothing_to_do = {}",
+        again.nothing_to_do
+    );
     Ok(())
 }

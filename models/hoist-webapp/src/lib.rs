@@ -20,8 +20,8 @@
 //! ```
 
 use hoist::{
-    Connection, Deps, Model, Multi, MultiTask, Network, PublicIp, Role, Rule, Secret, SecurityGroup, Server,
-    Subnet, Task, TaskDefaults, Vars,
+    Connection, Deps, Model, Multi, MultiTask, Network, PublicIp, Role, Rule, Secret,
+    SecurityGroup, Server, Subnet, Task, TaskDefaults, Vars,
 };
 
 /// Parameters of the web system.
@@ -160,8 +160,15 @@ impl WebNamespace {
             vars: common_vars(p).set("DB_HOST", db),
             db: Role::on(db).connection(conn.clone()),
             app: Multi::from_fn(move |k| {
-                let addr = k.as_str().parse::<usize>().ok().and_then(|i| addrs.get(i)).cloned();
-                let role = Role::new().connection(app_conn.clone()).var("APP_NAME", format!("app-{k}"));
+                let addr = k
+                    .as_str()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| addrs.get(i))
+                    .cloned();
+                let role = Role::new()
+                    .connection(app_conn.clone())
+                    .var("APP_NAME", format!("app-{k}"));
                 match addr {
                     Some(a) => role.host(a),
                     None => role,
