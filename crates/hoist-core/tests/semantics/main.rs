@@ -6,6 +6,7 @@
 // `#[derive(Model)]` generates code that names `::hoist`.
 extern crate hoist_core as hoist;
 
+mod compile_fail;
 mod context;
 mod defaults;
 mod deps;
