@@ -2,8 +2,11 @@
 //! CPU time of this process, and the result line.
 //!
 //! Every program of the benchmark does the same work per host: connect, run 10 commands one
-//! after the other (`echo 0` … `echo 9`), then upload a 1 MB file over SFTP; all hosts at
-//! once. It prints one line
+//! after the other (`/bin/echo 0` … `/bin/echo 9`), then upload a 1 MB file over SFTP; all
+//! hosts at once. The commands name `/bin/echo` so that every tool runs a program on the host:
+//! a bare `echo` is a shell builtin when a shell line runs it (the floor, pyinfra) but a
+//! program when a tool runs an argv (hoist's command task, Ansible's `command`). It prints one
+//! line
 //!
 //! ```text
 //! RESULT tool=<name> hosts=<n> wall_s=<seconds> cpu_s=<seconds> connections=<n>
@@ -21,7 +24,7 @@ pub const COMMANDS: usize = 10;
 
 /// The command line of command `i` (the same for every tool of the benchmark).
 pub fn command(i: usize) -> String {
-    format!("echo {i}")
+    format!("/bin/echo {i}")
 }
 
 /// Command-line arguments shared by the fan-out programs.
@@ -59,7 +62,9 @@ impl Args {
                 "--hosts" => hosts = Some(parse_num(&val("--hosts")?, "--hosts")?),
                 "--payload" => payload = Some(PathBuf::from(val("--payload")?)),
                 "--dest" => dest = Some(val("--dest")?),
-                "--concurrency" => concurrency = parse_num(&val("--concurrency")?, "--concurrency")?,
+                "--concurrency" => {
+                    concurrency = parse_num(&val("--concurrency")?, "--concurrency")?;
+                }
                 "-h" | "--help" => return Err(usage.to_string()),
                 f if allowed_flags.contains(&f) => flags.push(f.to_string()),
                 other => return Err(format!("unknown argument `{other}`\n{usage}")),
@@ -108,8 +113,8 @@ pub struct Host {
 /// outside 127.0.0.0/8: the benchmark never connects anywhere but the test bed.
 pub fn testbed_hosts(dir: &Path, n: usize) -> Result<Vec<Host>, String> {
     let path = dir.join("hosts.tsv");
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut hosts = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.starts_with('#') || line.trim().is_empty() {

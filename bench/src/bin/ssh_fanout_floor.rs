@@ -9,8 +9,9 @@
 //!
 //! Per host, all hosts at once: one TCP connection and SSH handshake (russh's default
 //! algorithms, like hoist), public-key authentication with the test bed's key, 10 exec
-//! channels one after the other (`echo 0` … `echo 9`, each checked for exit status 0), then
-//! one SFTP channel writing the 1 MB payload (32 KiB writes, 16 in flight). The host key must
+//! channels one after the other (`/bin/echo 0` … `/bin/echo 9`, each checked for exit status
+//! 0 and its output), then one SFTP channel writing the 1 MB payload (32 KiB writes, 16 in
+//! flight; no temporary file, no rename, no mode change). The host key must
 //! be the one recorded for `[address]:port` in the test bed's `known_hosts`: anything else
 //! aborts. Prints a `RESULT` line (see `hoist_bench::fanout`); exits 1 if anything failed.
 //! `--timeline` also prints (to stderr) the median and longest time per host of connecting,
@@ -42,7 +43,10 @@ struct Verify {
 impl client::Handler for Verify {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        offered: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         Ok(match offered {
             PublicKeyOrCertificate::PublicKey { key, .. } => self.expected.contains(key),
             PublicKeyOrCertificate::Certificate(_) => false,
@@ -81,7 +85,10 @@ async fn one_host(
     let t1 = t0.elapsed();
 
     for i in 0..fanout::COMMANDS {
-        let mut ch = ssh.channel_open_session().await.map_err(|e| err("channel", &e))?;
+        let mut ch = ssh
+            .channel_open_session()
+            .await
+            .map_err(|e| err("channel", &e))?;
         ch.exec(true, fanout::command(i).as_bytes())
             .await
             .map_err(|e| err("exec", &e))?;
@@ -105,7 +112,10 @@ async fn one_host(
     }
 
     let t2 = t0.elapsed();
-    let ch = ssh.channel_open_session().await.map_err(|e| err("channel", &e))?;
+    let ch = ssh
+        .channel_open_session()
+        .await
+        .map_err(|e| err("channel", &e))?;
     ch.request_subsystem(true, "sftp")
         .await
         .map_err(|e| err("sftp subsystem", &e))?;
@@ -135,7 +145,9 @@ async fn one_host(
         .await
         .map_err(|e| err("sftp close", &e))?;
     let t3 = t0.elapsed();
-    let _ = ssh.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    let _ = ssh
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
     Ok([t1, t2 - t1, t3 - t2])
 }
 
@@ -153,15 +165,27 @@ async fn run(args: Args) -> Result<u64, String> {
     );
     let mut set = tokio::task::JoinSet::new();
     for h in hosts {
-        let expected = russh::keys::known_hosts::known_host_keys_path(&h.address, h.port, &known_hosts)
-            .map_err(|e| format!("{}: {e}", known_hosts.display()))?
-            .into_iter()
-            .map(|(_, k)| k)
-            .collect::<Vec<_>>();
+        let expected =
+            russh::keys::known_hosts::known_host_keys_path(&h.address, h.port, &known_hosts)
+                .map_err(|e| format!("{}: {e}", known_hosts.display()))?
+                .into_iter()
+                .map(|(_, k)| k)
+                .collect::<Vec<_>>();
         if expected.is_empty() {
-            return Err(format!("{} has no key for {}:{}", known_hosts.display(), h.address, h.port));
+            return Err(format!(
+                "{} has no key for {}:{}",
+                known_hosts.display(),
+                h.address,
+                h.port
+            ));
         }
-        set.spawn(one_host(h, expected, key.clone(), payload.clone(), args.dest.clone()));
+        set.spawn(one_host(
+            h,
+            expected,
+            key.clone(),
+            payload.clone(),
+            args.dest.clone(),
+        ));
     }
     let mut done = 0;
     let mut phases = [Vec::new(), Vec::new(), Vec::new()];

@@ -8,11 +8,14 @@
 //!
 //! The namespace is the test bed's Ansible inventory (`Inventory::namespace`: one fixed-host
 //! role per host, with its address, port, user and key). The config model is a `MultiTask`
-//! over the first N of those roles of a struct of 10 command tasks (`echo 0` … `echo 9`) and
-//! one copy of the 1 MB payload, chained with `Deps` so each host runs them one after the
-//! other, like Ansible, pyinfra and the floor do. Host keys are verified against the test
-//! bed's `known_hosts`. The state store is the default (in memory), so every run does all the
-//! work. Prints a `RESULT` line (see `hoist_bench::fanout`); exits 1 if anything failed.
+//! over the first N of those roles of a struct of 10 command tasks (`/bin/echo 0` …
+//! `/bin/echo 9`) and one copy of the 1 MB payload, chained with `Deps` so each host runs them
+//! one after the other, like Ansible, pyinfra and the floor do. Everything else is hoist's
+//! default (readiness check: connect and ping each host first; SSH: at most 32 handshakes at
+//! once, 8 channels per connection) except the concurrency, 50 tasks in flight like Ansible's
+//! 50 forks. Host keys are verified against the test bed's `known_hosts`. The state store is
+//! the default (in memory), so every run does all the work. Prints a `RESULT` line (see
+//! `hoist_bench::fanout`); exits 1 if anything failed.
 //!
 //! Two flags help find where the time goes:
 //! - `--timeline`: prints (to stderr) when the readiness and configuration phases ended and
@@ -142,11 +145,17 @@ async fn run(args: Args) -> Result<(), String> {
         .count();
     let want = hosts.len() * (fanout::COMMANDS + 1);
     if changed != want {
-        return Err(format!("{changed} tasks changed, {want} expected:\n{report}"));
+        return Err(format!(
+            "{changed} tasks changed, {want} expected:\n{report}"
+        ));
     }
     watch.report("hoist", hosts.len(), ssh.connections_opened());
     if args.flag("--timeline") {
-        timeline(&events.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        timeline(
+            &events
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
     }
     Ok(())
 }
@@ -236,7 +245,11 @@ async fn run_transport_only(args: Args) -> Result<(), String> {
                     .await
                     .map_err(|e| e.to_string())?;
                 if !out.success() {
-                    return Err(format!("{}: `{line}` {}", target.address, out.status_text()));
+                    return Err(format!(
+                        "{}: `{line}` {}",
+                        target.address,
+                        out.status_text()
+                    ));
                 }
             }
             let t2 = t0.elapsed();

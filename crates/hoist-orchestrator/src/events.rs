@@ -237,3 +237,52 @@ impl Emitter {
         let _ = g.1.send(e);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn seq_of(em: &Emitter) -> u64 {
+        em.inner.lock().unwrap().0
+    }
+
+    #[tokio::test]
+    async fn without_sinks_events_are_numbered_and_delivery_is_done_at_once() {
+        let (em, done) = Emitter::start("sys", Vec::new());
+        em.emit(EventKind::NothingToDo);
+        em.emit(EventKind::PhaseStarting(Phase::Configuration));
+        assert_eq!(seq_of(&em), 2);
+        // Resolved while the emitter is still alive: there is nothing to wait for.
+        tokio::time::timeout(Duration::from_secs(5), done)
+            .await
+            .expect("delivery resolves at once")
+            .expect("delivery reports done");
+        em.emit(EventKind::NothingToDo);
+        assert_eq!(seq_of(&em), 3);
+    }
+
+    #[tokio::test]
+    async fn sinks_get_every_event_in_order() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g = got.clone();
+        let sink: Arc<dyn EventSink> =
+            Arc::new(move |e: &Event| g.lock().unwrap().push((e.seq, e.kind.clone())));
+        let (em, done) = Emitter::start("sys", vec![sink]);
+        em.emit(EventKind::NothingToDo);
+        em.emit(EventKind::PhaseStarting(Phase::Readiness));
+        em.emit(EventKind::NothingToDo);
+        drop(em);
+        done.await.unwrap();
+        let got = got.lock().unwrap();
+        assert_eq!(
+            *got,
+            vec![
+                (0, EventKind::NothingToDo),
+                (1, EventKind::PhaseStarting(Phase::Readiness)),
+                (2, EventKind::NothingToDo),
+            ]
+        );
+    }
+}
