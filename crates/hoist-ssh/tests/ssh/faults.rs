@@ -142,3 +142,145 @@ async fn orchestration_reports_an_unreachable_host_and_runs_the_others() {
     assert_eq!(ok(&t, "cat /root/ran").await, "a\n");
     bed.ctl("resume", "host2");
 }
+
+/// A host that hangs in the middle of a run: its running task times out and is reported with
+/// the host and the task; with keep-going the other hosts finish their work, with fail-fast
+/// the run stops scheduling (work in flight finishes, the rest is reported as not run).
+async fn hang_mid_run(keep_going: bool) {
+    use std::sync::Arc;
+
+    use hoist_core::{Deps, Model, Multi, MultiTask, Role, Task};
+    use hoist_orchestrator::{EventKind, Orchestration, Readiness, TaskOutcome};
+
+    #[derive(Model)]
+    #[hoist(crate = "hoist_core")]
+    struct Ns {
+        host: Multi<Role>,
+    }
+
+    /// Per host: a quick task; one with a 3 s limit that host2 hangs in (the others finish it
+    /// in 1 s); a 4 s one, in flight on the others when host2's fails (at about 3 s); a last
+    /// one, which starts after the failure.
+    #[derive(Model)]
+    #[hoist(crate = "hoist_core")]
+    struct Chain {
+        first: Task,
+        slow: Task,
+        mid: Task,
+        last: Task,
+        deps: Deps,
+    }
+
+    #[derive(Model)]
+    #[hoist(crate = "hoist_core")]
+    struct Cfg {
+        chains: MultiTask<Chain>,
+    }
+
+    let Some(bed) = Testbed::up(3) else { return };
+    let hosts = bed.hosts.clone();
+    let ns = Ns {
+        host: Multi::from_fn(move |k| {
+            let h = &hosts[k.as_str().parse::<usize>().unwrap_or(0)];
+            Role::on(h.address.as_str()).port(h.port)
+        })
+        .keys(0..3),
+    };
+    let chain = |role: hoist_core::Ref<Role>| {
+        let s = Chain::siblings();
+        Chain {
+            first: Task::shell("hostname").role(role.clone()),
+            slow: Task::shell("sleep 1")
+                .timeout(Duration::from_secs(3))
+                .role(role.clone()),
+            mid: Task::shell("sleep 4").role(role.clone()),
+            last: Task::shell("echo done > /root/done").role(role),
+            deps: Deps::new([s.first | s.slow | s.mid | s.last]),
+        }
+    };
+    let cfg = Cfg {
+        chains: MultiTask::new(chain, Ns::refs().host.all()),
+    };
+    let hang_once = Arc::new(std::sync::Once::new());
+    let once = hang_once.clone();
+    // The test bed's own fault control, run from the event thread.
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/testbed");
+    let dir = bed.dir.clone();
+    let mut b = Orchestration::builder("hang")
+        .namespace("ns", ns)
+        .config("cfg", cfg)
+        .connector(Arc::new(
+            bed.builder()
+                .connect_timeout(Duration::from_secs(2))
+                .build(),
+        ))
+        .readiness(Readiness {
+            attempts: 2,
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_secs(3),
+        })
+        // Events are delivered on their own thread: hanging the host there is fine.
+        .subscribe(move |e: &hoist_orchestrator::Event| {
+            if let EventKind::TaskStarting { key, .. } = &e.kind
+                && key == "cfg/chains[host_1].slow"
+            {
+                once.call_once(|| {
+                    let st = std::process::Command::new(&script)
+                        .arg("hang")
+                        .arg(&dir)
+                        .arg("host2")
+                        .status();
+                    assert!(st.is_ok_and(|s| s.success()), "testbed hang failed");
+                });
+            }
+        });
+    b = if keep_going {
+        b.keep_going()
+    } else {
+        b.fail_fast()
+    };
+    let report = b.build().unwrap().initiate_system().await.unwrap();
+    assert!(!report.success, "{report}");
+    assert!(
+        hang_once.is_completed(),
+        "the hang was never injected\n{report}"
+    );
+
+    let failed = report.task("cfg/chains[host_1].slow").unwrap();
+    assert_eq!(failed.outcome, TaskOutcome::Failed, "{report}");
+    let label = format!("{}:{}", bed.hosts[1].address, bed.hosts[1].port);
+    let err = failed.error.as_deref().unwrap_or_default();
+    assert!(failed.host.contains(&bed.hosts[1].address), "{report}");
+    assert!(err.contains(&label) || err.contains("timed out"), "{err}");
+    for stage in ["mid", "last"] {
+        let t = report.task(&format!("cfg/chains[host_1].{stage}")).unwrap();
+        assert_eq!(t.outcome, TaskOutcome::NotRun, "{report}");
+    }
+    for other in ["host_0", "host_2"] {
+        // Started before the failure: finished either way.
+        for stage in ["slow", "mid"] {
+            let t = report
+                .task(&format!("cfg/chains[{other}].{stage}"))
+                .unwrap();
+            assert_eq!(t.outcome, TaskOutcome::Changed, "{report}");
+        }
+        let last = report.task(&format!("cfg/chains[{other}].last")).unwrap();
+        let want = if keep_going {
+            TaskOutcome::Changed
+        } else {
+            TaskOutcome::NotRun
+        };
+        assert_eq!(last.outcome, want, "{report}");
+    }
+    bed.ctl("resume", "host2");
+}
+
+#[tokio::test]
+async fn a_host_hanging_mid_run_with_keep_going_lets_the_others_finish() {
+    hang_mid_run(true).await;
+}
+
+#[tokio::test]
+async fn a_host_hanging_mid_run_with_fail_fast_stops_the_run() {
+    hang_mid_run(false).await;
+}
