@@ -361,8 +361,30 @@ impl Orchestration {
     /// again provisions anew. Holds the system's lock, like
     /// [`initiate_system`](Self::initiate_system).
     pub async fn teardown_system(&self) -> Result<Report, OrchestrationError> {
+        self.run_from_state(StateRun::Teardown).await
+    }
+
+    /// Reconciles the pending intents of the recorded state with the cloud, creating and
+    /// deleting nothing: every resource recorded as `creating` or `failed` is looked up by its
+    /// idempotency token and adopted (recorded as created, with its id and outputs) if found,
+    /// or forgotten if not. Resources recorded as `deleting` are left to teardown, whose deletes
+    /// by id are idempotent. Like teardown, it needs the state and the proxies, no model.
+    ///
+    /// [`initiate_system`](Self::initiate_system) and
+    /// [`teardown_system`](Self::teardown_system) reconcile too (each pending intent when they
+    /// reach it); `recover` does it for all of them at once, without going further.
+    pub async fn recover_system(&self) -> Result<Report, OrchestrationError> {
+        self.run_from_state(StateRun::Recover).await
+    }
+
+    /// A run that needs the recorded state and the proxies, no model: teardown or recover.
+    async fn run_from_state(&self, kind: StateRun) -> Result<Report, OrchestrationError> {
         let i = &self.inner;
-        let mut scope = RunScope::begin(&i.store, &i.system, "teardown", i.opts.lock).await?;
+        let action = match kind {
+            StateRun::Teardown => "teardown",
+            StateRun::Recover => "recover",
+        };
+        let mut scope = RunScope::begin(&i.store, &i.system, action, i.opts.lock).await?;
         if let Err(e) = self.check_providers(&scope.state) {
             scope.run.detail = Some(e.to_string());
             scope.finish(RunOutcome::Failed, Vec::new()).await?;
@@ -370,11 +392,15 @@ impl Orchestration {
         }
         let t0 = tokio::time::Instant::now();
         let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
-        em.emit(EventKind::OrchestrationStarting { action: "teardown" });
-        let mut report = Report::new(&i.system, "teardown");
-        let res =
-            crate::provision::teardown(self, &mut scope.state, &scope.journal, &em, &mut report)
-                .await;
+        em.emit(EventKind::OrchestrationStarting { action });
+        let mut report = Report::new(&i.system, action);
+        let (state, jr) = (&mut scope.state, &scope.journal);
+        let res = match kind {
+            StateRun::Teardown => {
+                crate::provision::teardown(self, state, jr, &em, &mut report).await
+            }
+            StateRun::Recover => crate::provision::recover(self, state, jr, &em, &mut report).await,
+        };
         report.duration = t0.elapsed();
         report.nothing_to_do = report.success && report.resources.is_empty();
         if report.nothing_to_do {
@@ -394,53 +420,6 @@ impl Orchestration {
         let _ = delivery.await;
         // A cancellation requested during this run (even by a subscriber, from an event
         // delivered late) was for this run.
-        i.cancel.spend();
-        res?;
-        saved?;
-        Ok(report)
-    }
-
-    /// Reconciles the pending intents of the recorded state with the cloud, creating and
-    /// deleting nothing: every resource recorded as `creating` or `failed` is looked up by its
-    /// idempotency token and adopted (recorded as created, with its id and outputs) if found,
-    /// or forgotten if not. Resources recorded as `deleting` are left to teardown, whose deletes
-    /// by id are idempotent. Like teardown, it needs the state and the proxies, no model.
-    ///
-    /// [`initiate_system`](Self::initiate_system) and
-    /// [`teardown_system`](Self::teardown_system) reconcile too (each pending intent when they
-    /// reach it); `recover` does it for all of them at once, without going further.
-    pub async fn recover_system(&self) -> Result<Report, OrchestrationError> {
-        let i = &self.inner;
-        let mut scope = RunScope::begin(&i.store, &i.system, "recover", i.opts.lock).await?;
-        if let Err(e) = self.check_providers(&scope.state) {
-            scope.run.detail = Some(e.to_string());
-            scope.finish(RunOutcome::Failed, Vec::new()).await?;
-            return Err(e);
-        }
-        let t0 = tokio::time::Instant::now();
-        let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
-        em.emit(EventKind::OrchestrationStarting { action: "recover" });
-        let mut report = Report::new(&i.system, "recover");
-        let res =
-            crate::provision::recover(self, &mut scope.state, &scope.journal, &em, &mut report)
-                .await;
-        report.duration = t0.elapsed();
-        report.nothing_to_do = report.success && report.resources.is_empty();
-        if report.nothing_to_do {
-            em.emit(EventKind::NothingToDo);
-        }
-        em.emit(EventKind::OrchestrationFinished {
-            success: report.success,
-            cancelled: report.cancelled,
-        });
-        let outcome = if res.is_err() {
-            RunOutcome::Failed
-        } else {
-            crate::journal::outcome(&report)
-        };
-        let saved = scope.finish(outcome, Vec::new()).await;
-        drop(em);
-        let _ = delivery.await;
         i.cancel.spend();
         res?;
         saved?;
@@ -713,6 +692,13 @@ impl OrchestrationBuilder {
             }),
         })
     }
+}
+
+/// The runs that work from recorded state alone.
+#[derive(Clone, Copy)]
+enum StateRun {
+    Teardown,
+    Recover,
 }
 
 /// Chooses proxies by Actuator's rules: exactly one supporter (whose name matches `cloud` if

@@ -23,7 +23,9 @@ fn spec_text(p: &Plan, r: &super::PlannedResource) -> String {
             *slot = shown;
         }
     }
-    match spec {
+    // Keys in sorted order whatever serde_json's map keeps (its `preserve_order` feature may be
+    // switched on by any crate in the build), so the text never depends on the build.
+    match sorted(spec) {
         serde_json::Value::Object(m) => m
             .iter()
             .filter(|(_, v)| !v.is_null())
@@ -34,6 +36,21 @@ fn spec_text(p: &Plan, r: &super::PlannedResource) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         other => other.to_string(),
+    }
+}
+
+/// `v` with every object's keys in sorted order.
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let by_key: std::collections::BTreeMap<String, serde_json::Value> =
+                m.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            serde_json::Value::Object(by_key.into_iter().collect())
+        }
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(sorted).collect())
+        }
+        other => other,
     }
 }
 
