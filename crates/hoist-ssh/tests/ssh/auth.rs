@@ -228,3 +228,19 @@ async fn jump_host_tunnels_the_target_connection() {
     assert!(matches!(e, SshError::Jump { .. }), "{e}");
     assert!(e.to_string().contains(&format!("{}:1", h1.address)), "{e}");
 }
+
+#[tokio::test]
+async fn password_login_works_where_the_host_allows_it() {
+    let Some(bed) = Testbed::up(1) else { return };
+    // hoisttest may log in with its password (root may not: see the test above).
+    let ssh = SshConnector::builder()
+        .known_hosts(bed.known_hosts())
+        .password(Secret::new(bed.sudo_password()))
+        .agent(false)
+        .build();
+    let t = ssh
+        .connect_host(&bed.target(0, Some("hoisttest")))
+        .await
+        .unwrap();
+    assert_eq!(crate::ok(&t, "whoami").await, "hoisttest\n");
+}
