@@ -83,3 +83,9 @@ pub mod ssh {
 pub mod inventory {
     pub use hoist_inventory::*;
 }
+
+/// The AWS provider: [`aws::AwsCloud`] and the EC2 resource kinds (feature `aws`).
+#[cfg(feature = "aws")]
+pub mod aws {
+    pub use hoist_aws::*;
+}

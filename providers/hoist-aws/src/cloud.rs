@@ -207,8 +207,14 @@ impl AwsCloudBuilder {
     /// A size alias (defaults: `small` → `t3.small`, `medium` → `t3.medium`, `large` →
     /// `t3.large`).
     #[must_use]
-    pub fn size_alias(mut self, alias: impl Into<String>, instance_type: impl Into<String>) -> Self {
-        self.s.size_aliases.insert(alias.into(), instance_type.into());
+    pub fn size_alias(
+        mut self,
+        alias: impl Into<String>,
+        instance_type: impl Into<String>,
+    ) -> Self {
+        self.s
+            .size_aliases
+            .insert(alias.into(), instance_type.into());
         self
     }
 
@@ -231,6 +237,7 @@ impl AwsCloudBuilder {
                 pollers: Mutex::new(HashMap::new()),
                 limiter,
                 calls: Mutex::new(BTreeMap::new()),
+                call_nanos: std::sync::atomic::AtomicU64::new(0),
                 regions_used: Mutex::new(BTreeSet::new()),
                 private_keys: Mutex::new(HashMap::new()),
                 attempted: Mutex::new(std::collections::HashSet::new()),
@@ -265,6 +272,8 @@ pub(crate) struct Inner {
     pollers: Mutex<HashMap<String, Arc<Poller>>>,
     limiter: RateLimiter,
     calls: Mutex<BTreeMap<String, u64>>,
+    /// Total time spent in calls (rate-limiter waits excluded), nanoseconds.
+    call_nanos: std::sync::atomic::AtomicU64,
     regions_used: Mutex<BTreeSet<String>>,
     pub(crate) private_keys: Mutex<HashMap<String, Secret>>,
     /// Tokens this process has sent a create for: a second create with one of them is a
@@ -381,7 +390,8 @@ impl Inner {
             return c.clone();
         }
         let base = self.base().await;
-        let mut b = aws_sdk_ec2::config::Builder::from(base).region(Region::new(region.to_string()));
+        let mut b =
+            aws_sdk_ec2::config::Builder::from(base).region(Region::new(region.to_string()));
         if !self.settings.headers.is_empty() {
             b = b.interceptor(Headers(self.settings.headers.clone()));
         }
@@ -421,9 +431,14 @@ impl Inner {
         self.limiter.acquire().await;
         *lock(&self.calls).entry(op.to_string()).or_insert(0) += 1;
         // Boxed: SDK futures are large, and nesting them inline overflows small stacks.
+        let t0 = std::time::Instant::now();
         let r = Box::pin(f.instrument(tracing::debug_span!("ec2", op)))
             .await
             .map_err(|e| from_sdk(op, e));
+        self.call_nanos.fetch_add(
+            u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         match &r {
             Ok(_) => self.limiter.succeeded(),
             Err(e) => {
@@ -559,9 +574,23 @@ impl AwsCloud {
         lock(&self.inner.calls).values().sum()
     }
 
-    /// Forgets the call counts.
+    /// Forgets the call counts and times.
     pub fn reset_calls(&self) {
         lock(&self.inner.calls).clear();
+        self.inner
+            .call_nanos
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Mean time of one EC2 call so far (the SDK's retries included, rate-limiter waits not);
+    /// `None` before the first call.
+    pub fn mean_call_time(&self) -> Option<Duration> {
+        let n = self.total_calls();
+        let ns = self
+            .inner
+            .call_nanos
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (n > 0).then(|| Duration::from_nanos(ns / n))
     }
 
     /// The private key of a key pair EC2 created in this process, by key name.

@@ -53,9 +53,7 @@ impl RateLimiter {
             let now = Instant::now();
             let interval = Duration::from_secs_f64(1.0 / s.rate);
             // The bucket refills at `rate`: a slot may be as far back as `burst` intervals.
-            let earliest = now
-                .checked_sub(interval.mul_f64(self.burst))
-                .unwrap_or(now);
+            let earliest = now.checked_sub(interval.mul_f64(self.burst)).unwrap_or(now);
             let slot = s.next.map_or(earliest, |n| n.max(earliest));
             s.next = Some(slot + interval);
             slot
@@ -68,7 +66,11 @@ impl RateLimiter {
     /// The cloud throttled us: halve the rate (down to one call per second).
     pub(crate) fn throttled(&self) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let base = if s.rate >= f64::MAX / 2.0 { 50.0 } else { s.rate };
+        let base = if s.rate >= f64::MAX / 2.0 {
+            50.0
+        } else {
+            s.rate
+        };
         s.rate = (base / 2.0).max(1.0);
     }
 

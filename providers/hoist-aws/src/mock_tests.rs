@@ -62,7 +62,10 @@ fn req(kind: &str, key: &str, spec: serde_json::Value) -> CreateRequest {
         tags: BTreeMap::from([
             ("hoist:system".to_string(), "sys".to_string()),
             ("hoist:resource".to_string(), key.to_string()),
-            ("hoist:token".to_string(), "tok-0123456789abcdef".to_string()),
+            (
+                "hoist:token".to_string(),
+                "tok-0123456789abcdef".to_string(),
+            ),
         ]),
     }
 }
@@ -70,14 +73,19 @@ fn req(kind: &str, key: &str, spec: serde_json::Value) -> CreateRequest {
 fn running(id: &str) -> Instance {
     Instance::builder()
         .instance_id(id)
-        .state(InstanceState::builder().name(InstanceStateName::Running).build())
+        .state(
+            InstanceState::builder()
+                .name(InstanceStateName::Running)
+                .build(),
+        )
         .private_ip_address("10.0.1.7")
         .public_ip_address("54.1.2.3")
         .build()
 }
 
 fn has_tag(tags: &[Tag], k: &str, v: &str) -> bool {
-    tags.iter().any(|t| t.key() == Some(k) && t.value() == Some(v))
+    tags.iter()
+        .any(|t| t.key() == Some(k) && t.value() == Some(v))
 }
 
 #[tokio::test]
@@ -99,7 +107,11 @@ async fn run_instances_carries_the_token_and_tags_and_records_addresses() {
                 .instances(
                     Instance::builder()
                         .instance_id("i-1")
-                        .state(InstanceState::builder().name(InstanceStateName::Pending).build())
+                        .state(
+                            InstanceState::builder()
+                                .name(InstanceStateName::Pending)
+                                .build(),
+                        )
                         .build(),
                 )
                 .build()
@@ -135,7 +147,11 @@ async fn many_instances_are_polled_together() {
             .instances(
                 Instance::builder()
                     .instance_id(format!("i-{n}"))
-                    .state(InstanceState::builder().name(InstanceStateName::Pending).build())
+                    .state(
+                        InstanceState::builder()
+                            .name(InstanceStateName::Pending)
+                            .build(),
+                    )
                     .build(),
             )
             .build()
@@ -150,7 +166,9 @@ async fn many_instances_are_polled_together() {
         for id in ids {
             res = res.instances(running(&id));
         }
-        DescribeInstancesOutput::builder().reservations(res.build()).build()
+        DescribeInstancesOutput::builder()
+            .reservations(res.build())
+            .build()
     });
     let c = cloud(&[&run, &describe]);
     let mut js = tokio::task::JoinSet::new();
@@ -171,13 +189,19 @@ async fn many_instances_are_polled_together() {
         r.unwrap().unwrap();
     }
     assert_eq!(run.num_calls(), 30);
-    assert!(describe.num_calls() <= 3, "{} DescribeInstances for 30 instances", describe.num_calls());
+    assert!(
+        describe.num_calls() <= 3,
+        "{} DescribeInstances for 30 instances",
+        describe.num_calls()
+    );
 }
 
 #[tokio::test]
 async fn a_retried_create_finds_the_first_object_instead_of_launching_again() {
     let run = mock!(Client::run_instances).then_output(|| {
-        RunInstancesOutput::builder().instances(running("i-1")).build()
+        RunInstancesOutput::builder()
+            .instances(running("i-1"))
+            .build()
     });
     let describe = mock!(Client::describe_instances)
         .match_requests(|r| {
@@ -218,7 +242,10 @@ async fn a_retried_create_finds_the_first_object_instead_of_launching_again() {
 }
 
 fn meta(code: &str) -> ErrorMetadata {
-    ErrorMetadata::builder().code(code).message("mocked").build()
+    ErrorMetadata::builder()
+        .code(code)
+        .message("mocked")
+        .build()
 }
 
 macro_rules! err {
@@ -237,8 +264,7 @@ async fn sdk_errors_map_to_neutral_kinds() {
         ("InvalidParameterValue", ErrorKind::InvalidSpec),
         ("InternalError", ErrorKind::Transient),
     ] {
-        let rule = mock!(Client::create_vpc)
-            .then_error(err!(CreateVpcError, code));
+        let rule = mock!(Client::create_vpc).then_error(err!(CreateVpcError, code));
         let c = AwsCloud::builder()
             .region("us-east-1")
             .static_credentials("a", hoist_core::Secret::new("b"))
@@ -258,12 +284,19 @@ async fn sdk_errors_map_to_neutral_kinds() {
 async fn not_found_right_after_a_create_is_retried() {
     let create = mock!(Client::create_internet_gateway).then_output(|| {
         CreateInternetGatewayOutput::builder()
-            .internet_gateway(InternetGateway::builder().internet_gateway_id("igw-1").build())
+            .internet_gateway(
+                InternetGateway::builder()
+                    .internet_gateway_id("igw-1")
+                    .build(),
+            )
             .build()
     });
     let attach = mock!(Client::attach_internet_gateway)
         .sequence()
-        .error(err!(AttachInternetGatewayError, "InvalidInternetGatewayID.NotFound"))
+        .error(err!(
+            AttachInternetGatewayError,
+            "InvalidInternetGatewayID.NotFound"
+        ))
         .times(2)
         .output(|| AttachInternetGatewayOutput::builder().build())
         .build();
@@ -304,10 +337,14 @@ async fn dependency_violations_during_teardown_are_retried_and_not_found_is_done
     let c = cloud(&[&gone]);
     c.delete(&d).await.unwrap();
 
-    let stuck = mock!(Client::delete_subnet)
-        .then_error(err!(DeleteSubnetError, "DependencyViolation"));
+    let stuck =
+        mock!(Client::delete_subnet).then_error(err!(DeleteSubnetError, "DependencyViolation"));
     let c = cloud(&[&stuck]);
     let e = c.delete(&d).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::DependencyViolation);
-    assert!(stuck.num_calls() >= 2 && stuck.num_calls() <= 10, "{}", stuck.num_calls());
+    assert!(
+        stuck.num_calls() >= 2 && stuck.num_calls() <= 10,
+        "{}",
+        stuck.num_calls()
+    );
 }

@@ -14,8 +14,8 @@ use std::time::Duration;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::primitives::Blob;
 use aws_sdk_ec2::types::{
-    DomainType, Filter, InstanceNetworkInterfaceSpecification, InstanceType, IpPermission,
-    IpRange, KeyType, ResourceType, Tag, TagSpecification, Tenancy, UserIdGroupPair,
+    DomainType, Filter, InstanceNetworkInterfaceSpecification, InstanceType, IpPermission, IpRange,
+    KeyType, ResourceType, Tag, TagSpecification, Tenancy, UserIdGroupPair,
 };
 use hoist_core::resource::{Direction, Protocol};
 use hoist_core::{Ref, Rule, Secret, Val};
@@ -192,7 +192,8 @@ async fn ctx<'a>(
 
 /// The region recorded in a resource's outputs (or the default).
 async fn region_from(c: &Inner, outs: &OutputMap) -> Result<String, ProvisionError> {
-    c.region_of(outs.get("region").and_then(Value::as_str)).await
+    c.region_of(outs.get("region").and_then(Value::as_str))
+        .await
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ pub(crate) async fn create(c: &Inner, req: &CreateRequest) -> Result<Created, Pr
             let x: hoist_core::Network = parse(&req.kind, spec)?;
             let cx = ctx(c, req, None).await?;
             let vpc = create_vpc(&cx, &val("cidr", &x.cidr)?, None).await?;
-            match finish_network(&cx.c, &cx.client, &cx, &vpc.id).await {
+            match finish_network(cx.c, &cx.client, &cx, &vpc.id).await {
                 Ok(mut extra) => {
                     let mut created = vpc;
                     created.outputs.append(&mut extra);
@@ -384,7 +385,11 @@ pub(crate) async fn create(c: &Inner, req: &CreateRequest) -> Result<Created, Pr
             let launch = Launch {
                 image: c.image(&val("image", &x.image)?),
                 instance_type: c.instance_type(&val("instance_type", &x.instance_type)?),
-                key_name: x.key_pair.as_ref().map(|k| id_of("key_pair", k)).transpose()?,
+                key_name: x
+                    .key_pair
+                    .as_ref()
+                    .map(|k| id_of("key_pair", k))
+                    .transpose()?,
                 security_groups: x
                     .security_groups
                     .iter()
@@ -436,8 +441,10 @@ pub(crate) async fn create(c: &Inner, req: &CreateRequest) -> Result<Created, Pr
             let cx = ctx(c, req, None).await?;
             create_eip(&cx, Some(&id_of("server", &x.server)?)).await
         }
-        other => Err(invalid(format!("the AWS proxy does not provision {other:?}"))
-            .with_code("UnsupportedKind")),
+        other => Err(
+            invalid(format!("the AWS proxy does not provision {other:?}"))
+                .with_code("UnsupportedKind"),
+        ),
     }
 }
 
@@ -461,9 +468,8 @@ async fn create_vpc(
     cidr: &str,
     tenancy: Option<&str>,
 ) -> Result<Created, ProvisionError> {
-    let out = cx
-        .c
-        .call(
+    let out =
+        cx.c.call(
             "CreateVpc",
             cx.client
                 .create_vpc()
@@ -473,9 +479,7 @@ async fn create_vpc(
                 .send(),
         )
         .await?;
-    let vpc = out
-        .vpc()
-        .ok_or_else(|| missing("CreateVpc", "vpc"))?;
+    let vpc = out.vpc().ok_or_else(|| missing("CreateVpc", "vpc"))?;
     let id = vpc.vpc_id().ok_or_else(|| missing("CreateVpc", "vpc id"))?;
     Ok(Created {
         id: id.to_string(),
@@ -488,8 +492,11 @@ async fn create_vpc(
 }
 
 fn missing(op: &str, what: &str) -> ProvisionError {
-    ProvisionError::new(ErrorKind::Other, format!("{op}: the response has no {what}"))
-        .with_code("IncompleteResponse")
+    ProvisionError::new(
+        ErrorKind::Other,
+        format!("{op}: the response has no {what}"),
+    )
+    .with_code("IncompleteResponse")
 }
 
 /// Gives a `core.network`'s VPC an internet gateway and a default route in its main route
@@ -601,9 +608,8 @@ async fn create_subnet(
     az: Option<&str>,
     map_public: bool,
 ) -> Result<Created, ProvisionError> {
-    let out = cx
-        .c
-        .call_fresh("CreateSubnet", || {
+    let out =
+        cx.c.call_fresh("CreateSubnet", || {
             cx.client
                 .create_subnet()
                 .vpc_id(vpc_id)
@@ -613,15 +619,16 @@ async fn create_subnet(
                 .send()
         })
         .await?;
-    let sn = out.subnet().ok_or_else(|| missing("CreateSubnet", "subnet"))?;
+    let sn = out
+        .subnet()
+        .ok_or_else(|| missing("CreateSubnet", "subnet"))?;
     let id = sn
         .subnet_id()
         .ok_or_else(|| missing("CreateSubnet", "subnet id"))?
         .to_string();
     if map_public {
-        let r = cx
-            .c
-            .call_fresh("ModifySubnetAttribute", || {
+        let r =
+            cx.c.call_fresh("ModifySubnetAttribute", || {
                 cx.client
                     .modify_subnet_attribute()
                     .subnet_id(&id)
@@ -659,9 +666,8 @@ fn subnet_outputs(sn: &aws_sdk_ec2::types::Subnet, region: &str) -> OutputMap {
 }
 
 async fn create_igw(cx: &Ctx<'_>, vpc_id: &str) -> Result<Created, ProvisionError> {
-    let out = cx
-        .c
-        .call(
+    let out =
+        cx.c.call(
             "CreateInternetGateway",
             cx.client
                 .create_internet_gateway()
@@ -721,9 +727,8 @@ async fn create_route_table(
     vpc_id: &str,
     subnets: &[String],
 ) -> Result<Created, ProvisionError> {
-    let out = cx
-        .c
-        .call_fresh("CreateRouteTable", || {
+    let out =
+        cx.c.call_fresh("CreateRouteTable", || {
             cx.client
                 .create_route_table()
                 .vpc_id(vpc_id)
@@ -781,9 +786,8 @@ async fn create_route(
     dest: &str,
     target: &RouteTarget,
 ) -> Result<Created, ProvisionError> {
-    let r = cx
-        .c
-        .call_fresh("CreateRoute", || {
+    let r =
+        cx.c.call_fresh("CreateRoute", || {
             let b = cx
                 .client
                 .create_route()
@@ -802,18 +806,28 @@ async fn create_route(
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
             // Created by an interrupted run (routes cannot be tagged): adopt it if it goes
             // where this one should.
-            let tables = cx
-                .c
-                .call(
+            let tables =
+                cx.c.call(
                     "DescribeRouteTables",
-                    cx.client.describe_route_tables().route_table_ids(rtb).send(),
+                    cx.client
+                        .describe_route_tables()
+                        .route_table_ids(rtb)
+                        .send(),
                 )
                 .await?;
-            let same = tables.route_tables().iter().flat_map(|t| t.routes()).any(|rt| {
-                rt.destination_cidr_block() == Some(dest)
-                    && [rt.gateway_id(), rt.nat_gateway_id(), rt.network_interface_id()]
+            let same = tables
+                .route_tables()
+                .iter()
+                .flat_map(|t| t.routes())
+                .any(|rt| {
+                    rt.destination_cidr_block() == Some(dest)
+                        && [
+                            rt.gateway_id(),
+                            rt.nat_gateway_id(),
+                            rt.network_interface_id(),
+                        ]
                         .contains(&Some(target.id()))
-            });
+                });
             if !same {
                 return Err(e);
             }
@@ -946,9 +960,8 @@ async fn create_sg(
 ) -> Result<Created, ProvisionError> {
     let extra: Vec<(String, String)> = encode_rules(rules);
     let extra: Vec<(&str, String)> = extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    let r = cx
-        .c
-        .call_fresh("CreateSecurityGroup", || {
+    let r =
+        cx.c.call_fresh("CreateSecurityGroup", || {
             cx.client
                 .create_security_group()
                 .group_name(name)
@@ -965,9 +978,8 @@ async fn create_sg(
             .to_string(),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
             // Ours (an interrupted run) is adopted; anyone else's is an error.
-            let found = cx
-                .c
-                .call(
+            let found =
+                cx.c.call(
                     "DescribeSecurityGroups",
                     cx.client
                         .describe_security_groups()
@@ -1062,10 +1074,7 @@ async fn authorize_core_rules(
     Ok(())
 }
 
-async fn create_rule(
-    cx: &Ctx<'_>,
-    x: &r::SecurityGroupRule,
-) -> Result<Created, ProvisionError> {
+async fn create_rule(cx: &Ctx<'_>, x: &r::SecurityGroupRule) -> Result<Created, ProvisionError> {
     let group = id_of("security_group", &x.security_group)?;
     let cidr = opt_val("cidr", x.cidr.as_ref())?;
     let peer = x
@@ -1121,7 +1130,10 @@ async fn create_rule(
         outputs: outputs([
             ("id", s(Some(&rule_id))),
             ("security_group_id", s(Some(&group))),
-            ("direction", s(Some(if egress { "egress" } else { "ingress" }))),
+            (
+                "direction",
+                s(Some(if egress { "egress" } else { "ingress" })),
+            ),
             ("region", cx.region_value()),
         ]),
         id: rule_id,
@@ -1135,9 +1147,8 @@ async fn find_rule_id(
     cidr: Option<&str>,
     peer: Option<&str>,
 ) -> Result<String, ProvisionError> {
-    let out = cx
-        .c
-        .call(
+    let out =
+        cx.c.call(
             "DescribeSecurityGroupRules",
             cx.client
                 .describe_security_group_rules()
@@ -1155,8 +1166,7 @@ async fn find_rule_id(
                 && (x.protocol == Protocol::All
                     || (r.from_port() == Some(x.from_port) && r.to_port() == Some(x.to_port)))
                 && (cidr.is_none() || r.cidr_ipv4() == cidr)
-                && (peer.is_none()
-                    || r.referenced_group_info().and_then(|g| g.group_id()) == peer)
+                && (peer.is_none() || r.referenced_group_info().and_then(|g| g.group_id()) == peer)
         })
         .and_then(|r| r.security_group_rule_id())
         .map(str::to_string)
@@ -1181,7 +1191,13 @@ fn key_file(c: &Inner, region: &str, name: &str) -> std::path::PathBuf {
     });
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     dir.join(format!("{region}-{safe}.pem"))
 }
@@ -1212,12 +1228,14 @@ async fn create_key_pair(cx: &Ctx<'_>, x: &r::KeyPair) -> Result<Created, Provis
     let created_here = public.is_none();
     let spec = cx.tag_spec(
         ResourceType::KeyPair,
-        &[("hoist:key-origin", if created_here { "created" } else { "imported" }.into())],
+        &[(
+            "hoist:key-origin",
+            if created_here { "created" } else { "imported" }.into(),
+        )],
     );
     let res = match &public {
-        Some(p) => cx
-            .c
-            .call(
+        Some(p) => {
+            cx.c.call(
                 "ImportKeyPair",
                 cx.client
                     .import_key_pair()
@@ -1233,10 +1251,10 @@ async fn create_key_pair(cx: &Ctx<'_>, x: &r::KeyPair) -> Result<Created, Provis
                     o.key_fingerprint().map(str::to_string),
                     None,
                 )
-            }),
-        None => cx
-            .c
-            .call(
+            })
+        }
+        None => {
+            cx.c.call(
                 "CreateKeyPair",
                 cx.client
                     .create_key_pair()
@@ -1255,7 +1273,8 @@ async fn create_key_pair(cx: &Ctx<'_>, x: &r::KeyPair) -> Result<Created, Provis
                     o.key_fingerprint().map(str::to_string),
                     o.key_material().map(|m| Secret::new(m.to_string())),
                 )
-            }),
+            })
+        }
     };
     match res {
         Ok((kp_id, fp, material)) => {
@@ -1264,9 +1283,8 @@ async fn create_key_pair(cx: &Ctx<'_>, x: &r::KeyPair) -> Result<Created, Provis
                 let path = key_file(cx.c, &cx.region, &name);
                 if let Err(e) = write_private_key(&path, m.expose()) {
                     // Without its private key the pair is useless: remove it.
-                    let _ = cx
-                        .c
-                        .call(
+                    let _ =
+                        cx.c.call(
                             "DeleteKeyPair",
                             cx.client.delete_key_pair().key_name(&name).send(),
                         )
@@ -1321,9 +1339,8 @@ async fn create_nic(
     private_ip: Option<String>,
     description: Option<&str>,
 ) -> Result<Created, ProvisionError> {
-    let out = cx
-        .c
-        .call_fresh("CreateNetworkInterface", || {
+    let out =
+        cx.c.call_fresh("CreateNetworkInterface", || {
             cx.client
                 .create_network_interface()
                 .subnet_id(subnet)
@@ -1338,7 +1355,7 @@ async fn create_nic(
     let nic = out
         .network_interface()
         .ok_or_else(|| missing("CreateNetworkInterface", "interface"))?;
-    Ok(nic_created(nic, &cx.region)?)
+    nic_created(nic, &cx.region)
 }
 
 fn nic_created(
@@ -1399,9 +1416,8 @@ async fn create_instance(cx: &Ctx<'_>, l: &Launch) -> Result<Created, ProvisionE
                 .build()
         })
         .collect();
-    let out = cx
-        .c
-        .call_fresh("RunInstances", || {
+    let out =
+        cx.c.call_fresh("RunInstances", || {
             cx.client
                 .run_instances()
                 .image_id(&l.image)
@@ -1466,9 +1482,8 @@ async fn create_eip(cx: &Ctx<'_>, target: Option<&str>) -> Result<Created, Provi
     let extra: Vec<(&str, String)> = target
         .map(|t| vec![(TAG_TARGET, t.to_string())])
         .unwrap_or_default();
-    let out = cx
-        .c
-        .call(
+    let out =
+        cx.c.call(
             "AllocateAddress",
             cx.client
                 .allocate_address()
@@ -1639,7 +1654,11 @@ async fn find_in(
                 }
             };
             Ok(Some(Created {
-                outputs: outputs([("id", s(Some(&id))), ("vpc_id", s(Some(&vpc))), ("region", reg())]),
+                outputs: outputs([
+                    ("id", s(Some(&id))),
+                    ("vpc_id", s(Some(&vpc))),
+                    ("region", reg()),
+                ]),
                 id,
             }))
         }
@@ -1662,9 +1681,18 @@ async fn find_in(
                 .iter()
                 .filter_map(|a| a.route_table_association_id().map(str::to_string))
                 .collect();
-            let have: Vec<&str> = t.associations().iter().filter_map(|a| a.subnet_id()).collect();
+            let have: Vec<&str> = t
+                .associations()
+                .iter()
+                .filter_map(|a| a.subnet_id())
+                .collect();
             let want: Vec<String> = tag_value(t.tags(), TAG_TARGET)
-                .map(|v| v.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect())
+                .map(|v| {
+                    v.split(',')
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
             let todo: Vec<String> = want
                 .into_iter()
@@ -1726,7 +1754,11 @@ async fn find_in(
                         ("security_group_id", s(r.group_id())),
                         (
                             "direction",
-                            s(Some(if r.is_egress() == Some(true) { "egress" } else { "ingress" })),
+                            s(Some(if r.is_egress() == Some(true) {
+                                "egress"
+                            } else {
+                                "ingress"
+                            })),
                         ),
                         ("region", reg()),
                     ]),
@@ -1784,7 +1816,10 @@ async fn find_in(
             let out = c
                 .call(
                     "DescribeAddresses",
-                    client.describe_addresses().filters(tag_filter(token)).send(),
+                    client
+                        .describe_addresses()
+                        .filters(tag_filter(token))
+                        .send(),
                 )
                 .await?;
             let Some(a) = out.addresses().first() else {
@@ -1820,7 +1855,10 @@ async fn find_key_pair(
     let out = c
         .call(
             "DescribeKeyPairs",
-            client.describe_key_pairs().filters(tag_filter(&req.token)).send(),
+            client
+                .describe_key_pairs()
+                .filters(tag_filter(&req.token))
+                .send(),
         )
         .await?;
     let Some(k) = out.key_pairs().first() else {
@@ -1838,8 +1876,10 @@ async fn find_key_pair(
             Err(_) => {
                 // The private key was lost with the interrupted run: the pair is useless.
                 tracing::info!(key = %name, "deleting a key pair whose private key was lost");
-                c.call_delete("DeleteKeyPair", || client.delete_key_pair().key_name(&name).send())
-                    .await?;
+                c.call_delete("DeleteKeyPair", || {
+                    client.delete_key_pair().key_name(&name).send()
+                })
+                .await?;
                 return Ok(None);
             }
         }
@@ -1899,15 +1939,18 @@ pub(crate) async fn delete(c: &Inner, req: &DeleteRequest) -> Result<(), Provisi
                 .await
         }
         "aws.subnet" | "core.subnet" => {
-            c.call_delete("DeleteSubnet", || client.delete_subnet().subnet_id(id).send())
-                .await
+            c.call_delete("DeleteSubnet", || {
+                client.delete_subnet().subnet_id(id).send()
+            })
+            .await
         }
-        "aws.internet_gateway" => {
-            delete_igw(c, &client, id, out_str(o, "vpc_id").as_deref()).await
-        }
+        "aws.internet_gateway" => delete_igw(c, &client, id, out_str(o, "vpc_id").as_deref()).await,
         "aws.route_table" => {
             let assocs: Vec<String> = match o.get("association_ids").and_then(Value::as_array) {
-                Some(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+                Some(a) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
                 None => {
                     let out = c
                         .call(
@@ -1982,8 +2025,10 @@ pub(crate) async fn delete(c: &Inner, req: &DeleteRequest) -> Result<(), Provisi
             }
         }
         "aws.key_pair" => {
-            c.call_delete("DeleteKeyPair", || client.delete_key_pair().key_name(id).send())
-                .await?;
+            c.call_delete("DeleteKeyPair", || {
+                client.delete_key_pair().key_name(id).send()
+            })
+            .await?;
             lock(&c.private_keys).remove(id);
             if out_str(o, "private_key_file").is_some() {
                 let _ = std::fs::remove_file(key_file(c, &region, id));
@@ -1992,7 +2037,10 @@ pub(crate) async fn delete(c: &Inner, req: &DeleteRequest) -> Result<(), Provisi
         }
         "aws.network_interface" => {
             c.call_delete("DeleteNetworkInterface", || {
-                client.delete_network_interface().network_interface_id(id).send()
+                client
+                    .delete_network_interface()
+                    .network_interface_id(id)
+                    .send()
             })
             .await
         }
@@ -2002,7 +2050,13 @@ pub(crate) async fn delete(c: &Inner, req: &DeleteRequest) -> Result<(), Provisi
             })
             .await?;
             c.poller(&region)
-                .wait(c, &client, id, Want::Terminated, c.settings.instance_timeout)
+                .wait(
+                    c,
+                    &client,
+                    id,
+                    Want::Terminated,
+                    c.settings.instance_timeout,
+                )
                 .await
                 .map(|_| ())
         }
@@ -2018,8 +2072,10 @@ pub(crate) async fn delete(c: &Inner, req: &DeleteRequest) -> Result<(), Provisi
             })
             .await
         }
-        other => Err(invalid(format!("the AWS proxy does not provision {other:?}"))
-            .with_code("UnsupportedKind")),
+        other => Err(
+            invalid(format!("the AWS proxy does not provision {other:?}"))
+                .with_code("UnsupportedKind"),
+        ),
     }
 }
 
@@ -2047,7 +2103,10 @@ async fn delete_igw(
         }
     }
     c.call_delete("DeleteInternetGateway", || {
-        client.delete_internet_gateway().internet_gateway_id(igw).send()
+        client
+            .delete_internet_gateway()
+            .internet_gateway_id(igw)
+            .send()
     })
     .await
 }
@@ -2080,7 +2139,9 @@ mod tests {
 
     #[test]
     fn many_rules_are_split_over_several_tags() {
-        let rules: Vec<Rule> = (0..40).map(|p| Rule::tcp_in(1000 + p, "10.20.0.0/16")).collect();
+        let rules: Vec<Rule> = (0..40)
+            .map(|p| Rule::tcp_in(1000 + p, "10.20.0.0/16"))
+            .collect();
         let enc = encode_rules(&rules);
         assert!(enc.len() > 1);
         assert!(enc.iter().all(|(_, v)| v.len() <= 250));

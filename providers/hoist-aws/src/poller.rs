@@ -3,11 +3,12 @@
 //! handful of calls, not a hundred per poll.
 //!
 //! There is no background task (a proxy may outlive the runtime that first used it): waiters
-//! register their instance ids, and whichever waiter finds no poll in progress becomes the
-//! poller for everyone: it waits for the pacing interval (letting concurrent launches join the
-//! batch), describes every registered id (filter `instance-id`, 200 per call, so an id that is
-//! not visible yet is simply absent instead of failing the call), publishes the results and
-//! wakes the others.
+//! register their instance ids, and a waiter whose id is due (never polled yet, or polled one
+//! interval ago) and not covered by a poll in flight becomes the poller for every due id: after
+//! a short gathering pause (letting concurrent launches join the batch) it describes them all
+//! (filter `instance-id`, 200 per call, so an id that is not visible yet is simply absent
+//! instead of failing the call), publishes the results and wakes the others. An id never
+//! waits behind a poll that does not cover it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,6 +21,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::cloud::Inner;
+
+/// The pause before a poll, which lets instances launched at about the same time share it.
+const GATHER: Duration = Duration::from_millis(50);
 
 /// What one poll saw of an instance.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,32 +65,47 @@ pub(crate) enum Want {
     Terminated,
 }
 
+/// One watched instance.
 #[derive(Default)]
-struct PollState {
-    /// Registered ids (with the number of waiters) and what the last poll saw.
-    watched: HashMap<String, (usize, Option<Observed>)>,
-    /// When the last poll finished.
-    last: Option<Instant>,
+struct Watch {
+    /// Waiters.
+    waiters: usize,
+    /// What the last poll that covered it saw.
+    seen: Option<Observed>,
+    /// A poll covering it is in flight.
+    in_poll: bool,
+    /// When the last poll covering it finished.
+    polled_at: Option<Instant>,
+}
+
+impl Watch {
+    /// When it should next be polled: soon if no poll has covered it yet, else one interval
+    /// after the last.
+    fn due(&self, interval: Duration) -> Option<Instant> {
+        if self.in_poll {
+            None
+        } else {
+            Some(self.polled_at.map_or_else(Instant::now, |t| t + interval))
+        }
+    }
 }
 
 /// The poller of one region.
 pub(crate) struct Poller {
-    state: Mutex<PollState>,
-    polling: tokio::sync::Mutex<()>,
+    watched: Mutex<HashMap<String, Watch>>,
     notify: Notify,
 }
 
 impl Poller {
     pub(crate) fn new() -> Self {
         Poller {
-            state: Mutex::new(PollState::default()),
-            polling: tokio::sync::Mutex::new(()),
+            watched: Mutex::new(HashMap::new()),
             notify: Notify::new(),
         }
     }
 
-    fn st(&self) -> std::sync::MutexGuard<'_, PollState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn st(&self) -> std::sync::MutexGuard<'_, HashMap<String, Watch>> {
+        self.watched.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Waits until instance `id` is in the wanted state, or `timeout` passes.
@@ -102,21 +121,54 @@ impl Poller {
         let deadline = start + timeout;
         {
             let mut st = self.st();
-            let e = st.watched.entry(id.to_string()).or_insert((0, None));
-            e.0 += 1;
-            e.1 = None;
+            let w = st.entry(id.to_string()).or_default();
+            w.waiters += 1;
+            if !w.in_poll {
+                w.seen = None;
+                w.polled_at = None;
+            }
         }
         let result = self
             .wait_registered(cloud, client, id, want, start, deadline)
             .await;
         let mut st = self.st();
-        if let Some(e) = st.watched.get_mut(id) {
-            e.0 -= 1;
-            if e.0 == 0 {
-                st.watched.remove(id);
+        if let Some(w) = st.get_mut(id) {
+            w.waiters -= 1;
+            if w.waiters == 0 {
+                st.remove(id);
             }
         }
         result
+    }
+
+    fn verdict(
+        cloud: &Inner,
+        id: &str,
+        want: Want,
+        o: &Observed,
+        start: Instant,
+    ) -> Option<Result<Observed, ProvisionError>> {
+        match (want, o.state.as_str()) {
+            (Want::Running, "running") => Some(Ok(o.clone())),
+            (Want::Running, "terminated" | "shutting-down" | "stopped" | "stopping") => {
+                Some(Err(ProvisionError::new(
+                    ErrorKind::Other,
+                    format!("instance {id} is {} instead of running", o.state),
+                )
+                .with_code("InstanceNotRunning")))
+            }
+            (Want::Running, "missing")
+                if Instant::now() - start > cloud.settings.not_found_timeout =>
+            {
+                Some(Err(ProvisionError::new(
+                    ErrorKind::NotFound,
+                    format!("instance {id} never became visible"),
+                )
+                .with_code("InvalidInstanceID.NotFound")))
+            }
+            (Want::Terminated, "terminated" | "missing") => Some(Ok(o.clone())),
+            _ => None,
+        }
     }
 
     async fn wait_registered(
@@ -128,33 +180,26 @@ impl Poller {
         start: Instant,
         deadline: Instant,
     ) -> Result<Observed, ProvisionError> {
+        let interval = cloud.settings.poll_interval;
+        // A short pause before a poll lets concurrent launches share it.
+        let gather = GATHER;
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let seen = self.st().watched.get(id).and_then(|e| e.1.clone());
-            if let Some(o) = seen {
-                match (want, o.state.as_str()) {
-                    (Want::Running, "running") => return Ok(o),
-                    (Want::Running, "terminated" | "shutting-down" | "stopped" | "stopping") => {
-                        return Err(ProvisionError::new(
-                            ErrorKind::Other,
-                            format!("instance {id} is {} instead of running", o.state),
-                        )
-                        .with_code("InstanceNotRunning"));
-                    }
-                    (Want::Running, "missing")
-                        if Instant::now() - start > cloud.settings.not_found_timeout =>
-                    {
-                        return Err(ProvisionError::new(
-                            ErrorKind::NotFound,
-                            format!("instance {id} never became visible"),
-                        )
-                        .with_code("InvalidInstanceID.NotFound"));
-                    }
-                    (Want::Terminated, "terminated" | "missing") => return Ok(o),
-                    _ => {}
-                }
+            let (seen, due, polled_at) = {
+                let st = self.st();
+                let w = st.get(id);
+                (
+                    w.and_then(|w| w.seen.clone()),
+                    w.and_then(|w| w.due(interval)),
+                    w.and_then(|w| w.polled_at),
+                )
+            };
+            if let Some(o) = seen
+                && let Some(v) = Self::verdict(cloud, id, want, &o, start)
+            {
+                return v;
             }
             if Instant::now() >= deadline {
                 let what = match want {
@@ -170,32 +215,71 @@ impl Poller {
                 )
                 .with_code("WaitTimeout"));
             }
-            match self.polling.try_lock() {
-                Ok(guard) => {
-                    let interval = cloud.settings.poll_interval;
-                    let gather = interval.min(Duration::from_millis(50));
-                    let last = self.st().last;
-                    let at = last.map_or(Instant::now() + gather, |l| {
-                        (l + interval).max(Instant::now() + gather)
-                    });
-                    tokio::time::sleep_until(at.min(deadline)).await;
-                    let r = self.poll(cloud, client).await;
-                    self.st().last = Some(Instant::now());
-                    drop(guard);
+            match due {
+                // No poll covers this id: become the poller for every id that is due.
+                Some(at) => {
+                    tokio::time::sleep_until((at.max(Instant::now()) + gather).min(deadline)).await;
+                    let batch: Vec<String> = {
+                        let mut st = self.st();
+                        let now = Instant::now();
+                        let is_due = |w: &Watch| {
+                            !w.in_poll && w.polled_at.is_none_or(|t| t + interval <= now)
+                        };
+                        // Another waiter may have polled it while this one paused.
+                        if !st
+                            .get(id)
+                            .is_some_and(|w| is_due(w) && w.polled_at == polled_at)
+                        {
+                            continue;
+                        }
+                        let batch: Vec<String> = st
+                            .iter()
+                            .filter(|(_, w)| is_due(w))
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        for k in &batch {
+                            if let Some(w) = st.get_mut(k) {
+                                w.in_poll = true;
+                            }
+                        }
+                        batch
+                    };
+                    let r = self.poll(cloud, client, &batch).await;
+                    {
+                        let mut st = self.st();
+                        let now = Instant::now();
+                        let mut seen = r.as_ref().ok().cloned().unwrap_or_default();
+                        for k in &batch {
+                            if let Some(w) = st.get_mut(k) {
+                                w.in_poll = false;
+                                w.polled_at = Some(now);
+                                if r.is_ok() {
+                                    w.seen = Some(seen.remove(k).unwrap_or_else(|| Observed {
+                                        state: "missing".into(),
+                                        ..Observed::default()
+                                    }));
+                                }
+                            }
+                        }
+                    }
                     self.notify.notify_waiters();
                     r?;
                 }
-                Err(_) => {
-                    // Someone else is polling: wait for its results (or the deadline).
+                // A poll covering it is in flight: wait for its results.
+                None => {
                     let _ = tokio::time::timeout_at(deadline, notified).await;
                 }
             }
         }
     }
 
-    /// Describes every registered instance and records what it saw.
-    async fn poll(&self, cloud: &Inner, client: &Client) -> Result<(), ProvisionError> {
-        let ids: Vec<String> = self.st().watched.keys().cloned().collect();
+    /// Describes `ids` (200 per call).
+    async fn poll(
+        &self,
+        cloud: &Inner,
+        client: &Client,
+        ids: &[String],
+    ) -> Result<HashMap<String, Observed>, ProvisionError> {
         let mut seen: HashMap<String, Observed> = HashMap::new();
         for chunk in ids.chunks(200) {
             let filter = Filter::builder()
@@ -216,15 +300,6 @@ impl Poller {
                 }
             }
         }
-        let mut st = self.st();
-        for id in ids {
-            if let Some(e) = st.watched.get_mut(&id) {
-                e.1 = Some(seen.remove(&id).unwrap_or_else(|| Observed {
-                    state: "missing".into(),
-                    ..Observed::default()
-                }));
-            }
-        }
-        Ok(())
+        Ok(seen)
     }
 }

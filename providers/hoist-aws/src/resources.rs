@@ -793,9 +793,16 @@ impl Instance {
         nics: impl IntoIterator<Item = Ref<NetworkInterface>>,
     ) -> Self {
         Instance {
+            image: image.into(),
+            instance_type: instance_type.into(),
+            key_pair: None,
+            security_groups: Vec::new(),
             subnet: None,
             network_interfaces: nics.into_iter().collect(),
-            ..Instance::new(image, instance_type, Ref::at(RefPath::container(0)))
+            private_ip: None,
+            user_data: None,
+            region: None,
+            cloud: None,
         }
     }
 
@@ -851,7 +858,10 @@ impl Resource for Instance {
             _ => {}
         }
         if !self.network_interfaces.is_empty() && !self.security_groups.is_empty() {
-            v.push("security groups of an instance launched on interfaces belong on the interfaces".into());
+            v.push(
+                "security groups of an instance launched on interfaces belong on the interfaces"
+                    .into(),
+            );
         }
         v
     }

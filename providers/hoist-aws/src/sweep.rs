@@ -82,7 +82,10 @@ async fn list_region(
     let out = c
         .call(
             "DescribeAddresses",
-            client.describe_addresses().filters(sys_filter(system)).send(),
+            client
+                .describe_addresses()
+                .filters(sys_filter(system))
+                .send(),
         )
         .await?;
     for a in out.addresses() {
@@ -102,12 +105,19 @@ async fn list_region(
         )
         .await?;
     for n in out.network_interfaces() {
-        v.push(obj("aws.network_interface", n.network_interface_id(), n.tag_set()));
+        v.push(obj(
+            "aws.network_interface",
+            n.network_interface_id(),
+            n.tag_set(),
+        ));
     }
     let out = c
         .call(
             "DescribeRouteTables",
-            client.describe_route_tables().filters(sys_filter(system)).send(),
+            client
+                .describe_route_tables()
+                .filters(sys_filter(system))
+                .send(),
         )
         .await?;
     for t in out.route_tables() {
@@ -153,7 +163,10 @@ async fn list_region(
     let out = c
         .call(
             "DescribeKeyPairs",
-            client.describe_key_pairs().filters(sys_filter(system)).send(),
+            client
+                .describe_key_pairs()
+                .filters(sys_filter(system))
+                .send(),
         )
         .await?;
     for k in out.key_pairs() {

@@ -45,11 +45,20 @@ pub fn moto_url(test: &str) -> Option<String> {
     }
 }
 
-/// A 12-digit moto account id of its own for `test` (moto keeps accounts apart: send it as
-/// the `x-moto-account-id` header, see [`AwsCloudBuilder::header`](crate::AwsCloudBuilder::header)).
+/// A 12-digit moto account id of its own for `test` in this process (moto keeps accounts
+/// apart: send it as the `x-moto-account-id` header, see
+/// [`AwsCloudBuilder::header`](crate::AwsCloudBuilder::header)). It differs between runs, so
+/// what an aborted run left in a long-lived moto never meets the next run.
 pub fn account_for(test: &str) -> String {
+    static RUN: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+            ^ u128::from(std::process::id())
+    });
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in test.bytes() {
+    for b in test.bytes().chain(run.to_le_bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -93,7 +102,9 @@ pub async fn moto_reset(url: &str) -> Result<(), String> {
     let req = format!(
         "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
-    s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf))
         .await
@@ -209,7 +220,9 @@ pub struct FaultProxy {
 
 impl std::fmt::Debug for FaultProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FaultProxy").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("FaultProxy")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -366,7 +379,11 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(eol) = find(b, b"\r\n") {
         let size = usize::from_str_radix(
-            String::from_utf8_lossy(&b[..eol]).split(';').next().unwrap_or("0").trim(),
+            String::from_utf8_lossy(&b[..eol])
+                .split(';')
+                .next()
+                .unwrap_or("0")
+                .trim(),
             16,
         )
         .unwrap_or(0);
@@ -438,12 +455,7 @@ fn action_of(body: &[u8]) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-async fn serve(
-    mut sock: TcpStream,
-    up: SocketAddr,
-    f: &Faults,
-    s: &Stats,
-) -> std::io::Result<()> {
+async fn serve(mut sock: TcpStream, up: SocketAddr, f: &Faults, s: &Stats) -> std::io::Result<()> {
     sock.set_nodelay(true)?;
     let mut buf = Vec::new();
     while let Some((head, body)) = read_request(&mut sock, &mut buf).await? {

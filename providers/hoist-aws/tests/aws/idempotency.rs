@@ -33,7 +33,10 @@ impl Provisioner for LoseAnswer {
     async fn create(&self, req: &CreateRequest) -> Result<Created, ProvisionError> {
         let r = self.inner.create(req).await?;
         if req.key == self.key && self.armed.swap(false, Ordering::SeqCst) {
-            return Err(ProvisionError::new(ErrorKind::Other, "connection lost after the call"));
+            return Err(ProvisionError::new(
+                ErrorKind::Other,
+                "connection lost after the call",
+            ));
         }
         Ok(r)
     }
@@ -78,7 +81,9 @@ async fn count_instances(cloud: &aws::AwsCloud, system: &str) -> usize {
 #[tokio::test]
 async fn a_lost_answer_is_adopted_on_the_next_run_without_duplicates() {
     let test = "a_lost_answer_is_adopted_on_the_next_run_without_duplicates";
-    let Some(url) = support::moto(test) else { return };
+    let Some(url) = support::moto(test) else {
+        return;
+    };
     for key in ["m/vm", "m/ip", "m/igw"] {
         let cloud = support::builder(test, &url).build();
         let system = format!("adopt-{}", key.trim_start_matches("m/"));
@@ -94,13 +99,19 @@ async fn a_lost_answer_is_adopted_on_the_next_run_without_duplicates() {
             .build()
             .unwrap();
         let first = orch.initiate_system().await.unwrap();
-        assert!(!first.success, "{key}: the lost answer must fail the first run");
+        assert!(
+            !first.success,
+            "{key}: the lost answer must fail the first run"
+        );
         let second = orch.initiate_system().await.unwrap();
         assert!(second.success, "{key}: {second}");
         let adopted = second.resources.iter().find(|r| r.key == key).unwrap();
         assert_eq!(adopted.outcome, ResourceOutcome::Adopted, "{key}: {second}");
         let inv = cloud.inventory(&system).await.unwrap();
-        let of_key = inv.iter().filter(|o| o.resource.as_deref() == Some(key)).count();
+        let of_key = inv
+            .iter()
+            .filter(|o| o.resource.as_deref() == Some(key))
+            .count();
         assert_eq!(of_key, 1, "{key}: duplicated: {inv:?}");
         assert_eq!(count_instances(&cloud, &system).await, 1);
         assert!(orch.teardown_system().await.unwrap().success);
@@ -111,7 +122,9 @@ async fn a_lost_answer_is_adopted_on_the_next_run_without_duplicates() {
 #[tokio::test]
 async fn teardown_after_a_lost_answer_leaves_nothing() {
     let test = "teardown_after_a_lost_answer_leaves_nothing";
-    let Some(url) = support::moto(test) else { return };
+    let Some(url) = support::moto(test) else {
+        return;
+    };
     let cloud = support::builder(test, &url).build();
     let proxy = Arc::new(LoseAnswer {
         inner: cloud.clone(),
@@ -134,10 +147,17 @@ async fn teardown_after_a_lost_answer_leaves_nothing() {
 #[tokio::test]
 async fn a_retried_create_returns_the_first_object() {
     let test = "a_retried_create_returns_the_first_object";
-    let Some(url) = support::moto(test) else { return };
+    let Some(url) = support::moto(test) else {
+        return;
+    };
     let cloud = support::builder(test, &url).build();
     let vpc = cloud
-        .create(&support::req("retry", "m/vpc", "aws.vpc", json!({"cidr": "10.50.0.0/16"})))
+        .create(&support::req(
+            "retry",
+            "m/vpc",
+            "aws.vpc",
+            json!({"cidr": "10.50.0.0/16"}),
+        ))
         .await
         .unwrap();
     let sn = cloud
@@ -193,10 +213,17 @@ async fn a_retried_create_returns_the_first_object() {
 #[tokio::test]
 async fn errors_are_mapped_to_neutral_kinds() {
     let test = "errors_are_mapped_to_neutral_kinds";
-    let Some(url) = support::moto(test) else { return };
+    let Some(url) = support::moto(test) else {
+        return;
+    };
     let cloud = support::builder(test, &url).build();
     let vpc = cloud
-        .create(&support::req("errs", "m/vpc", "aws.vpc", json!({"cidr": "10.60.0.0/16"})))
+        .create(&support::req(
+            "errs",
+            "m/vpc",
+            "aws.vpc",
+            json!({"cidr": "10.60.0.0/16"}),
+        ))
         .await
         .unwrap();
     // A subnet outside its VPC's range is an invalid spec.

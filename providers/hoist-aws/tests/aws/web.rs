@@ -11,7 +11,9 @@ use crate::support;
 #[tokio::test]
 async fn the_web_model_runs_on_aws_and_tears_down() {
     let test = "the_web_model_runs_on_aws_and_tears_down";
-    let Some(url) = support::moto(test) else { return };
+    let Some(url) = support::moto(test) else {
+        return;
+    };
     let cloud = support::builder(test, &url).build();
     let params = WebParams {
         apps: 2,
@@ -30,17 +32,40 @@ async fn the_web_model_runs_on_aws_and_tears_down() {
     // Servers are instances that recorded their addresses (Actuator's AWS instances did not).
     for k in ["web/db", "web/app[0]", "web/app[1]", "web/lb"] {
         let o = &rec(k).outputs;
-        assert!(rec(k).provider_id.as_deref().unwrap().starts_with("i-"), "{k}");
+        assert!(
+            rec(k).provider_id.as_deref().unwrap().starts_with("i-"),
+            "{k}"
+        );
         let ip = o["private_ip"].as_str().unwrap();
         assert!(ip.starts_with("10.20.1."), "{k}: {ip}");
-        assert_eq!(o["ip"], o["private_ip"], "{k}: no public IP, so ip is the private one");
+        assert_eq!(
+            o["ip"], o["private_ip"],
+            "{k}: no public IP, so ip is the private one"
+        );
     }
     // The public IP is an Elastic IP on the load balancer (moto's are 127.x: never dialled).
     let pip = &rec("web/lb_ip").outputs;
-    assert!(rec("web/lb_ip").provider_id.as_deref().unwrap().starts_with("eipalloc-"));
-    assert!(pip["ip"].as_str().unwrap().parse::<std::net::Ipv4Addr>().is_ok());
+    assert!(
+        rec("web/lb_ip")
+            .provider_id
+            .as_deref()
+            .unwrap()
+            .starts_with("eipalloc-")
+    );
+    assert!(
+        pip["ip"]
+            .as_str()
+            .unwrap()
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok()
+    );
     // The network got an internet gateway so that the address can be associated.
-    assert!(rec("web/net").outputs["internet_gateway_id"].as_str().unwrap().starts_with("igw-"));
+    assert!(
+        rec("web/net").outputs["internet_gateway_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("igw-")
+    );
     assert!(!cloud.inventory("web").await.unwrap().is_empty());
 
     let down = orch.teardown_system().await.unwrap();
