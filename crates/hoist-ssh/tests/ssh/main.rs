@@ -4,7 +4,6 @@
 
 mod auth;
 mod exec;
-mod fanout;
 mod faults;
 mod hostkeys;
 mod sudo;
