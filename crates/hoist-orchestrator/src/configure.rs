@@ -482,12 +482,7 @@ pub(crate) async fn configure(
         inner.opts.fail_fast,
     )
     .await?;
-    report.cancelled |= driven.cancelled;
-    report.success &= driven.ok && !report.cancelled;
-    em.emit(EventKind::PhaseFinished {
-        phase: Phase::Configuration,
-        success: driven.ok,
-    });
+    driven.close(Phase::Configuration, em, report);
     Ok(())
 }
 

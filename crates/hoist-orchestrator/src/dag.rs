@@ -8,7 +8,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::events::{Emitter, EventKind, Phase};
 use crate::orchestration::{Cancel, OrchestrationError};
+use crate::report::Report;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
@@ -193,6 +195,18 @@ pub(crate) struct Driven {
     pub(crate) ok: bool,
     /// The run was cancelled.
     pub(crate) cancelled: bool,
+}
+
+impl Driven {
+    /// Folds the outcome into `report` and announces the end of `phase`.
+    pub(crate) fn close(self, phase: Phase, em: &Emitter, report: &mut Report) {
+        report.cancelled |= self.cancelled;
+        report.success &= self.ok && !report.cancelled;
+        em.emit(EventKind::PhaseFinished {
+            phase,
+            success: self.ok,
+        });
+    }
 }
 
 /// Runs `dag` with `steps`: starts every ready node as permits allow, records outcomes, stops

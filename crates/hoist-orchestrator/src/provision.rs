@@ -154,12 +154,7 @@ pub(crate) async fn provision(
         inner.opts.fail_fast,
     )
     .await?;
-    report.cancelled |= driven.cancelled;
-    report.success &= driven.ok && !report.cancelled;
-    em.emit(EventKind::PhaseFinished {
-        phase: Phase::Provisioning,
-        success: driven.ok,
-    });
+    driven.close(Phase::Provisioning, em, report);
     Ok(())
 }
 
@@ -463,12 +458,7 @@ pub(crate) async fn teardown(
         )
         .await?;
     }
-    report.cancelled |= driven.cancelled;
-    report.success &= driven.ok && !report.cancelled;
-    em.emit(EventKind::PhaseFinished {
-        phase: Phase::Teardown,
-        success: driven.ok,
-    });
+    driven.close(Phase::Teardown, em, report);
     Ok(())
 }
 
