@@ -125,10 +125,7 @@ pub fn builder(
     secret: Option<Secret>,
 ) -> OrchestrationBuilder {
     let with_secret = secret.is_some();
-    Orchestration::builder(system)
-        .provisioner(cloud)
-        .state(store)
-        .infra("infra", DemoInfra::new(servers))
+    infra_builder(system, cloud, store, servers)
         .namespace("ns", DemoRoles::new(servers, secret))
         .config("cfg", DemoTasks::new(with_secret))
         .readiness(Readiness {
@@ -136,4 +133,18 @@ pub fn builder(
             interval: std::time::Duration::from_millis(20),
             timeout: std::time::Duration::from_secs(5),
         })
+}
+
+/// The demo's infrastructure alone (no roles, no tasks): what runs on a cloud whose hosts
+/// must not be dialled, such as an emulator.
+pub fn infra_builder(
+    system: &str,
+    cloud: Arc<dyn Provisioner>,
+    store: Arc<dyn StateStore>,
+    servers: usize,
+) -> OrchestrationBuilder {
+    Orchestration::builder(system)
+        .provisioner(cloud)
+        .state(store)
+        .infra("infra", DemoInfra::new(servers))
 }

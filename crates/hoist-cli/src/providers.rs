@@ -1,16 +1,15 @@
 //! Provider proxies from the environment: how a process with no user code (`hoist down`) gets
 //! the proxies the recorded state names, with credentials and endpoints as the providers read
-//! them.
+//! them. Credentials stay in the environment: they are never written to state.
 //!
-//! | variable | proxy |
+//! | proxy | configured by |
 //! |---|---|
-//! | `HOIST_SIM_STATE=/path/sim.json` | the simulated cloud, persistent in that file ([`SimCloudBuilder::persist`](hoist::sim::SimCloudBuilder::persist)), named `sim` (or `HOIST_SIM_NAME`), with `HOIST_SIM_LATENCY_MS` of latency per call |
+//! | the simulated cloud | `HOIST_SIM_STATE=/path/sim.json`: persistent in that file ([`SimCloudBuilder::persist`](hoist::sim::SimCloudBuilder::persist)), named `sim` (or `HOIST_SIM_NAME`), with `HOIST_SIM_LATENCY_MS` of latency per call |
+//! | AWS (feature `aws`, on by default) | the standard AWS variables: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL` (see [`AwsCloud::from_env`](hoist::aws::AwsCloud::from_env)); named `aws` (or `HOIST_AWS_NAME`) |
 //!
-//! **Extension point.** Each cloud provider adds one block to [`from_env`] when its crate
-//! lands, reading that cloud's standard variables (AWS: `AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` through `aws-config`'s own
-//! environment loader), and one line to [`hint`]. Credentials stay in the environment: they
-//! are never written to state.
+//! The AWS proxy is always present (it makes no call, and reads no credential, until a
+//! resource of its needs one). Each new cloud provider adds one block to [`from_env`] and
+//! one line to [`hint`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,8 +32,13 @@ pub fn from_env() -> Result<Vec<Arc<dyn Provisioner>>, String> {
         }
         out.push(Arc::new(b.build()));
     }
-    // Extension point: AWS (providers/hoist-aws) from the standard AWS variables, Azure,
-    // OpenStack, ... one block each.
+    #[cfg(feature = "aws")]
+    {
+        let aws = hoist::aws::AwsCloud::from_env().build();
+        if out.iter().all(|p| p.name() != aws.name()) {
+            out.push(Arc::new(aws));
+        }
+    }
     Ok(out)
 }
 
@@ -42,8 +46,10 @@ pub fn from_env() -> Result<Vec<Arc<dyn Provisioner>>, String> {
 pub fn hint(provider: &str) -> String {
     match provider {
         "sim" => "set HOIST_SIM_STATE to the simulated cloud's state file".into(),
+        "aws" if cfg!(feature = "aws") => "set the standard AWS variables (AWS_REGION, credentials, AWS_ENDPOINT_URL for an emulator)".into(),
+        "aws" => "this hoist was built without AWS support (feature `aws` of hoist-cli)".into(),
         other => format!(
-            "configure it in the environment (a simulated cloud named `{other}`: HOIST_SIM_STATE and HOIST_SIM_NAME={other})"
+            "configure it in the environment (an AWS proxy named `{other}`: HOIST_AWS_NAME={other}; a simulated cloud: HOIST_SIM_STATE and HOIST_SIM_NAME={other})"
         ),
     }
 }

@@ -32,11 +32,16 @@ pub struct AwsWebOptions {
     pub testbed: Option<PathBuf>,
     /// Extra headers for every EC2 request (moto's `x-moto-account-id`, for tests).
     pub headers: Vec<(String, String)>,
+    /// Where the state is kept: a SQLite file (the default, `.hoist/state.db` in the current
+    /// directory, so that `hoist down --yes` there can tear the system down after a crash)
+    /// or a `postgres://` URL.
+    pub state: String,
 }
 
 impl AwsWebOptions {
     /// From the environment: `AWS_ENDPOINT_URL` (the standard variable), `AWS_REGION`,
-    /// `HOIST_AWS_IMAGE` and `HOIST_TESTBED`.
+    /// `HOIST_AWS_IMAGE`, `HOIST_TESTBED`, `HOIST_STATE` and `HOIST_SYSTEM` (the system's name,
+    /// default `aws-web`).
     pub fn from_env() -> Result<Self, Error> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let endpoint = var("AWS_ENDPOINT_URL");
@@ -53,7 +58,7 @@ impl AwsWebOptions {
             }
         };
         Ok(AwsWebOptions {
-            system: "aws-web".into(),
+            system: var("HOIST_SYSTEM").unwrap_or_else(|| "aws-web".into()),
             endpoint,
             region: var("AWS_REGION")
                 .or_else(|| var("AWS_DEFAULT_REGION"))
@@ -61,6 +66,7 @@ impl AwsWebOptions {
             image,
             testbed: var("HOIST_TESTBED").map(PathBuf::from),
             headers: Vec::new(),
+            state: var("HOIST_STATE").unwrap_or_else(|| hoist::state::DEFAULT_STATE_PATH.into()),
         })
     }
 }
@@ -183,7 +189,15 @@ pub async fn aws_web(opts: &AwsWebOptions, out: &mut dyn Write) -> Result<AwsWeb
     }
     let cloud = b.build();
 
+    let state_path = if opts.state.is_empty() {
+        hoist::state::DEFAULT_STATE_PATH
+    } else {
+        opts.state.as_str()
+    };
+    let store = hoist::state::open(state_path).await?;
+    writeln!(out, "State: {}", store.location())?;
     let mut ob = Orchestration::builder(system)
+        .state(store)
         .infra("web", WebInfra::new(&params))
         .namespace("ns", WebNamespace::new(&params))
         .provisioner(Arc::new(cloud.clone()))

@@ -8,6 +8,7 @@ use hoist_cloud_examples::{AwsWebOptions, aws_web};
 async fn aws_web_runs_against_moto_and_leaves_nothing() {
     let test = "aws_web_runs_against_moto_and_leaves_nothing";
     let Some(url) = moto_url(test) else { return };
+    let dir = tempfile::tempdir().unwrap();
     let opts = AwsWebOptions {
         system: "aws-web-test".into(),
         endpoint: Some(url),
@@ -15,6 +16,7 @@ async fn aws_web_runs_against_moto_and_leaves_nothing() {
         image: "ami-12c6146b".into(),
         testbed: None,
         headers: vec![("x-moto-account-id".into(), account_for(test))],
+        state: dir.path().join("state.db").display().to_string(),
     };
     let mut out = Vec::new();
     let summary = aws_web(&opts, &mut out).await.unwrap();
@@ -102,6 +104,7 @@ async fn aws_web_configures_a_test_bed_in_place_of_the_instances() {
         image: "ami-12c6146b".into(),
         testbed: Some(dir.clone()),
         headers: vec![("x-moto-account-id".into(), account_for(test))],
+        state: tmp.path().join("state.db").display().to_string(),
     };
     let mut out = Vec::new();
     let summary = aws_web(&opts, &mut out).await.unwrap();

@@ -563,6 +563,46 @@ impl AwsCloud {
         }
     }
 
+    /// A builder configured from the environment, the way the AWS tools read it: credentials
+    /// from the standard chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`,
+    /// `AWS_PROFILE`, web identity, instance metadata), the region from `AWS_REGION` (or the
+    /// profile), and the endpoint from `AWS_ENDPOINT_URL_EC2` or `AWS_ENDPOINT_URL` (both read
+    /// by `aws-config` itself). Besides those:
+    ///
+    /// | variable | effect |
+    /// |---|---|
+    /// | `HOIST_AWS_NAME` | the proxy's name (default `aws`) |
+    /// | `AWS_ENDPOINT_URL[_EC2]` set | instance states are polled every 200 ms, not 2 s (an emulator answers at once) |
+    /// | `HOIST_AWS_EXTRA_REGIONS` | comma-separated regions searched besides the default one ([`AwsCloudBuilder::extra_regions`]) |
+    ///
+    /// This is how `hoist down` builds its AWS proxy: a process holding only the state and the
+    /// environment.
+    ///
+    /// ```no_run
+    /// let aws = hoist_aws::AwsCloud::from_env().build();
+    /// ```
+    pub fn from_env() -> AwsCloudBuilder {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let mut b = AwsCloud::builder();
+        if let Some(name) = var("HOIST_AWS_NAME") {
+            b = b.name(name.trim());
+        }
+        if var("AWS_ENDPOINT_URL_EC2").is_some() || var("AWS_ENDPOINT_URL").is_some() {
+            b = b.poll_interval(Duration::from_millis(200));
+        }
+        if let Some(regions) = var("HOIST_AWS_EXTRA_REGIONS") {
+            b = b.extra_regions(
+                regions
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            );
+        }
+        b
+    }
+
     /// EC2 calls made so far, per operation (`RunInstances`, `DescribeInstances`, …), SDK
     /// retries not included.
     pub fn calls(&self) -> BTreeMap<String, u64> {

@@ -92,15 +92,21 @@ pub fn loopback_addr(url: &str) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
-/// Resets moto (`POST /moto-api/reset`): every account's state is dropped.
-pub async fn moto_reset(url: &str) -> Result<(), String> {
+/// One HTTP/1.1 POST to moto on loopback; returns the status line and the body.
+async fn moto_post(
+    url: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> Result<(String, String), String> {
     let addr = loopback_addr(url)?;
     let mut s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
         .await
         .map_err(|_| "connect timed out".to_string())?
         .map_err(|e| e.to_string())?;
     let req = format!(
-        "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     );
     s.write_all(req.as_bytes())
         .await
@@ -108,14 +114,71 @@ pub async fn moto_reset(url: &str) -> Result<(), String> {
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf))
         .await
-        .map_err(|_| "reset timed out".to_string())?
+        .map_err(|_| format!("POST {path} timed out"))?
         .map_err(|e| e.to_string())?;
-    let head = String::from_utf8_lossy(&buf[..buf.len().min(32)]).to_string();
-    if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200") {
-        Ok(())
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.lines().next().unwrap_or_default().to_string();
+    if status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200") {
+        Ok((status, body.to_string()))
     } else {
-        Err(format!("moto reset answered {head:?}"))
+        Err(format!("POST {path} answered {status:?}: {body}"))
     }
+}
+
+/// Resets moto (`POST /moto-api/reset`): every account's state is dropped.
+pub async fn moto_reset(url: &str) -> Result<(), String> {
+    moto_post(url, "/moto-api/reset", "", "").await.map(|_| ())
+}
+
+/// Temporary credentials for moto's `account` (12 digits, e.g. from [`account_for`]).
+#[derive(Clone, Debug)]
+pub struct MotoCredentials {
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: String,
+    /// `AWS_SESSION_TOKEN`.
+    pub session_token: String,
+}
+
+/// Credentials that act in moto's `account`, from an STS `AssumeRole` into a role of that
+/// account (moto maps the temporary key it hands out to the account).
+///
+/// This gives a test an account of its own through nothing but the standard AWS variables
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), so that processes the
+/// test starts (`hoist down`, an example) share it without any test-only setting. They are
+/// valid for an hour.
+pub async fn moto_account_credentials(url: &str, account: &str) -> Result<MotoCredentials, String> {
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{account:?} is not a 12-digit account id"));
+    }
+    // moto routes by the credential scope's service; it does not check the signature.
+    let headers = "Content-Type: application/x-www-form-urlencoded\r\n\
+        Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sts/aws4_request, \
+        SignedHeaders=host, Signature=00\r\n";
+    let body = format!(
+        "Action=AssumeRole&Version=2011-06-15&RoleSessionName=hoist-test&DurationSeconds=3600\
+         &RoleArn=arn%3Aaws%3Aiam%3A%3A{account}%3Arole%2Fhoist-test"
+    );
+    let (_, xml) = moto_post(url, "/", headers, &body).await?;
+    let field = |name: &str| {
+        let open = format!("<{name}>");
+        let close = format!("</{name}>");
+        let start = xml
+            .find(&open)
+            .ok_or_else(|| format!("AssumeRole answer has no {name}: {xml}"))?
+            + open.len();
+        let len = xml[start..]
+            .find(&close)
+            .ok_or_else(|| format!("AssumeRole answer has no {name}: {xml}"))?;
+        Ok::<_, String>(xml[start..start + len].to_string())
+    };
+    Ok(MotoCredentials {
+        access_key_id: field("AccessKeyId")?,
+        secret_access_key: field("SecretAccessKey")?,
+        session_token: field("SessionToken")?,
+    })
 }
 
 // ----------------------------------------------------------------------------------------------

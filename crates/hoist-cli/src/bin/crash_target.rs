@@ -2,9 +2,12 @@
 //! run it as a separate process so they can kill it (`kill -9`) or stop it at any moment.
 //!
 //! ```text
-//! hoist-crash-target up   --state PATH --system NAME [--servers 12] [--concurrency 4]
-//!     initiates the demo system (hoist_cli::demo) on the simulated cloud that the environment
-//!     names (HOIST_SIM_STATE, HOIST_SIM_LATENCY_MS), with its state in PATH (or a URL)
+//! hoist-crash-target up   --state PATH --system NAME [--servers 12] [--concurrency 4] [--cloud sim|aws]
+//!     initiates the demo system (hoist_cli::demo) with its state in PATH (or a URL), on the
+//!     simulated cloud that the environment names (HOIST_SIM_STATE, HOIST_SIM_LATENCY_MS), or
+//!     with `--cloud aws` on the AWS endpoint it names (AWS_ENDPOINT_URL, AWS_REGION, ...;
+//!     the demo's infrastructure alone, its image `debian-12` launching the AMI `--image`,
+//!     default `ami-12c6146b`)
 //! hoist-crash-target hold --state URL --system NAME --lease-ms L --hold-ms H [--then-write]
 //!     takes the system's lock, prints `locked <id>`, holds it H ms (heartbeating), then
 //!     (with --then-write) tries a write fenced with its lock and prints `wrote` or
@@ -13,9 +16,11 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use hoist::provider::Provisioner;
 use hoist::state::{Change, LockGuard, LockHolder, LockOptions, RunOutcome, RunRecord};
 
 #[derive(Parser)]
@@ -35,6 +40,10 @@ enum Cmd {
         servers: usize,
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        #[arg(long, default_value = "sim")]
+        cloud: String,
+        #[arg(long, default_value = "ami-12c6146b")]
+        image: String,
     },
     Hold {
         #[arg(long)]
@@ -67,6 +76,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// The proxy `--cloud` names, from the environment.
+fn proxy(cloud: &str, image: &str) -> Result<Arc<dyn Provisioner>, Box<dyn std::error::Error>> {
+    #[cfg(feature = "aws")]
+    if cloud == "aws" {
+        return Ok(Arc::new(
+            hoist::aws::AwsCloud::from_env()
+                .image_alias("debian-12", image)
+                .build(),
+        ));
+    }
+    let _ = image;
+    hoist_cli::providers::from_env()?
+        .into_iter()
+        .find(|p| p.name() == cloud)
+        .ok_or_else(|| {
+            format!(
+                "no proxy named `{cloud}`: {}",
+                hoist_cli::providers::hint(cloud)
+            )
+            .into()
+        })
+}
+
 async fn run(cmd: Cmd) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cmd {
         Cmd::Up {
@@ -74,14 +106,17 @@ async fn run(cmd: Cmd) -> Result<ExitCode, Box<dyn std::error::Error>> {
             system,
             servers,
             concurrency,
+            cloud,
+            image,
         } => {
             let store = hoist::state::open(&state).await?;
-            let cloud = hoist_cli::providers::from_env()?
-                .pop()
-                .ok_or("set HOIST_SIM_STATE to the simulated cloud's state file")?;
-            let orch = hoist_cli::demo::builder(&system, cloud, store, servers, None)
-                .concurrency(concurrency)
-                .build()?;
+            // On AWS (an emulator: its hosts must never be dialled) the infrastructure alone.
+            let b = if cloud == "aws" {
+                hoist_cli::demo::infra_builder(&system, proxy(&cloud, &image)?, store, servers)
+            } else {
+                hoist_cli::demo::builder(&system, proxy(&cloud, &image)?, store, servers, None)
+            };
+            let orch = b.concurrency(concurrency).build()?;
             let report = orch.initiate_system().await?;
             println!("success={}", report.success);
             Ok(if report.success {

@@ -1,5 +1,5 @@
-//! Shared helpers: a test bed (a persistent simulated cloud and a state file in a temporary
-//! directory), running the binaries, and reading the cloud.
+//! Shared helpers: a test bed (a cloud, the persistent simulated one or moto, and a state
+//! store, in a temporary directory), running the binaries, and reading the cloud.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hoist::sim::{SimCloud, SimObject};
+use hoist::Secret;
+use hoist::aws::testing::{MotoCredentials, account_for, moto_account_credentials};
+use hoist::aws::{AwsCloud, AwsCredentials};
+use hoist::sim::SimCloud;
 
 /// The `hoist` binary.
 pub const HOIST: &str = env!("CARGO_BIN_EXE_hoist");
@@ -17,13 +20,49 @@ pub const TARGET: &str = env!("CARGO_BIN_EXE_hoist-crash-target");
 /// Servers of the demo system the crash target initiates (19 resources).
 pub const SERVERS: usize = 12;
 
-/// A persistent simulated cloud and a state store location in one temporary directory.
+/// A cloud and a state store location, with a temporary directory as the working directory.
 pub struct Bed {
     pub dir: tempfile::TempDir,
+    /// The persistent simulated cloud's file (used unless `aws` is set).
     pub sim: PathBuf,
     /// `--state`: a SQLite path or a PostgreSQL URL.
     pub state: String,
     pub latency_ms: u64,
+    /// Instead of the simulated cloud: moto, through the standard AWS variables.
+    pub aws: Option<Moto>,
+}
+
+/// moto as the processes see it, through the standard AWS variables: `AWS_ENDPOINT_URL`,
+/// `AWS_REGION`, and temporary credentials of an account of the bed's own (so that what other
+/// tests, or an aborted earlier run in a long-lived moto, left there never meets it).
+pub struct Moto {
+    pub url: String,
+    pub region: String,
+    pub creds: MotoCredentials,
+}
+
+/// Runs a future to completion on a thread of its own (the tests call this from inside, and
+/// outside, a runtime).
+pub fn block_on<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    })
+    .join()
+    .unwrap()
+}
+
+/// One object of a system in the cloud.
+#[derive(Debug)]
+pub struct Obj {
+    /// The resource key it was made for (its `hoist:resource` tag on AWS).
+    pub key: String,
+    /// Its kind in the cloud (`aws.vpc`, ...; the resource kind on the simulated cloud).
+    pub kind: String,
+    pub id: String,
 }
 
 impl Bed {
@@ -36,7 +75,23 @@ impl Bed {
             dir,
             state,
             latency_ms,
+            aws: None,
         }
+    }
+
+    /// A bed on moto (`url`), in a moto account of its own for `tag` (unique per run), with
+    /// its state in `<dir>/.hoist/state.db`.
+    pub fn moto(url: &str, tag: &str) -> Bed {
+        let (u, account) = (url.to_string(), account_for(tag));
+        let creds = block_on(async move { moto_account_credentials(&u, &account).await })
+            .unwrap_or_else(|e| panic!("an account of its own in moto at {url}: {e}"));
+        let mut b = Bed::sqlite(0);
+        b.aws = Some(Moto {
+            url: url.to_string(),
+            region: "us-east-1".into(),
+            creds,
+        });
+        b
     }
 
     /// A bed with its state in PostgreSQL (`url` with a `hoist_schema`).
@@ -46,12 +101,29 @@ impl Bed {
         b
     }
 
-    fn env(&self, c: &mut Command) {
-        c.env("HOIST_SIM_STATE", &self.sim)
-            .env("HOIST_SIM_LATENCY_MS", self.latency_ms.to_string())
-            .env("HOIST_STATE", &self.state)
+    /// The environment of every process of the bed: the cloud's location and the state's.
+    pub fn env(&self, c: &mut Command) {
+        c.env("HOIST_STATE", &self.state)
             .env_remove("HOIST_SYSTEM")
             .current_dir(self.dir.path());
+        match &self.aws {
+            None => {
+                c.env("HOIST_SIM_STATE", &self.sim)
+                    .env("HOIST_SIM_LATENCY_MS", self.latency_ms.to_string());
+            }
+            Some(m) => {
+                c.env_remove("HOIST_SIM_STATE")
+                    .env("AWS_ENDPOINT_URL", &m.url)
+                    .env("AWS_REGION", &m.region)
+                    .env("AWS_ACCESS_KEY_ID", &m.creds.access_key_id)
+                    .env("AWS_SECRET_ACCESS_KEY", &m.creds.secret_access_key)
+                    .env("AWS_SESSION_TOKEN", &m.creds.session_token)
+                    .env("AWS_EC2_METADATA_DISABLED", "true")
+                    .env_remove("AWS_PROFILE")
+                    .env_remove("AWS_ENDPOINT_URL_EC2")
+                    .env_remove("AWS_DEFAULT_REGION");
+            }
+        }
     }
 
     /// `hoist ARGS` to completion.
@@ -84,6 +156,8 @@ impl Bed {
             system,
             "--servers",
             &SERVERS.to_string(),
+            "--cloud",
+            if self.aws.is_some() { "aws" } else { "sim" },
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -148,24 +222,65 @@ impl Bed {
         (child, out)
     }
 
-    /// The live objects of `system` in the cloud.
-    pub fn objects(&self, system: &str) -> Vec<SimObject> {
-        SimCloud::builder()
-            .persist(&self.sim)
-            .build()
-            .objects()
+    /// The live objects of `system` in the cloud (read by listing: on moto, every object
+    /// tagged with the system, in the bed's region).
+    pub fn objects(&self, system: &str) -> Vec<Obj> {
+        let Some(m) = &self.aws else {
+            return SimCloud::builder()
+                .persist(&self.sim)
+                .build()
+                .objects()
+                .into_iter()
+                .filter(|o| o.tags.get("hoist:system").map(String::as_str) == Some(system))
+                .map(|o| Obj {
+                    key: o.key,
+                    kind: o.kind,
+                    id: o.id,
+                })
+                .collect();
+        };
+        let aws = AwsCloud::builder()
+            .endpoint(&m.url)
+            .region(&m.region)
+            .credentials(AwsCredentials::Static {
+                access_key_id: m.creds.access_key_id.clone(),
+                secret_access_key: Secret::new(m.creds.secret_access_key.clone()),
+                session_token: Some(Secret::new(m.creds.session_token.clone())),
+            })
+            .build();
+        let system = system.to_string();
+        block_on(async move { aws.inventory(&system).await })
+            .unwrap_or_else(|e| panic!("listing the objects of {} in moto: {e}", m.region))
             .into_iter()
-            .filter(|o| o.tags.get("hoist:system").map(String::as_str) == Some(system))
+            .map(|o| Obj {
+                key: o.resource.unwrap_or_default(),
+                kind: o.kind.to_string(),
+                id: o.id,
+            })
             .collect()
     }
 
-    /// Live objects of `system` per resource key.
+    /// Live objects of `system` per resource key and kind (`key kind`).
     pub fn per_key(&self, system: &str) -> BTreeMap<String, usize> {
         let mut m = BTreeMap::new();
         for o in self.objects(system) {
-            *m.entry(o.key).or_insert(0) += 1;
+            *m.entry(format!("{} {}", o.key, o.kind)).or_insert(0) += 1;
         }
         m
+    }
+
+    /// The state, through the library, from a thread of its own (for tests without a
+    /// runtime).
+    pub fn state_blocking(&self, system: &str) -> Option<hoist::state::SystemState> {
+        let (state, system) = (self.state.clone(), system.to_string());
+        block_on(async move {
+            hoist::state::open(&state)
+                .await
+                .unwrap()
+                .load(&system)
+                .await
+                .unwrap()
+        })
     }
 
     /// The state, through the library.

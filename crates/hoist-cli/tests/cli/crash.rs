@@ -3,8 +3,8 @@
 //! system down (`hoist down --yes`), which must leave no object of the system in the cloud,
 //! and a fresh initiate must create exactly one object per resource (no duplicates).
 //!
-//! Against the persistent simulated cloud, with a SQLite state. (Against moto, the AWS
-//! emulator: not yet, the AWS provider lands in a later issue.)
+//! Each scenario runs against the persistent simulated cloud and against moto (the EC2
+//! emulator, reached through the standard AWS variables), with a SQLite state.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,18 +14,16 @@ use hoist_cli::demo::DemoInfra;
 
 use crate::common::{Bed, SERVERS, seed};
 
-const LATENCY_MS: u64 = 5;
+/// Latency per call of the simulated cloud.
+const SIM_LATENCY_MS: u64 = 5;
 
-/// Every resource of the demo system, exactly once.
-fn assert_one_each(bed: &Bed, system: &str, what: &str) {
+/// Every object of an uninterrupted initiate, exactly once.
+#[track_caller]
+fn assert_as_expected(bed: &Bed, system: &str, expected: &BTreeMap<String, usize>, what: &str) {
     let per_key = bed.per_key(system);
     let dups: BTreeMap<&String, &usize> = per_key.iter().filter(|(_, n)| **n != 1).collect();
     assert!(dups.is_empty(), "{what}: duplicated objects: {dups:?}");
-    assert_eq!(
-        per_key.len(),
-        DemoInfra::resource_count(SERVERS),
-        "{what}: {per_key:?}"
-    );
+    assert_eq!(&per_key, expected, "{what}");
 }
 
 #[track_caller]
@@ -34,31 +32,52 @@ fn assert_none(bed: &Bed, system: &str, what: &str) {
     assert!(
         left.is_empty(),
         "{what}: objects left in the cloud: {:?}",
-        left.iter().map(|o| (&o.key, &o.id)).collect::<Vec<_>>()
+        left.iter()
+            .map(|o| (&o.key, &o.kind, &o.id))
+            .collect::<Vec<_>>()
     );
 }
 
-/// Uninterrupted initiates, to time a run (kill moments are drawn from it): the faster of two,
-/// the first being slowed by cold caches.
-fn calibrate(bed: &Bed) -> Duration {
+/// Uninterrupted initiates, to time a run (kill moments are drawn from it) and to learn what
+/// one leaves in the cloud: the faster of two, the first being slowed by cold caches.
+fn calibrate(bed: &Bed) -> (Duration, BTreeMap<String, usize>) {
     let mut best = Duration::MAX;
-    for _ in 0..2 {
-        best = best.min(bed.up("calibrate"));
-        bed.down("calibrate");
-        assert_none(bed, "calibrate", "calibration");
+    let mut expected = BTreeMap::new();
+    for k in 0..2 {
+        let system = format!("calibrate-{k}");
+        best = best.min(bed.up(&system));
+        expected = bed.per_key(&system);
+        bed.down(&system);
+        assert_none(bed, &system, "calibration");
     }
-    best
+    assert!(
+        expected.values().all(|n| *n == 1),
+        "one object per resource and kind: {expected:?}"
+    );
+    let keys: std::collections::BTreeSet<&str> = expected
+        .keys()
+        .map(|k| k.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(keys.len(), DemoInfra::resource_count(SERVERS), "{keys:?}");
+    (best, expected)
+}
+
+/// The resource keys `system` has objects of.
+fn keys_in_cloud(bed: &Bed, system: &str) -> Vec<String> {
+    let mut v: Vec<String> = bed.objects(system).into_iter().map(|o| o.key).collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// Kills `n` initiates at random moments; after each, either resumes first (a new initiate,
 /// then teardown) or tears down from state first (sometimes after an explicit recover), then
 /// initiates afresh. Checks that enough kills landed while a run held the lock (the next run
 /// found it marked running, or took its lock over).
-async fn kill_initiates(test: &str, n: usize, resume_first: bool) {
+fn kill_initiates(bed: &Bed, test: &str, n: usize, resume_first: bool) {
     let t_all = Instant::now();
     let mut rng = fastrand::Rng::with_seed(seed(test));
-    let bed = Bed::sqlite(LATENCY_MS);
-    let full = calibrate(&bed);
+    let (full, expected) = calibrate(bed);
     let mut mid_run = 0;
     for k in 0..n {
         let system = format!("{test}-{k}");
@@ -69,7 +88,7 @@ async fn kill_initiates(test: &str, n: usize, resume_first: bool) {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let before = bed.objects(&system).len();
-        let state = bed.state(&system).await;
+        let state = bed.state_blocking(&system);
         let pending = state.as_ref().map_or(0, |s| {
             s.resources
                 .values()
@@ -82,9 +101,14 @@ async fn kill_initiates(test: &str, n: usize, resume_first: bool) {
         if resume_first {
             // Resume: the new run adopts what the dead one made, and creates the rest once.
             bed.up(&system);
-            assert_one_each(&bed, &system, &format!("resume after kill {k} at {at:?}"));
+            assert_as_expected(
+                bed,
+                &system,
+                &expected,
+                &format!("resume after kill {k} at {at:?}"),
+            );
             bed.down(&system);
-            assert_none(&bed, &system, &format!("teardown after resume, kill {k}"));
+            assert_none(bed, &system, &format!("teardown after resume, kill {k}"));
         } else {
             if k % 2 == 1 && state.is_some() {
                 // An explicit recover first: every pending intent is adopted or forgotten, and
@@ -95,36 +119,40 @@ async fn kill_initiates(test: &str, n: usize, resume_first: bool) {
                     "{}",
                     String::from_utf8_lossy(&out.stderr)
                 );
-                let s = bed.state(&system).await.unwrap();
-                let recorded: Vec<&String> = s
+                let s = bed.state_blocking(&system).unwrap();
+                let recorded: Vec<String> = s
                     .resources
                     .values()
                     .inspect(|r| assert_eq!(r.status, ResourceStatus::Created, "{r:?}"))
-                    .map(|r| &r.key)
+                    .map(|r| r.key.clone())
                     .collect();
-                let in_cloud = bed.per_key(&system);
                 assert_eq!(
                     recorded,
-                    in_cloud.keys().collect::<Vec<_>>(),
+                    keys_in_cloud(bed, &system),
                     "recover after kill {k} at {at:?}"
                 );
             }
             // Teardown from state alone: nothing of the system is left.
             bed.down(&system);
             assert_none(
-                &bed,
+                bed,
                 &system,
                 &format!("teardown from state after kill {k} at {at:?}"),
             );
-            let s = bed.state(&system).await.unwrap();
+            let s = bed.state_blocking(&system).unwrap();
             assert!(s.resources.is_empty(), "{:?}", s.resources.keys());
             // A fresh initiate creates everything exactly once.
             bed.up(&system);
-            assert_one_each(&bed, &system, &format!("fresh initiate after kill {k}"));
+            assert_as_expected(
+                bed,
+                &system,
+                &expected,
+                &format!("fresh initiate after kill {k}"),
+            );
             bed.down(&system);
-            assert_none(&bed, &system, &format!("final teardown, kill {k}"));
+            assert_none(bed, &system, &format!("final teardown, kill {k}"));
         }
-        let runs = bed.state(&system).await.unwrap().runs;
+        let runs = bed.state_blocking(&system).unwrap().runs;
         if runs
             .iter()
             .any(|r| r.outcome == RunOutcome::Interrupted || r.action == "lock-takeover")
@@ -146,31 +174,19 @@ async fn kill_initiates(test: &str, n: usize, resume_first: bool) {
     );
 }
 
-/// 16 kills during initiate; teardown from state after each, then a fresh initiate.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_initiates_are_torn_down_from_state_without_leaks() {
-    kill_initiates("crash-down", 16, false).await;
-}
-
-/// 16 kills during initiate; the next initiate resumes without duplicates.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_initiates_resume_without_duplicates() {
-    kill_initiates("crash-resume", 16, true).await;
-}
-
-/// 10 kills during teardown; the next teardown finishes it; then a fresh initiate.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_teardowns_are_finished_by_the_next_teardown() {
-    let test = "crash-teardown";
+/// Kills `n` teardowns at random moments; the next teardown finishes each, then a fresh
+/// initiate creates everything once.
+fn kill_teardowns(bed: &Bed, test: &str, n: usize) {
     let t_all = Instant::now();
     let mut rng = fastrand::Rng::with_seed(seed(test));
-    let bed = Bed::sqlite(LATENCY_MS);
+    let (_, expected) = calibrate(bed);
     // Time one teardown.
-    bed.up("calibrate");
+    let system = "calibrate-down";
+    bed.up(system);
     let t0 = Instant::now();
-    bed.down("calibrate");
+    bed.down(system);
     let full = t0.elapsed();
-    for k in 0..10 {
+    for k in 0..n {
         let system = format!("{test}-{k}");
         bed.up(&system);
         let at = Duration::from_micros(rng.u64(0..=u64::try_from(full.as_micros()).unwrap()));
@@ -182,17 +198,67 @@ async fn killed_teardowns_are_finished_by_the_next_teardown() {
         eprintln!("{test}: kill {k} at {at:?}: {left} objects left");
         bed.down(&system);
         assert_none(
-            &bed,
+            bed,
             &system,
             &format!("teardown after a killed teardown, kill {k} at {at:?}"),
         );
         bed.up(&system);
-        assert_one_each(&bed, &system, &format!("initiate after kill {k}"));
+        assert_as_expected(bed, &system, &expected, &format!("initiate after kill {k}"));
         bed.down(&system);
-        assert_none(&bed, &system, &format!("final teardown, kill {k}"));
+        assert_none(bed, &system, &format!("final teardown, kill {k}"));
     }
     eprintln!(
-        "{test}: 10 kills (full teardown {full:?}) in {:?}",
+        "{test}: {n} kills (full teardown {full:?}) in {:?}",
         t_all.elapsed()
     );
+}
+
+/// 16 kills during initiate; teardown from state after each, then a fresh initiate.
+#[test]
+fn killed_initiates_are_torn_down_from_state_without_leaks() {
+    kill_initiates(&Bed::sqlite(SIM_LATENCY_MS), "crash-down", 16, false);
+}
+
+/// 16 kills during initiate; the next initiate resumes without duplicates.
+#[test]
+fn killed_initiates_resume_without_duplicates() {
+    kill_initiates(&Bed::sqlite(SIM_LATENCY_MS), "crash-resume", 16, true);
+}
+
+/// 10 kills during teardown; the next teardown finishes it; then a fresh initiate.
+#[test]
+fn killed_teardowns_are_finished_by_the_next_teardown() {
+    kill_teardowns(&Bed::sqlite(SIM_LATENCY_MS), "crash-teardown", 10);
+}
+
+/// Against moto: 12 kills during initiate; teardown from state after each, then a fresh
+/// initiate.
+#[test]
+fn moto_killed_initiates_are_torn_down_from_state_without_leaks() {
+    let test = "moto_killed_initiates_are_torn_down_from_state_without_leaks";
+    let Some(url) = hoist::aws::testing::moto_url(test) else {
+        return;
+    };
+    kill_initiates(&Bed::moto(&url, test), "moto-crash-down", 12, false);
+}
+
+/// Against moto: 12 kills during initiate; the next initiate resumes without duplicates.
+#[test]
+fn moto_killed_initiates_resume_without_duplicates() {
+    let test = "moto_killed_initiates_resume_without_duplicates";
+    let Some(url) = hoist::aws::testing::moto_url(test) else {
+        return;
+    };
+    kill_initiates(&Bed::moto(&url, test), "moto-crash-resume", 12, true);
+}
+
+/// Against moto: 8 kills during teardown; the next teardown finishes it; then a fresh
+/// initiate.
+#[test]
+fn moto_killed_teardowns_are_finished_by_the_next_teardown() {
+    let test = "moto_killed_teardowns_are_finished_by_the_next_teardown";
+    let Some(url) = hoist::aws::testing::moto_url(test) else {
+        return;
+    };
+    kill_teardowns(&Bed::moto(&url, test), "moto-crash-teardown", 8);
 }

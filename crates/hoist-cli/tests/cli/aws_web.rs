@@ -1,0 +1,138 @@
+//! The `aws_web` example (`cargo run --example aws_web`, package `hoist-cloud-examples`)
+//! killed with `kill -9` at random moments against moto; `hoist down --yes` in the same
+//! directory, with the same AWS environment, then leaves none of the system's objects.
+//!
+//! The example keeps its state in `.hoist/state.db` in its working directory (the default),
+//! and `hoist down` finds it there, as a user who lost the terminal would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{Bed, HOIST, seed, text};
+
+/// The example's executable, as the test build made it (`cargo nextest run --workspace` and
+/// `cargo test --workspace` build every example); built with cargo when it is missing.
+fn example_exe(name: &str) -> PathBuf {
+    // <target>/<profile>/deps/cli-<hash> → <target>/<profile>/examples
+    let exe = std::env::current_exe().unwrap();
+    let examples = exe.parent().unwrap().parent().unwrap().join("examples");
+    let newest = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let f = e.file_name().to_string_lossy().into_owned();
+                (f == name || f.starts_with(&format!("{name}-"))) && !f.contains('.')
+            })
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .max()
+            .map(|(_, p)| p)
+    };
+    if let Some(p) = newest(&examples) {
+        return p;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "-p", "hoist-cloud-examples", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "building the example {name}: {}",
+        text(&out)
+    );
+    newest(&examples).unwrap_or_else(|| panic!("no {name} in {}", examples.display()))
+}
+
+/// The example started in the bed's directory, with the bed's AWS environment and no
+/// `HOIST_STATE` (so its state is `.hoist/state.db` there).
+fn spawn_example(bed: &Bed, exe: &Path) -> std::process::Child {
+    let mut c = Command::new(exe);
+    bed.env(&mut c);
+    c.env_remove("HOIST_STATE")
+        .env_remove("HOIST_TESTBED")
+        .env_remove("HOIST_AWS_IMAGE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The example's system name.
+const SYSTEM: &str = "aws-web";
+
+/// `hoist down --yes` in the bed's directory: no `--state`, no `--system`.
+fn hoist_down_here(bed: &Bed) -> std::process::Output {
+    let mut c = Command::new(HOIST);
+    bed.env(&mut c);
+    c.env_remove("HOIST_STATE")
+        .args(["down", "--yes"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn aws_web_killed_at_random_moments_is_torn_down_by_hoist_down() {
+    let test = "aws_web_killed_at_random_moments_is_torn_down_by_hoist_down";
+    let Some(url) = hoist::aws::testing::moto_url(test) else {
+        return;
+    };
+    let mut rng = fastrand::Rng::with_seed(seed(test));
+    let exe = example_exe("aws_web");
+
+    // One whole run, as `cargo run --example aws_web` makes it, to time it.
+    let bed = Bed::moto(&url, test);
+    let t0 = Instant::now();
+    let out = spawn_example(&bed, &exe).wait_with_output().unwrap();
+    let full = t0.elapsed();
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("Objects of the system left in the cloud: 0"),
+        "{log}"
+    );
+    assert!(bed.dir.path().join(".hoist/state.db").exists());
+
+    let mut with_objects = 0;
+    for k in 0..6 {
+        // A fresh directory each time: a state of its own, as in a new checkout.
+        let bed = Bed::moto(&url, &format!("{test}-{k}"));
+        let at =
+            Duration::from_micros(rng.u64(0..=u64::try_from(full.as_micros() * 9 / 10).unwrap()));
+        let mut child = spawn_example(&bed, &exe);
+        std::thread::sleep(at);
+        let _ = child.kill(); // SIGKILL
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let phase = stdout
+            .lines()
+            .rev()
+            .find(|l| l.contains("== ") || l.starts_with("Tearing") || l.starts_with("Initiating"))
+            .unwrap_or("before the first phase");
+        let before = bed.objects(SYSTEM).len();
+        eprintln!("{test}: kill {k} at {at:?} ({phase}): {before} objects in moto");
+        if before > 0 {
+            with_objects += 1;
+        }
+        let down = hoist_down_here(&bed);
+        let down_text = text(&down);
+        if bed.dir.path().join(".hoist/state.db").exists() {
+            assert!(down.status.success(), "hoist down --yes: {down_text}");
+        } else {
+            // Killed before it opened its state: there must be nothing to tear down.
+            assert!(down_text.contains("no hoist state"), "{down_text}");
+        }
+        let left = bed.objects(SYSTEM);
+        assert!(
+            left.is_empty(),
+            "kill {k} at {at:?}: hoist down left {left:?}\n{down_text}"
+        );
+    }
+    assert!(
+        with_objects >= 1,
+        "no kill landed while the system had objects in moto (full run {full:?})"
+    );
+}
