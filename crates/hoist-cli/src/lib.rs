@@ -48,6 +48,9 @@ pub struct Cli {
     /// default: fail at once, naming the holder).
     #[arg(long, global = true, value_parser = parse_duration)]
     pub wait: Option<Duration>,
+    /// No progress lines while `down` or `recover` run (the final report is still printed).
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -310,7 +313,34 @@ fn orchestration(
     if let Some(w) = cli.wait {
         b = b.lock_wait(w);
     }
+    if !cli.quiet {
+        b = b.subscribe(progress);
+    }
     Ok(b.build()?)
+}
+
+/// One progress line on standard error per resource deleted, adopted or failed.
+fn progress(e: &hoist::Event) {
+    use hoist::{EventKind, ResourceAction};
+    let t = e.elapsed.as_secs_f64();
+    let line = match &e.kind {
+        EventKind::ResourceFinished { key, action } => {
+            let what = match action {
+                ResourceAction::Create => "created",
+                ResourceAction::Adopt => "adopted",
+                ResourceAction::Delete => "deleted",
+            };
+            format!("{what:<8} {key}")
+        }
+        EventKind::ResourceRetrying {
+            key,
+            attempt,
+            error,
+        } => format!("retrying {key} (attempt {attempt} failed: {error})"),
+        EventKind::ResourceFailed { key, error } => format!("FAILED   {key}: {error}"),
+        _ => return,
+    };
+    eprintln!("[{t:7.2}s] {line}");
 }
 
 async fn status(store: &dyn StateStore, system: &str, json: bool) -> Result<ExitCode, CliError> {

@@ -61,6 +61,32 @@ fn spawn_example(bed: &Bed, exe: &Path) -> std::process::Child {
         .unwrap()
 }
 
+/// The AWS secret key and session token appear in no output and in no file the run wrote
+/// (the state database, its journal files).
+#[track_caller]
+fn assert_no_credentials(bed: &Bed, output: &str) {
+    let m = bed.aws.as_ref().unwrap();
+    let secrets = [&m.creds.secret_access_key, &m.creds.session_token];
+    for s in secrets {
+        assert!(!output.contains(s.as_str()), "a credential in the output");
+    }
+    let mut files = vec![bed.dir.path().to_path_buf()];
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().flatten().map(|e| e.path()));
+        } else {
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            for s in secrets {
+                assert!(
+                    !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                    "a credential in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+}
+
 /// The example's system name.
 const SYSTEM: &str = "aws-web";
 
@@ -95,6 +121,7 @@ fn aws_web_killed_at_random_moments_is_torn_down_by_hoist_down() {
         "{log}"
     );
     assert!(bed.dir.path().join(".hoist/state.db").exists());
+    assert_no_credentials(&bed, &log);
 
     let mut with_objects = 0;
     for k in 0..6 {
@@ -125,6 +152,7 @@ fn aws_web_killed_at_random_moments_is_torn_down_by_hoist_down() {
             // Killed before it opened its state: there must be nothing to tear down.
             assert!(down_text.contains("no hoist state"), "{down_text}");
         }
+        assert_no_credentials(&bed, &format!("{}{down_text}", text(&out)));
         let left = bed.objects(SYSTEM);
         assert!(
             left.is_empty(),

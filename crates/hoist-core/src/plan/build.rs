@@ -1677,11 +1677,11 @@ fn dep_ends(
                 if en.is_empty() && ex.is_empty() {
                     continue;
                 }
+                // `a | a` (or a task after a group holding it) is a loop, as in Actuator:
+                // the self-edge makes the cycle check report it.
                 for &b in &en {
                     for &a in &prev_exits {
-                        if a != b {
-                            preds[b as usize].insert(a);
-                        }
+                        preds[b as usize].insert(a);
                     }
                 }
                 if first.is_none() {
