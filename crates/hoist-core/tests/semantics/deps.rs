@@ -152,12 +152,20 @@ fn a_task_cycle_is_rejected_naming_the_cycle() {
 fn a_task_after_itself_is_a_cycle() {
     // `a | a`, and a task after a group that holds it, are loops (as in Actuator).
     let ns = ns();
-    let cfg = cfg(|r| Deps::new([r.a.clone() | r.a]));
-    let e = errors_of(PlanInput::new("t").namespace("ns", &ns).config("cfg", &cfg));
+    let itself = cfg(|r| Deps::new([r.a.clone() | r.a]));
+    let e = errors_of(
+        PlanInput::new("t")
+            .namespace("ns", &ns)
+            .config("cfg", &itself),
+    );
     let d = diag_of(&e, DiagKind::TaskCycle);
     assert!(d.message.ends_with(": a -> a"), "{d}");
-    let cfg = cfg(|r| Deps::new([(r.a.clone() & r.b) | r.b]));
-    let e = errors_of(PlanInput::new("t").namespace("ns", &ns).config("cfg", &cfg));
+    let after_group = cfg(|r| Deps::new([(r.a.clone() & r.b.clone()) | r.b]));
+    let e = errors_of(
+        PlanInput::new("t")
+            .namespace("ns", &ns)
+            .config("cfg", &after_group),
+    );
     let d = diag_of(&e, DiagKind::TaskCycle);
     assert!(d.message.ends_with(": b -> b"), "{d}");
 }
