@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 use tokio_postgres::{Client, NoTls, Transaction};
 
 use crate::lock::{Decision, decide};
@@ -110,6 +110,8 @@ const TABLES: [&str; 5] = ["systems", "resources", "tasks", "runs", "locks"];
 #[derive(Clone)]
 pub struct PgStore {
     client: Arc<Mutex<Client>>,
+    /// To reconnect when the connection drops (it holds the password: never printed).
+    url: String,
     schema: String,
     location: String,
 }
@@ -184,6 +186,22 @@ fn key(parts: &[&str]) -> i64 {
 
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
+/// Opens a connection and drives it on a task of its own.
+async fn open(url: &str, location: &str) -> Result<Client, String> {
+    let (client, conn) =
+        tokio::time::timeout(Duration::from_secs(10), tokio_postgres::connect(url, NoTls))
+            .await
+            .map_err(|_| "cannot connect: timed out after 10 s".to_string())?
+            .map_err(|e| format!("cannot connect: {e}"))?;
+    let loc = location.to_string();
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::warn!(store = %loc, error = %e, "state database connection ended");
+        }
+    });
+    Ok(client)
+}
+
 impl PgStore {
     /// Connects to `url` and uses the tables in schema `hoist`, creating or migrating them.
     pub async fn connect(url: &str) -> Result<PgStore, StateError> {
@@ -213,22 +231,64 @@ impl PgStore {
                 "bad schema name {schema:?}: use lower-case letters, digits and `_`"
             )));
         }
-        let (client, conn) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| err(format!("cannot connect: {e}")))?;
-        let loc = location.clone();
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::warn!(store = %loc, error = %e, "state database connection ended");
-            }
-        });
+        let client = open(url, &location).await.map_err(err)?;
         let store = PgStore {
             client: Arc::new(Mutex::new(client)),
+            url: url.to_string(),
             schema: schema.to_string(),
             location,
         };
         store.migrate(version).await?;
         Ok(store)
+    }
+
+    /// The connection, reconnected first if it dropped (a restarted server, a network cut, an
+    /// idle timeout): up to 4 attempts over about 3 seconds.
+    async fn client(&self) -> Result<MutexGuard<'_, Client>, StateError> {
+        let mut c = self.client.lock().await;
+        if !c.is_closed() {
+            return Ok(c);
+        }
+        let mut last = String::new();
+        for attempt in 0..4u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+            match open(&self.url, &self.location).await {
+                Ok(new) => {
+                    tracing::warn!(store = %self.location, "reconnected to the state database");
+                    *c = new;
+                    return Ok(c);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(self.io(format!(
+            "the connection to the state database dropped, and reconnecting failed: {last}"
+        )))
+    }
+
+    /// One fenced write of `changes`, in one transaction.
+    async fn apply_in(
+        &self,
+        c: &mut Client,
+        system: &str,
+        fence: Option<&str>,
+        changes: &[Change],
+    ) -> Result<(), StateError> {
+        let tx = c.transaction().await.map_err(|e| self.io(e))?;
+        if fence.is_some() {
+            // FOR SHARE: a take-over (which updates this row) waits for this write to commit.
+            let cur = self.read_lock(&tx, system, "FOR SHARE").await?;
+            check_fence(system, fence, cur.as_ref())?;
+        }
+        self.ensure_system(&tx, system).await?;
+        for ch in changes {
+            self.write_change(&tx, system, ch)
+                .await
+                .map_err(|e| self.io(e))?;
+        }
+        tx.commit().await.map_err(|e| self.io(e))
     }
 
     fn sql(&self, text: &str) -> String {
@@ -247,7 +307,7 @@ impl PgStore {
             // Connect only (tests: drop a schema whatever its version).
             return Ok(());
         }
-        let mut c = self.client.lock().await;
+        let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(|e| self.io(e))?;
         tx.execute(
             "SELECT pg_advisory_xact_lock($1)",
@@ -306,7 +366,7 @@ impl PgStore {
     /// and is not stored).
     #[doc(hidden)]
     pub async fn dump(&self) -> Result<Vec<String>, StateError> {
-        let c = self.client.lock().await;
+        let c = self.client().await?;
         let mut out = Vec::new();
         for t in TABLES {
             let rows = c
@@ -324,7 +384,7 @@ impl PgStore {
     /// Runs one SQL batch (tests: make an old-schema database, drop a test schema).
     #[doc(hidden)]
     pub async fn batch(&self, sql: &str) -> Result<(), StateError> {
-        let c = self.client.lock().await;
+        let c = self.client().await?;
         c.batch_execute(&self.sql(sql))
             .await
             .map_err(|e| self.io(e))
@@ -510,7 +570,7 @@ impl PgStore {
 #[async_trait]
 impl StateStore for PgStore {
     async fn load(&self, system: &str) -> Result<Option<SystemState>, StateError> {
-        let mut c = self.client.lock().await;
+        let mut c = self.client().await?;
         let loc = self.location.clone();
         let sql = |e: tokio_postgres::Error| corrupt(system, &loc, e);
         let bad = |e: String| corrupt(system, &loc, e);
@@ -622,24 +682,22 @@ impl StateStore for PgStore {
         fence: Option<&str>,
         changes: &[Change],
     ) -> Result<(), StateError> {
-        let mut c = self.client.lock().await;
-        let tx = c.transaction().await.map_err(|e| self.io(e))?;
-        if fence.is_some() {
-            // FOR SHARE: a take-over (which updates this row) waits for this write to commit.
-            let cur = self.read_lock(&tx, system, "FOR SHARE").await?;
-            check_fence(system, fence, cur.as_ref())?;
+        let mut c = self.client().await?;
+        match self.apply_in(&mut c, system, fence, changes).await {
+            // The connection dropped: reconnect and write again. Safe even if the first
+            // commit went through unseen: every change is an upsert, a delete or a set.
+            Err(e) if c.is_closed() => {
+                tracing::warn!(store = %self.location, error = %e, "state write lost with its connection; retrying");
+                drop(c);
+                let mut c = self.client().await?;
+                self.apply_in(&mut c, system, fence, changes).await
+            }
+            r => r,
         }
-        self.ensure_system(&tx, system).await?;
-        for ch in changes {
-            self.write_change(&tx, system, ch)
-                .await
-                .map_err(|e| self.io(e))?;
-        }
-        tx.commit().await.map_err(|e| self.io(e))
     }
 
     async fn save(&self, state: &SystemState) -> Result<(), StateError> {
-        let mut c = self.client.lock().await;
+        let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(|e| self.io(e))?;
         let s = state.system.as_str();
         for t in ["resources", "tasks", "runs"] {
@@ -668,7 +726,7 @@ impl StateStore for PgStore {
     }
 
     async fn systems(&self) -> Result<Vec<String>, StateError> {
-        let c = self.client.lock().await;
+        let c = self.client().await?;
         let rows = c
             .query(&self.sql("SELECT name FROM {s}.systems ORDER BY name"), &[])
             .await
@@ -677,7 +735,7 @@ impl StateStore for PgStore {
     }
 
     async fn lock_try(&self, system: &str, req: &LockRequest) -> Result<LockAttempt, StateError> {
-        let mut c = self.client.lock().await;
+        let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(|e| self.io(e))?;
         self.lock_ops(&tx, system).await?;
         let cur = self.read_lock(&tx, system, "FOR UPDATE").await?;
@@ -735,7 +793,7 @@ impl StateStore for PgStore {
         id: &str,
         lease: Duration,
     ) -> Result<bool, StateError> {
-        let c = self.client.lock().await;
+        let c = self.client().await?;
         let lease = i(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
         let n = c
             .execute(
@@ -751,7 +809,7 @@ impl StateStore for PgStore {
     }
 
     async fn lock_release(&self, system: &str, id: &str) -> Result<(), StateError> {
-        let c = self.client.lock().await;
+        let c = self.client().await?;
         c.execute(
             &self.sql("DELETE FROM {s}.locks WHERE system = $1 AND id = $2"),
             &[&system, &id],
@@ -762,7 +820,7 @@ impl StateStore for PgStore {
     }
 
     async fn lock_info(&self, system: &str) -> Result<Option<LockInfo>, StateError> {
-        let mut c = self.client.lock().await;
+        let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(|e| self.io(e))?;
         let l = self.read_lock(&tx, system, "").await?;
         tx.commit().await.map_err(|e| self.io(e))?;
@@ -770,7 +828,7 @@ impl StateStore for PgStore {
     }
 
     async fn lock_break(&self, system: &str) -> Result<Option<LockInfo>, StateError> {
-        let mut c = self.client.lock().await;
+        let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(|e| self.io(e))?;
         self.lock_ops(&tx, system).await?;
         let cur = self.read_lock(&tx, system, "FOR UPDATE").await?;

@@ -147,3 +147,50 @@ async fn sqlite_is_configured_for_durability() {
     assert_eq!(mode, "wal");
     assert_eq!(sync, 2, "synchronous=FULL");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_reconnects_after_its_connection_is_cut() {
+    use hoist_state::{Change, ResourceStatus, RunOutcome, RunRecord, SystemState};
+    let Some(url) = pg_url() else { return };
+    let schema = pg_schema("reconnect");
+    // A name of its own, so that only this store's connection is cut.
+    let app = format!(
+        "hoist_reconnect_{}_{}",
+        std::process::id(),
+        fastrand::u32(..)
+    );
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let store = PgStore::connect_in(&format!("{url}{sep}application_name={app}"), &schema)
+        .await
+        .unwrap();
+    let admin = PgStore::connect_at_schema(&url, &schema, 0).await.unwrap();
+    let cut = || async {
+        admin
+            .batch(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{app}'"
+            ))
+            .await
+            .unwrap();
+        // The client notices the cut when the server closes the socket.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let state = SystemState::new("sys");
+    let put = |k: &str| Change::PutResource(suite::resource(&state, k, ResourceStatus::Created));
+
+    store.apply("sys", None, &[put("a")]).await.unwrap();
+    // Cut while idle: the next write reconnects first.
+    cut().await;
+    store.apply("sys", None, &[put("b")]).await.unwrap();
+    // Cut again: reads reconnect too.
+    cut().await;
+    let s = store.load("sys").await.unwrap().unwrap();
+    assert_eq!(s.resources.keys().collect::<Vec<_>>(), ["a", "b"]);
+    cut().await;
+    let run = RunRecord::start("initiate", "test").finish(RunOutcome::Succeeded);
+    store
+        .apply("sys", None, &[Change::PutRun(run)])
+        .await
+        .unwrap();
+    assert_eq!(store.load("sys").await.unwrap().unwrap().runs.len(), 1);
+    pg_drop(&url, &schema).await;
+}
