@@ -124,3 +124,63 @@ async fn teardown_finds_an_interrupted_create_by_its_token() {
     );
     assert_eq!(cloud.count(), 0);
 }
+
+#[tokio::test]
+async fn an_interrupted_create_is_not_repeated_while_its_lookup_fails() {
+    use hoist::provider::ErrorKind;
+    use hoist::sim::Fault;
+
+    let cloud = sim(Duration::ZERO);
+    let orch = builder("adopt-unsure", &cloud)
+        .infra("fleet", Fleet::new(2))
+        .provision_retry(RetryPolicy::attempts(2))
+        .build()
+        .unwrap();
+    // The first run's create makes the object but answers with an error that is not retried:
+    // the object exists, unrecorded, its intent pending.
+    cloud.faults().fail_create(
+        KEY,
+        Fault::once(
+            ErrorKind::Unauthorized,
+            "connection reset after the request was sent",
+        )
+        .taking_effect(),
+    );
+    assert!(!orch.initiate_system().await.unwrap().success);
+    assert_eq!(objects_with_key(&cloud, KEY).len(), 1);
+
+    // The lookup of the interrupted create fails: the resource fails, and nothing is created
+    // a second time.
+    cloud
+        .faults()
+        .fail_find(KEY, Fault::always(ErrorKind::Unauthorized, "token expired"));
+    let creates = cloud.calls().creates("core.server");
+    let second = orch.initiate_system().await.unwrap();
+    assert!(!second.success, "{second}");
+    let r = second.resource(KEY).unwrap();
+    assert_eq!(r.outcome, ResourceOutcome::Failed, "{second}");
+    let err = r.error.as_deref().unwrap_or_default();
+    assert!(
+        err.contains("cannot tell whether an interrupted create made the object")
+            && err.contains("token expired"),
+        "{err}"
+    );
+    assert_eq!(
+        cloud.calls().creates("core.server"),
+        creates,
+        "no new create"
+    );
+    assert_eq!(objects_with_key(&cloud, KEY).len(), 1);
+
+    // Once the lookup works again, the object is adopted.
+    cloud.faults().clear();
+    let third = orch.initiate_system().await.unwrap();
+    assert_success(&third);
+    assert_eq!(
+        third.resource(KEY).unwrap().outcome,
+        ResourceOutcome::Adopted,
+        "{third}"
+    );
+    assert_eq!(objects_with_key(&cloud, KEY).len(), 1);
+    assert_eq!(cloud.count(), 4);
+}

@@ -278,15 +278,47 @@ impl Steps for Creates<'_> {
                         return done(Err(ProvisionError::new(ErrorKind::InvalidSpec, msg)), 0);
                     }
                 };
+                let retrying = |attempt, e: &ProvisionError| {
+                    em.emit(EventKind::ResourceRetrying {
+                        key: key.clone(),
+                        attempt,
+                        error: e.to_string(),
+                    });
+                };
                 if interrupted {
+                    // An interrupted create may have made the object: look it up first. A
+                    // lookup that keeps failing fails the resource rather than risking a
+                    // duplicate (the next run looks again).
                     let find = FindRequest {
                         system: system.clone(),
                         key: key.clone(),
                         kind: kind.clone(),
                         token: token.clone(),
                     };
-                    if let Ok(Some(c)) = p.find(&find).await {
-                        return done(Ok((c, true)), 1);
+                    let (found, attempts) = with_retry(
+                        policy,
+                        &cancel,
+                        ProvisionError::is_retryable,
+                        &retrying,
+                        || p.find(&find),
+                    )
+                    .await;
+                    match found {
+                        Ok(Some(c)) => return done(Ok((c, true)), attempts),
+                        Ok(None) => {}
+                        Err(e) => {
+                            let mut why = ProvisionError::new(
+                                e.kind(),
+                                format!(
+                                    "cannot tell whether an interrupted create made the object, so not creating it again: {}",
+                                    e.message()
+                                ),
+                            );
+                            if let Some(c) = e.code() {
+                                why = why.with_code(c);
+                            }
+                            return done(Err(why), attempts);
+                        }
                     }
                 }
                 let req = CreateRequest {
@@ -301,13 +333,7 @@ impl Steps for Creates<'_> {
                     policy,
                     &cancel,
                     ProvisionError::is_retryable,
-                    |attempt, e| {
-                        em.emit(EventKind::ResourceRetrying {
-                            key: key.clone(),
-                            attempt,
-                            error: e.to_string(),
-                        });
-                    },
+                    &retrying,
                     || p.create(&req),
                 )
                 .await;

@@ -92,13 +92,8 @@ pub fn loopback_addr(url: &str) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
-/// One HTTP/1.1 POST to moto on loopback; returns the status line and the body.
-async fn moto_post(
-    url: &str,
-    path: &str,
-    headers: &str,
-    body: &str,
-) -> Result<(String, String), String> {
+/// One HTTP/1.1 POST to moto on loopback; returns the body of a `200` answer.
+async fn moto_post(url: &str, path: &str, headers: &str, body: &str) -> Result<String, String> {
     let addr = loopback_addr(url)?;
     let mut s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
         .await
@@ -120,7 +115,7 @@ async fn moto_post(
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.lines().next().unwrap_or_default().to_string();
     if status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200") {
-        Ok((status, body.to_string()))
+        Ok(body.to_string())
     } else {
         Err(format!("POST {path} answered {status:?}: {body}"))
     }
@@ -161,7 +156,7 @@ pub async fn moto_account_credentials(url: &str, account: &str) -> Result<MotoCr
         "Action=AssumeRole&Version=2011-06-15&RoleSessionName=hoist-test&DurationSeconds=3600\
          &RoleArn=arn%3Aaws%3Aiam%3A%3A{account}%3Arole%2Fhoist-test"
     );
-    let (_, xml) = moto_post(url, "/", headers, &body).await?;
+    let xml = moto_post(url, "/", headers, &body).await?;
     let field = |name: &str| {
         let open = format!("<{name}>");
         let close = format!("</{name}>");

@@ -157,6 +157,8 @@ impl Inner {
         let map = match op {
             Op::Create => &mut c.create,
             Op::Delete => &mut c.delete,
+            // Lookups are counted per call, not per kind (`Calls::find`).
+            Op::Find => return,
         };
         *map.entry(kind.to_string()).or_insert(0) += 1;
     }
@@ -495,13 +497,15 @@ impl Provisioner for SimCloud {
         let inner = &self.inner;
         lock(&inner.calls).find += 1;
         inner.round_trip().await;
-        let result = inner.throttled().and_then(|()| {
-            inner.with_state(false, |state| {
+        let fault = inner.faults().take(Op::Find, &req.key);
+        let result = inner.throttled().and_then(|()| match fault {
+            Some(f) => Err(f.error()),
+            None => inner.with_state(false, |state| {
                 state
                     .by_token(&req.token)
                     .filter(|(kind, key, _)| kind.as_str() == req.kind && *key == req.key)
                     .map(|(_, _, created)| created)
-            })
+            }),
         });
         debug!(
             proxy = %inner.name,

@@ -86,6 +86,7 @@ impl Fault {
 pub(crate) enum Op {
     Create,
     Delete,
+    Find,
 }
 
 /// Armed faults (behind the cloud's lock).
@@ -171,6 +172,16 @@ impl Faults {
             .faults()
             .by_key
             .insert((Op::Delete, key.into()), fault);
+        self
+    }
+
+    /// Makes looking up resource `key` by its token fail as `fault` says (replacing an
+    /// earlier lookup fault for `key`).
+    pub fn fail_find(&self, key: impl Into<String>, fault: Fault) -> &Self {
+        self.inner
+            .faults()
+            .by_key
+            .insert((Op::Find, key.into()), fault);
         self
     }
 
