@@ -179,6 +179,11 @@ impl CliError {
 
 /// Runs a parsed command line, printing to standard output (results) and standard error
 /// (progress, errors). Returns the process exit code.
+///
+/// While `down` or `recover` runs, the first Ctrl-C (or SIGTERM) stops it gracefully: calls in
+/// flight finish and are recorded, nothing new starts, the lock is released, and the partial
+/// report is printed (exit code 130). A second one exits at once; the journal then holds
+/// what was in flight, for the next run to reconcile. This installs a process-wide handler.
 pub async fn run(cli: Cli) -> ExitCode {
     match execute(cli).await {
         Ok(code) => code,
@@ -226,23 +231,11 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
                 )));
             }
             let orch = orchestration(&system, store, &cli)?;
-            let report = orch.teardown_system().await?;
-            eprint!("{report}");
-            Ok(if report.success {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(outcome(&orch.teardown_system().await?))
         }
         Command::Recover => {
             let orch = orchestration(&system, store, &cli)?;
-            let report = orch.recover_system().await?;
-            eprint!("{report}");
-            Ok(if report.success {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(outcome(&orch.recover_system().await?))
         }
         Command::Status { json } => status(&*store, &system, json).await,
         Command::Unlock { force } => {
@@ -316,7 +309,59 @@ fn orchestration(
     if !cli.quiet {
         b = b.subscribe(progress);
     }
-    Ok(b.build()?)
+    let orch = b.build()?;
+    cancel_on_interrupt(orch.cancel_handle());
+    Ok(orch)
+}
+
+/// Prints a run's report; its exit code: 0 if it succeeded, 130 if it was interrupted, else 1.
+fn outcome(report: &hoist::Report) -> ExitCode {
+    eprint!("{report}");
+    if report.success {
+        ExitCode::SUCCESS
+    } else if report.cancelled {
+        eprintln!(
+            "hoist: stopped on request; the state records what was done (run the command again to go on)"
+        );
+        ExitCode::from(130)
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Makes Ctrl-C and SIGTERM cancel the run of `handle` (the first time) or exit at once (the
+/// second time). One handler per process, pointed at the latest run.
+fn cancel_on_interrupt(handle: hoist::CancelHandle) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Mutex, OnceLock};
+    static CURRENT: OnceLock<Mutex<Option<hoist::CancelHandle>>> = OnceLock::new();
+    static SEEN: AtomicU32 = AtomicU32::new(0);
+    let current = CURRENT.get_or_init(|| {
+        let installed = ctrlc::set_handler(|| {
+            if SEEN.fetch_add(1, Ordering::SeqCst) > 0 {
+                eprintln!(
+                    "hoist: interrupted again: stopping now (the journal holds what was in flight; `hoist recover` reconciles it)"
+                );
+                std::process::exit(130);
+            }
+            eprintln!(
+                "hoist: interrupted: letting the calls in flight finish and recording them (interrupt again to stop at once)"
+            );
+            let current = CURRENT
+                .get()
+                .and_then(|m| m.lock().ok().and_then(|h| h.clone()));
+            if let Some(h) = current {
+                h.cancel();
+            }
+        });
+        if let Err(e) = installed {
+            tracing::warn!(error = %e, "cannot install the interrupt handler");
+        }
+        Mutex::new(None)
+    });
+    if let Ok(mut h) = current.lock() {
+        *h = Some(handle);
+    }
 }
 
 /// One progress line on standard error per resource deleted, adopted or failed.

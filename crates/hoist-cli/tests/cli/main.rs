@@ -1,7 +1,7 @@
 //! The `hoist` command line and the state machinery across processes: crash tests (`kill -9`
 //! at random moments of initiate and teardown, then teardown from state and re-initiate),
 //! against the persistent simulated cloud and against moto; the `aws_web` example killed and
-//! torn down by `hoist down`; lock contention between processes on SQLite and PostgreSQL
+//! torn down by `hoist down`; Ctrl-C during `hoist down`; lock contention between processes on SQLite and PostgreSQL
 //! (waiting, lease expiry and take-over, forced unlock); export and import; the secrets canary.
 //!
 //! PostgreSQL tests read `HOIST_TEST_PG_URL` (set by `scripts/test`, which starts a cluster
@@ -12,5 +12,6 @@ mod aws_web;
 mod common;
 mod crash;
 mod export;
+mod interrupt;
 mod locks;
 mod secrets;
