@@ -216,6 +216,18 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
     if let Command::State(StateCommand::Import { file, replace }) = &cli.command {
         return import(&store, &cli, file, *replace).await;
     }
+    if matches!(cli.command, Command::Down { .. })
+        && cli.system.is_none()
+        && store.systems().await?.is_empty()
+    {
+        // Every run records its intents before its first cloud call: an empty store means no
+        // run through it ever touched the cloud.
+        eprintln!(
+            "nothing to tear down: no system is recorded in {}",
+            store.location()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let system = pick_system(&*store, cli.system.as_deref()).await?;
     match cli.command {
         Command::Down { yes } => {

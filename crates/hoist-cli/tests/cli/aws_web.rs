@@ -147,6 +147,7 @@ fn aws_web_killed_at_random_moments_is_torn_down_by_hoist_down() {
         let down = hoist_down_here(&bed);
         let down_text = text(&down);
         if bed.dir.path().join(".hoist/state.db").exists() {
+            // Torn down, or nothing to tear down (killed before its first intent).
             assert!(down.status.success(), "hoist down --yes: {down_text}");
         } else {
             // Killed before it opened its state: there must be nothing to tear down.

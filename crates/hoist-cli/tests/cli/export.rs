@@ -102,6 +102,15 @@ async fn the_cli_names_what_is_missing() {
         !std::path::Path::new(&bed.state).exists(),
         "nothing was created"
     );
+    // A state with no system in it (a run killed before it recorded anything): nothing to do.
+    hoist::state::open(&bed.state).await.unwrap();
+    let out = bed.hoist(&["down", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("nothing to tear down: no system is recorded"),
+        "{}",
+        text(&out)
+    );
     bed.up("a");
     bed.up("b");
     let out = bed.hoist(&["status"]);
