@@ -18,6 +18,15 @@
 //! # billed instances, and removes them again):
 //! HOIST_AWS_IMAGE=ami-0123456789abcdef0 cargo run --example aws_web
 //! ```
+//!
+//! The state is kept in `.hoist/state.db` in the current directory (or where `HOIST_STATE`
+//! says). If the example dies half-way, run it again (it adopts what the dead run made and
+//! goes on), or tear everything down from the state alone, with the same AWS environment:
+//!
+//! ```sh
+//! AWS_ENDPOINT_URL="$HOIST_TEST_MOTO_URL" AWS_REGION=us-east-1 \
+//!   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing cargo run -p hoist-cli -- down --yes
+//! ```
 
 #[tokio::main]
 async fn main() -> Result<(), hoist_cloud_examples::Error> {
