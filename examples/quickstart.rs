@@ -8,29 +8,12 @@
 use std::sync::Arc;
 
 use hoist::sim::SimCloud;
-use hoist::{Event, EventKind, Orchestration, ResourceAction};
+use hoist::{Event, Orchestration};
 use hoist_webapp::{WebConfig, WebInfra, WebNamespace, WebParams};
 
 fn progress(e: &Event) {
-    let t = e.elapsed.as_secs_f64();
-    match &e.kind {
-        EventKind::PhaseStarting(p) => println!("[{t:6.2}s] == {p:?}"),
-        EventKind::ResourceFinished {
-            key,
-            action: ResourceAction::Create,
-        } => println!("[{t:6.2}s]   created  {key}"),
-        EventKind::ResourceFinished {
-            key,
-            action: ResourceAction::Delete,
-        } => println!("[{t:6.2}s]   deleted  {key}"),
-        EventKind::ResourceFailed { key, error } => {
-            println!("[{t:6.2}s]   FAILED   {key}: {error}");
-        }
-        EventKind::TaskFinished { key, outcome, .. } => println!("[{t:6.2}s]   {outcome:<9} {key}"),
-        EventKind::TaskFailed { key, error, .. } => {
-            println!("[{t:6.2}s]   FAILED   {key}: {error}");
-        }
-        _ => {}
+    if let Some(line) = e.progress_line() {
+        println!("{line}");
     }
 }
 

@@ -376,28 +376,11 @@ fn cancel_on_interrupt(handle: hoist::CancelHandle) {
     }
 }
 
-/// One progress line on standard error per resource deleted, adopted or failed.
+/// Progress lines on standard error (resources deleted, adopted, retried, failed).
 fn progress(e: &hoist::Event) {
-    use hoist::{EventKind, ResourceAction};
-    let t = e.elapsed.as_secs_f64();
-    let line = match &e.kind {
-        EventKind::ResourceFinished { key, action } => {
-            let what = match action {
-                ResourceAction::Create => "created",
-                ResourceAction::Adopt => "adopted",
-                ResourceAction::Delete => "deleted",
-            };
-            format!("{what:<8} {key}")
-        }
-        EventKind::ResourceRetrying {
-            key,
-            attempt,
-            error,
-        } => format!("retrying {key} (attempt {attempt} failed: {error})"),
-        EventKind::ResourceFailed { key, error } => format!("FAILED   {key}: {error}"),
-        _ => return,
-    };
-    eprintln!("[{t:7.2}s] {line}");
+    if let Some(line) = e.progress_line() {
+        eprintln!("{line}");
+    }
 }
 
 async fn status(store: &dyn StateStore, system: &str, json: bool) -> Result<ExitCode, CliError> {

@@ -148,6 +148,49 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+impl Event {
+    /// The event as one progress line, for the milestones a person watching a run wants to
+    /// see (phases; resources created, adopted, deleted, retried or failed; tasks finished or
+    /// failed), or `None` for the rest. What the examples and the `hoist` command print.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hoist_orchestrator::{Event, EventKind, ResourceAction};
+    ///
+    /// let e = Event {
+    ///     seq: 3,
+    ///     elapsed: Duration::from_millis(1250),
+    ///     system: "shop".into(),
+    ///     kind: EventKind::ResourceFinished { key: "web/db".into(), action: ResourceAction::Create },
+    /// };
+    /// assert_eq!(e.progress_line().unwrap(), "[   1.25s]   created  web/db");
+    /// ```
+    pub fn progress_line(&self) -> Option<String> {
+        let what = match &self.kind {
+            EventKind::PhaseStarting(p) => format!("== {p:?}"),
+            EventKind::ResourceFinished { key, action } => {
+                let done = match action {
+                    ResourceAction::Create => "created",
+                    ResourceAction::Adopt => "adopted",
+                    ResourceAction::Delete => "deleted",
+                };
+                format!("  {done:<8} {key}")
+            }
+            EventKind::ResourceRetrying {
+                key,
+                attempt,
+                error,
+            } => format!("  retrying {key} (attempt {attempt} failed: {error})"),
+            EventKind::ResourceFailed { key, error } | EventKind::TaskFailed { key, error, .. } => {
+                format!("  FAILED   {key}: {error}")
+            }
+            EventKind::TaskFinished { key, outcome, .. } => format!("  {outcome:<8} {key}"),
+            _ => return None,
+        };
+        Some(format!("[{:7.2}s] {what}", self.elapsed.as_secs_f64()))
+    }
+}
+
 /// Receives events, one at a time, in order, on a thread of its own (a slow subscriber never
 /// blocks the scheduler).
 pub trait EventSink: Send + Sync + 'static {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use hoist::aws::AwsCloud;
 use hoist::provider::HostEndpoint;
 use hoist::ssh::SshConnector;
-use hoist::{Credentials, Event, EventKind, Orchestration, Readiness, ResourceAction, Secret};
+use hoist::{Credentials, Event, Orchestration, Readiness, Secret};
 use hoist_webapp::{WebConfig, WebInfra, WebNamespace, WebParams};
 
 /// Boxed error of the examples.
@@ -94,29 +94,8 @@ impl AwsWebSummary {
 }
 
 fn progress(e: &Event) {
-    let t = e.elapsed.as_secs_f64();
-    match &e.kind {
-        EventKind::PhaseStarting(p) => println!("[{t:6.2}s] == {p:?}"),
-        EventKind::ResourceFinished {
-            key,
-            action: ResourceAction::Create,
-        } => println!("[{t:6.2}s]   created  {key}"),
-        EventKind::ResourceFinished {
-            key,
-            action: ResourceAction::Adopt,
-        } => println!("[{t:6.2}s]   adopted  {key}"),
-        EventKind::ResourceFinished {
-            key,
-            action: ResourceAction::Delete,
-        } => println!("[{t:6.2}s]   deleted  {key}"),
-        EventKind::ResourceFailed { key, error } => {
-            println!("[{t:6.2}s]   FAILED   {key}: {error}");
-        }
-        EventKind::TaskFinished { key, outcome, .. } => println!("[{t:6.2}s]   {outcome:<9} {key}"),
-        EventKind::TaskFailed { key, error, .. } => {
-            println!("[{t:6.2}s]   FAILED   {key}: {error}");
-        }
-        _ => {}
+    if let Some(line) = e.progress_line() {
+        println!("{line}");
     }
 }
 
