@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use hoist_core::{Action, Credentials, Outputs, Plan, PlannedHost, ResourceId, RoleId, Secret};
+use hoist_core::{
+    Action, Credentials, Outputs, Plan, PlannedHost, ResourceId, RetryPolicy, RoleId, Secret,
+};
 use hoist_exec::{
     Become, HostTarget, LocalTransport, TaskContext, Transport, VarSource, run_action,
 };
@@ -13,11 +15,14 @@ use hoist_state::{ResourceStatus, SystemState, TaskRecord, TaskStatus};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
+use crate::context::RunCx;
 use crate::dag::{DagRun, NodeState, Permits, Steps, Work, drive};
-use crate::events::{Emitter, EventKind, Phase};
+use crate::error::OrchestrationError;
+use crate::events::{EventKind, Phase};
 use crate::journal::Journal;
-use crate::orchestration::{Orchestration, OrchestrationError};
+use crate::options::SudoPrompt;
 use crate::report::{CapturedOutput, Report, TaskOutcome, TaskReport};
+use crate::retry::retry;
 
 /// Outputs of provisioned resources, owned (shared by the task workers).
 pub(crate) struct Snapshot {
@@ -142,22 +147,22 @@ impl HostSpec {
 
 /// Where the tasks of a role run: the host spec and a description for messages.
 fn resolve_host(
-    o: &Orchestration,
+    cx: &RunCx,
     plan: &Plan,
     outputs: &Snapshot,
     role: RoleId,
 ) -> Result<(HostSpec, String), String> {
     let conn = &plan.roles[role.index()].conn;
-    resolve_host_inner(o, plan, outputs, role).map(|(s, d)| (s.with_conn(conn), d))
+    resolve_host_inner(cx, plan, outputs, role).map(|(s, d)| (s.with_conn(conn), d))
 }
 
 fn resolve_host_inner(
-    o: &Orchestration,
+    cx: &RunCx,
     plan: &Plan,
     outputs: &Snapshot,
     role: RoleId,
 ) -> Result<(HostSpec, String), String> {
-    let opts = &o.inner.opts;
+    let opts = &cx.opts;
     let r = &plan.roles[role.index()];
     match &r.host {
         PlannedHost::None => Err(format!("role `{}` has no host", r.path)),
@@ -199,7 +204,7 @@ fn resolve_host_inner(
                     format!("{} (overridden)", res.long_name),
                 ));
             }
-            let proxy = o.inner.proxies.iter().find(|p| p.name() == res.provider);
+            let proxy = cx.proxies.iter().find(|p| p.name() == res.provider);
             if let Some(e) = proxy.and_then(|p| p.endpoint(&res.kind, outs)) {
                 let spec = HostSpec::from_endpoint(e);
                 let desc = match &spec {
@@ -223,7 +228,7 @@ fn resolve_host_inner(
 }
 
 async fn connect(
-    o: &Orchestration,
+    cx: &RunCx,
     spec: &HostSpec,
     creds: &Credentials,
 ) -> Result<Arc<dyn Transport>, String> {
@@ -240,7 +245,7 @@ async fn connect(
                 creds: creds.clone(),
                 jump: jump.clone(),
             };
-            for c in &o.inner.connectors {
+            for c in cx.connectors.iter() {
                 if let Some(t) = c.connect(&target).await? {
                     return Ok(t);
                 }
@@ -254,42 +259,37 @@ async fn connect(
 }
 
 /// Connects and pings, with bounded attempts.
-async fn ready(
-    o: &Orchestration,
-    spec: &HostSpec,
-    creds: &Credentials,
-) -> Result<Arc<dyn Transport>, String> {
-    let r = o.inner.opts.readiness;
-    let attempts = r.attempts.max(1);
-    let mut last = String::new();
-    for attempt in 1..=attempts {
-        match connect(o, spec, creds).await {
-            Ok(t) => {
-                if r.attempts == 0 {
-                    return Ok(t);
-                }
-                let cx = TaskContext {
-                    transport: Some(&*t),
-                    vars: &NoVars,
-                    env: Vec::new(),
-                    timeout: Some(r.timeout),
-                    secrets: &[],
-                    local_dir: o.inner.opts.local_dir.clone(),
-                    become_: None,
-                };
-                match tokio::time::timeout(r.timeout, run_action(&Action::Ping, &cx)).await {
-                    Ok(Ok(_)) => return Ok(t),
-                    Ok(Err(e)) => last = e.to_string(),
-                    Err(_) => last = format!("no answer within {:?}", r.timeout),
-                }
-            }
-            Err(e) => last = e,
-        }
-        if attempt < attempts && !o.inner.cancel.is_cancelled() {
-            tokio::time::sleep(r.interval).await;
-        }
+async fn ready(cx: &RunCx, spec: &HostSpec, creds: &Credentials) -> Connected {
+    let r = cx.opts.readiness;
+    if r.attempts == 0 {
+        return connect(cx, spec, creds).await;
     }
-    Err(format!("not ready after {attempts} attempt(s): {last}"))
+    let policy = RetryPolicy::attempts(r.attempts).constant(r.interval);
+    let (result, attempts) = retry(
+        &policy,
+        &cx.cancel,
+        |_: &String| true,
+        |_, _, _| {},
+        |_| async {
+            let t = connect(cx, spec, creds).await?;
+            let tcx = TaskContext {
+                transport: Some(&*t),
+                vars: &NoVars,
+                env: Vec::new(),
+                timeout: Some(r.timeout),
+                secrets: &[],
+                local_dir: cx.opts.local_dir.clone(),
+                become_: None,
+            };
+            match tokio::time::timeout(r.timeout, run_action(&Action::Ping, &tcx)).await {
+                Ok(Ok(_)) => Ok(t),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {:?}", r.timeout)),
+            }
+        },
+    )
+    .await;
+    result.map_err(|last| format!("not ready after {attempts} attempt(s): {last}"))
 }
 
 /// A host's transport, or why it could not be reached.
@@ -299,12 +299,12 @@ type Connected = Result<Arc<dyn Transport>, String>;
 /// most once per run and only when a task with a become user starts.
 struct SudoPassword {
     fixed: Option<Secret>,
-    prompt: Option<crate::orchestration::SudoPrompt>,
+    prompt: Option<SudoPrompt>,
     cell: tokio::sync::OnceCell<Option<Secret>>,
 }
 
 impl SudoPassword {
-    fn new(fixed: Option<Secret>, prompt: Option<crate::orchestration::SudoPrompt>) -> Self {
+    fn new(fixed: Option<Secret>, prompt: Option<SudoPrompt>) -> Self {
         SudoPassword {
             fixed,
             prompt,
@@ -346,14 +346,13 @@ struct TaskDone {
 }
 
 pub(crate) async fn configure(
-    o: &Orchestration,
+    cx: &RunCx,
     plan: &Arc<Plan>,
     state: &mut SystemState,
     jr: &Journal,
-    em: &Emitter,
     report: &mut Report,
 ) -> Result<(), OrchestrationError> {
-    let inner = &o.inner;
+    let (em, opts) = (&cx.em, &cx.opts);
     let outputs = Arc::new(Snapshot::new(plan, state));
     let keys: Vec<String> = plan
         .tasks
@@ -404,7 +403,7 @@ pub(crate) async fn configure(
         if t.action.is_local() || !valid(t.run_on) {
             continue;
         }
-        let h = resolve_host(o, plan, &outputs, t.run_on);
+        let h = resolve_host(cx, plan, &outputs, t.run_on);
         if let Ok((spec, _)) = &h {
             first_creds
                 .entry(spec.clone())
@@ -415,13 +414,13 @@ pub(crate) async fn configure(
     em.emit(EventKind::PhaseStarting(Phase::Readiness));
     let mut transports: HashMap<HostSpec, Result<Arc<dyn Transport>, String>> = HashMap::new();
     let mut checks: JoinSet<(HostSpec, Connected)> = JoinSet::new();
-    let sem = Arc::new(tokio::sync::Semaphore::new(inner.opts.concurrency));
+    let sem = Arc::new(tokio::sync::Semaphore::new(opts.concurrency));
     for (spec, creds) in first_creds {
-        let o2 = o.clone();
+        let cx = cx.clone();
         let sem = sem.clone();
         checks.spawn(async move {
             let _p = sem.acquire_owned().await;
-            let r = ready(&o2, &spec, &creds).await;
+            let r = ready(&cx, &spec, &creds).await;
             (spec, r)
         });
     }
@@ -451,20 +450,15 @@ pub(crate) async fn configure(
     em.emit(EventKind::PhaseStarting(Phase::Configuration));
     // The sudo password: given, or asked at most once, when the first become task starts.
     let sudo = Arc::new(SudoPassword::new(
-        inner.opts.sudo_password.clone(),
-        inner.opts.sudo_prompt.clone(),
+        opts.sudo_password.clone(),
+        opts.sudo_prompt.clone(),
     ));
-    let mut permits = Permits::new(
-        inner.opts.concurrency,
-        HashMap::new(),
-        inner.opts.host_limit,
-    );
+    let mut permits = Permits::new(opts.concurrency, HashMap::new(), opts.host_limit);
     let mut steps = Runs {
-        o,
+        cx,
         plan,
         state,
         jr,
-        em,
         report,
         keys,
         host_of,
@@ -478,8 +472,8 @@ pub(crate) async fn configure(
         &mut steps,
         &mut dag,
         &mut permits,
-        &inner.cancel,
-        inner.opts.fail_fast,
+        &cx.cancel,
+        opts.fail_fast,
     )
     .await?;
     driven.close(Phase::Configuration, em, report);
@@ -488,11 +482,10 @@ pub(crate) async fn configure(
 
 /// Configuration: run each task on its host.
 struct Runs<'a> {
-    o: &'a Orchestration,
+    cx: &'a RunCx,
     plan: &'a Arc<Plan>,
     state: &'a mut SystemState,
     jr: &'a Journal,
-    em: &'a Emitter,
     report: &'a mut Report,
     keys: Vec<String>,
     host_of: HashMap<usize, Result<(HostSpec, String), String>>,
@@ -560,7 +553,7 @@ impl Runs<'_> {
         let host = line.host.clone();
         match (&line.outcome, &line.error) {
             (TaskOutcome::Failed, Some(e)) => {
-                self.em.emit(EventKind::TaskFailed {
+                self.cx.em.emit(EventKind::TaskFailed {
                     key: key.clone(),
                     host: host.clone(),
                     error: e.clone(),
@@ -573,7 +566,7 @@ impl Runs<'_> {
                     TaskOutcome::Skipped(why) => format!("skipped: {why}"),
                     _ => "changed".to_string(),
                 };
-                self.em.emit(EventKind::TaskFinished {
+                self.cx.em.emit(EventKind::TaskFinished {
                     key,
                     host,
                     outcome: text,
@@ -622,7 +615,7 @@ impl Steps for Runs<'_> {
             self.record(line).await?;
             return Ok(None);
         }
-        let (plan, inner) = (self.plan, &self.o.inner);
+        let plan = self.plan;
         let t = &plan.tasks[i];
         let key = self.keys[i].clone();
         let role = (t.role.index() < plan.roles.len()).then_some(t.role);
@@ -642,13 +635,11 @@ impl Steps for Runs<'_> {
             outputs: self.outputs.clone(),
         };
         let action = t.action.clone();
-        let retry = t.retry;
+        let policy = t.retry;
         let become_user = t.become_user.clone().filter(|_| !t.action.is_local());
         let sudo = self.sudo.clone();
-        let local_dir = inner.opts.local_dir.clone();
         let secrets = self.secrets.clone();
-        let em = self.em.clone();
-        let cancel = inner.cancel.clone();
+        let cx = self.cx.clone();
         let span = tracing::info_span!("task", task = %key, host = %desc);
         Ok(Some(Box::pin(
             async move {
@@ -666,47 +657,44 @@ impl Steps for Runs<'_> {
                     .cloned()
                     .chain(become_.as_ref().and_then(|b| b.password.clone()))
                     .collect();
-                let attempts = retry.attempts.max(1);
-                let mut attempt = 0;
-                loop {
-                    attempt += 1;
-                    em.emit(EventKind::TaskStarting {
+                let on_retry = |attempt, e: &hoist_exec::TaskError, delay| {
+                    cx.em.emit(EventKind::TaskRetrying {
                         key: key.clone(),
-                        host: desc.clone(),
                         attempt,
+                        delay,
+                        error: e.to_string(),
                     });
-                    let cx = TaskContext {
-                        transport: transport.as_deref(),
-                        vars: &vars,
-                        env: env.clone(),
-                        timeout: retry.attempt_timeout,
-                        secrets: &secrets,
-                        local_dir: local_dir.clone(),
-                        become_: become_.clone(),
-                    };
-                    let done = |result| TaskDone {
-                        host: desc.clone(),
-                        result,
-                        attempts: attempt,
-                        elapsed: t0.elapsed(),
-                    };
-                    match run_action(&action, &cx).await {
-                        Ok(s) => return done(Ok(s)),
-                        Err(e) if attempt < attempts && !cancel.is_cancelled() => {
-                            let delay = retry.delay_before(attempt + 1);
-                            em.emit(EventKind::TaskRetrying {
-                                key: key.clone(),
-                                attempt,
-                                delay,
-                                error: e.to_string(),
-                            });
-                            tokio::select! {
-                                () = cancel.cancelled() => return done(Err(e)),
-                                () = tokio::time::sleep(delay) => {}
-                            }
-                        }
-                        Err(e) => return done(Err(e)),
-                    }
+                };
+                let (result, attempts) = retry(
+                    &policy,
+                    &cx.cancel,
+                    |_| true,
+                    on_retry,
+                    |attempt| {
+                        cx.em.emit(EventKind::TaskStarting {
+                            key: key.clone(),
+                            host: desc.clone(),
+                            attempt,
+                        });
+                        let tcx = TaskContext {
+                            transport: transport.as_deref(),
+                            vars: &vars,
+                            env: env.clone(),
+                            timeout: policy.attempt_timeout,
+                            secrets: &secrets,
+                            local_dir: cx.opts.local_dir.clone(),
+                            become_: become_.clone(),
+                        };
+                        let action = &action;
+                        async move { run_action(action, &tcx).await }
+                    },
+                )
+                .await;
+                TaskDone {
+                    host: desc,
+                    result,
+                    attempts,
+                    elapsed: t0.elapsed(),
                 }
             }
             .instrument(span),

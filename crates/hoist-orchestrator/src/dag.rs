@@ -8,8 +8,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::cancel::Cancel;
+use crate::error::OrchestrationError;
 use crate::events::{Emitter, EventKind, Phase};
-use crate::orchestration::{Cancel, OrchestrationError};
 use crate::report::Report;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;

@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 
 /// The phase of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Phase {
     /// Creating resources.
     Provisioning,
@@ -22,6 +23,7 @@ pub enum Phase {
 
 /// What a run does to a resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ResourceAction {
     /// Create it.
     Create,

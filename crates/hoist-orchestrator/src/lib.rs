@@ -36,21 +36,29 @@
 //! Only the scheduler (the loop in this crate) writes state. Events go to subscribers through
 //! a channel, so a slow subscriber never blocks the scheduler.
 
+mod cancel;
 mod configure;
+mod context;
 mod dag;
+mod error;
 mod events;
 mod fixed;
 mod journal;
+mod options;
 mod orchestration;
 mod provision;
+mod recover;
 mod report;
+mod retry;
+mod teardown;
 
+pub use cancel::CancelHandle;
+pub use error::OrchestrationError;
 pub use events::{Event, EventKind, EventSink, Phase, ResourceAction};
 pub use fixed::{FIXED_PROXY, FixedHostProxy};
 pub use hoist_exec::{Connector, HostTarget};
-pub use orchestration::{
-    CancelHandle, Orchestration, OrchestrationBuilder, OrchestrationError, Readiness,
-};
+pub use options::Readiness;
+pub use orchestration::{Orchestration, OrchestrationBuilder};
 pub use report::{
     CapturedOutput, Report, ResourceOutcome, ResourceReport, TaskOutcome, TaskReport,
 };

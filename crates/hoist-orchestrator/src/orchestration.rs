@@ -1,75 +1,27 @@
-//! The `Orchestration` and its builder.
+//! The `Orchestration`, its builder, and the run wrapper every run goes through.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hoist_core::{
     Credentials, HasRefPath, Model, ModelKind, Plan, PlanError, PlanInput, ProviderCatalog,
-    RefPath, RetryPolicy, Secret, VarValue, Vars, Visit,
+    RetryPolicy, Secret, VarValue, Visit,
 };
+use hoist_exec::Connector;
 use hoist_provider::{HostEndpoint, Provisioner};
-use hoist_state::{
-    Change, LockOptions, MemoryStore, RunOutcome, StateError, StateStore, SystemState,
-    VersionRecord,
-};
-use tokio_util::sync::CancellationToken;
+use hoist_state::{Change, MemoryStore, RunOutcome, StateStore, SystemState, VersionRecord};
+use tracing::Instrument as _;
 
+use crate::cancel::{Cancel, CancelHandle};
+use crate::context::RunCx;
+use crate::error::OrchestrationError;
 use crate::events::{Emitter, EventKind, EventSink};
 use crate::fixed::FixedHostProxy;
 use crate::journal::RunScope;
-use crate::report::Report;
-use hoist_exec::Connector;
-
-/// A run could not be carried out at all. (A run that starts and fails part-way returns a
-/// [`Report`] with `success == false` instead.)
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum OrchestrationError {
-    /// The models have mistakes; nothing was provisioned.
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    /// The state store failed.
-    #[error(transparent)]
-    State(#[from] StateError),
-    /// The recorded state names a provider that was not given.
-    #[error(
-        "the recorded state of `{system}` has resources of provider `{provider}` (e.g. `{example}`), but no proxy named `{provider}` was given"
-    )]
-    MissingProvider {
-        /// System.
-        system: String,
-        /// Provider name.
-        provider: String,
-        /// A resource key.
-        example: String,
-    },
-    /// The orchestration was built wrongly.
-    #[error("{0}")]
-    Setup(String),
-}
-
-/// How hosts are checked before configuration.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Readiness {
-    /// Connection attempts per host (0 disables the check).
-    pub attempts: u32,
-    /// Pause between attempts.
-    pub interval: Duration,
-    /// Time limit of one attempt.
-    pub timeout: Duration,
-}
-
-impl Default for Readiness {
-    fn default() -> Self {
-        Readiness {
-            attempts: 20,
-            interval: Duration::from_millis(500),
-            timeout: Duration::from_secs(10),
-        }
-    }
-}
+use crate::options::{Options, Readiness};
+use crate::report::{Report, ResourceOutcome, TaskOutcome};
 
 pub(crate) struct OwnedModel {
     pub(crate) kind: ModelKind,
@@ -78,36 +30,14 @@ pub(crate) struct OwnedModel {
     pub(crate) root: Box<dyn Visit>,
 }
 
-pub(crate) struct Options {
-    pub(crate) concurrency: usize,
-    pub(crate) provider_limits: HashMap<String, usize>,
-    pub(crate) host_limit: usize,
-    pub(crate) fail_fast: bool,
-    pub(crate) readiness: Readiness,
-    pub(crate) provision_retry: RetryPolicy,
-    pub(crate) teardown_retry: RetryPolicy,
-    pub(crate) overrides: Vars,
-    pub(crate) excludes: Vec<RefPath>,
-    pub(crate) cloud_creds: BTreeMap<String, Credentials>,
-    pub(crate) connect_overrides: HashMap<String, HostEndpoint>,
-    pub(crate) local_dir: PathBuf,
-    pub(crate) sudo_password: Option<Secret>,
-    pub(crate) sudo_prompt: Option<SudoPrompt>,
-    pub(crate) lock: LockOptions,
-    pub(crate) version: Option<String>,
-}
-
-/// Asks for the sudo password (see [`OrchestrationBuilder::sudo_prompt`]).
-pub(crate) type SudoPrompt = Arc<dyn Fn() -> Secret + Send + Sync>;
-
 pub(crate) struct Inner {
     pub(crate) system: String,
     pub(crate) models: Vec<OwnedModel>,
-    pub(crate) proxies: Vec<Arc<dyn Provisioner>>,
+    pub(crate) proxies: Arc<[Arc<dyn Provisioner>]>,
     pub(crate) store: Arc<dyn StateStore>,
     pub(crate) sinks: Vec<Arc<dyn EventSink>>,
-    pub(crate) connectors: Vec<Arc<dyn Connector>>,
-    pub(crate) opts: Options,
+    pub(crate) connectors: Arc<[Arc<dyn Connector>]>,
+    pub(crate) opts: Arc<Options>,
     pub(crate) cancel: Cancel,
 }
 
@@ -122,56 +52,6 @@ pub struct Orchestration {
     pub(crate) inner: Arc<Inner>,
 }
 
-/// Stops a running orchestration: no new work is scheduled, work in flight finishes, and the
-/// run returns its partial report.
-#[derive(Clone)]
-pub struct CancelHandle(Cancel);
-
-/// The cancellation shared by an orchestration and its handles. A cancellation applies to the
-/// run in progress (or, if none is, to the next one) and is spent when that run ends: the run
-/// after it starts afresh (to resume, or to tear down what was made).
-#[derive(Clone, Default)]
-pub(crate) struct Cancel(Arc<std::sync::Mutex<CancellationToken>>);
-
-impl Cancel {
-    fn token(&self) -> CancellationToken {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    fn cancel(&self) {
-        self.token().cancel();
-    }
-
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.token().is_cancelled()
-    }
-
-    pub(crate) async fn cancelled(&self) {
-        self.token().cancelled_owned().await;
-    }
-
-    /// Called when a run ends, after its events were delivered: later runs are not cancelled.
-    fn spend(&self) {
-        let mut t = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if t.is_cancelled() {
-            *t = CancellationToken::new();
-        }
-    }
-}
-
-impl CancelHandle {
-    /// Requests cancellation.
-    pub fn cancel(&self) {
-        self.0.cancel();
-    }
-}
-
 /// Builds an [`Orchestration`].
 pub struct OrchestrationBuilder {
     system: String,
@@ -181,6 +61,26 @@ pub struct OrchestrationBuilder {
     sinks: Vec<Arc<dyn EventSink>>,
     connectors: Vec<Arc<dyn Connector>>,
     opts: Options,
+}
+
+/// The kinds of run; each is one pass of [`Orchestration::run`].
+enum RunKind {
+    /// Provision and configure what the plan describes.
+    Initiate(Arc<Plan>),
+    /// Delete every recorded resource.
+    Teardown,
+    /// Reconcile pending intents with the cloud.
+    Recover,
+}
+
+impl RunKind {
+    fn action(&self) -> &'static str {
+        match self {
+            RunKind::Initiate(_) => "initiate",
+            RunKind::Teardown => "teardown",
+            RunKind::Recover => "recover",
+        }
+    }
 }
 
 impl Orchestration {
@@ -193,26 +93,7 @@ impl Orchestration {
             store: None,
             sinks: Vec::new(),
             connectors: Vec::new(),
-            opts: Options {
-                concurrency: 10,
-                provider_limits: HashMap::new(),
-                host_limit: 8,
-                fail_fast: true,
-                readiness: Readiness::default(),
-                provision_retry: RetryPolicy::attempts(4)
-                    .exponential(Duration::from_millis(200), 2.0),
-                teardown_retry: RetryPolicy::attempts(8)
-                    .exponential(Duration::from_millis(250), 2.0),
-                overrides: Vars::new(),
-                excludes: Vec::new(),
-                cloud_creds: BTreeMap::new(),
-                connect_overrides: HashMap::new(),
-                local_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-                sudo_password: None,
-                sudo_prompt: None,
-                lock: LockOptions::default(),
-                version: None,
-            },
+            opts: Options::default(),
         }
     }
 
@@ -262,91 +143,7 @@ impl Orchestration {
     /// records it as the last known good (or bad) version.
     pub async fn initiate_system(&self) -> Result<Report, OrchestrationError> {
         let plan = Arc::new(self.plan()?);
-        let i = &self.inner;
-        let mut scope = RunScope::begin(&i.store, &i.system, "initiate", i.opts.lock).await?;
-        let t0 = tokio::time::Instant::now();
-        let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
-        em.emit(EventKind::OrchestrationStarting { action: "initiate" });
-        let mut report = Report::new(&i.system, "initiate");
-        report
-            .warnings
-            .extend(plan.warnings.iter().map(ToString::to_string));
-        let planned: std::collections::BTreeSet<String> =
-            plan.resources.iter().map(|r| r.key()).collect();
-        for k in scope
-            .state
-            .resources
-            .keys()
-            .filter(|k| !planned.contains(*k))
-        {
-            report.warnings.push(format!(
-                "`{k}` is recorded but no longer in the models; left in place (teardown removes it)"
-            ));
-        }
-        let res = self.run_initiate(&plan, &mut scope, &em, &mut report).await;
-        report.duration = t0.elapsed();
-        report.nothing_to_do = report.success
-            && !report.cancelled
-            && report
-                .resources
-                .iter()
-                .all(|r| r.outcome == crate::ResourceOutcome::AlreadyPresent)
-            && report
-                .tasks
-                .iter()
-                .all(|t| t.outcome == crate::TaskOutcome::AlreadyDone);
-        if report.nothing_to_do {
-            em.emit(EventKind::NothingToDo);
-        }
-        em.emit(EventKind::OrchestrationFinished {
-            success: report.success,
-            cancelled: report.cancelled,
-        });
-        let outcome = if res.is_err() {
-            RunOutcome::Failed
-        } else {
-            crate::journal::outcome(&report)
-        };
-        let mut extra = Vec::new();
-        if let Some(v) = &i.opts.version {
-            let rec = Some(VersionRecord {
-                version: v.clone(),
-                run: scope.run.id.clone(),
-                at: now_secs(),
-            });
-            match outcome {
-                RunOutcome::Succeeded => extra.push(Change::SetLastKnownGood(rec)),
-                RunOutcome::Failed => extra.push(Change::SetLastKnownBad(rec)),
-                _ => {}
-            }
-            scope.run.detail = Some(format!("version {v}"));
-        }
-        let saved = scope.finish(outcome, extra).await;
-        drop(em);
-        let _ = delivery.await;
-        // A cancellation requested during this run (even by a subscriber, from an event
-        // delivered late) was for this run.
-        i.cancel.spend();
-        res?;
-        saved?;
-        Ok(report)
-    }
-
-    async fn run_initiate(
-        &self,
-        plan: &Arc<Plan>,
-        scope: &mut RunScope,
-        em: &Emitter,
-        report: &mut Report,
-    ) -> Result<(), OrchestrationError> {
-        let (state, jr) = (&mut scope.state, &scope.journal);
-        if !plan.resources.is_empty() {
-            crate::provision::provision(self, plan, state, jr, em, report).await?;
-        }
-        if report.success && !report.cancelled && !plan.tasks.is_empty() {
-            crate::configure::configure(self, plan, state, jr, em, report).await?;
-        }
-        Ok(())
+        self.run(RunKind::Initiate(plan)).await
     }
 
     /// [`initiate_system`](Self::initiate_system) for programs without an async runtime.
@@ -361,7 +158,12 @@ impl Orchestration {
     /// again provisions anew. Holds the system's lock, like
     /// [`initiate_system`](Self::initiate_system).
     pub async fn teardown_system(&self) -> Result<Report, OrchestrationError> {
-        self.run_from_state(StateRun::Teardown).await
+        self.run(RunKind::Teardown).await
+    }
+
+    /// [`teardown_system`](Self::teardown_system) for programs without an async runtime.
+    pub fn teardown_system_blocking(&self) -> Result<Report, OrchestrationError> {
+        block_on(self.teardown_system())
     }
 
     /// Reconciles the pending intents of the recorded state with the cloud, creating and
@@ -374,35 +176,76 @@ impl Orchestration {
     /// [`teardown_system`](Self::teardown_system) reconcile too (each pending intent when they
     /// reach it); `recover` does it for all of them at once, without going further.
     pub async fn recover_system(&self) -> Result<Report, OrchestrationError> {
-        self.run_from_state(StateRun::Recover).await
+        self.run(RunKind::Recover).await
     }
 
-    /// A run that needs the recorded state and the proxies, no model: teardown or recover.
-    async fn run_from_state(&self, kind: StateRun) -> Result<Report, OrchestrationError> {
+    /// The context the phases of one run work with.
+    fn cx(&self, em: Emitter) -> RunCx {
         let i = &self.inner;
-        let action = match kind {
-            StateRun::Teardown => "teardown",
-            StateRun::Recover => "recover",
-        };
+        RunCx {
+            system: Arc::from(i.system.as_str()),
+            proxies: i.proxies.clone(),
+            connectors: i.connectors.clone(),
+            opts: i.opts.clone(),
+            cancel: i.cancel.clone(),
+            em,
+        }
+    }
+
+    /// Every run: in a `run` span, under the system's lock, recorded in the run history, with
+    /// its events delivered before it returns.
+    async fn run(&self, kind: RunKind) -> Result<Report, OrchestrationError> {
+        let span = tracing::info_span!(
+            "run",
+            system = %self.inner.system,
+            action = kind.action(),
+            run = tracing::field::Empty,
+        );
+        self.run_locked(kind).instrument(span).await
+    }
+
+    async fn run_locked(&self, kind: RunKind) -> Result<Report, OrchestrationError> {
+        let i = &self.inner;
+        let action = kind.action();
         let mut scope = RunScope::begin(&i.store, &i.system, action, i.opts.lock).await?;
-        if let Err(e) = self.check_providers(&scope.state) {
+        tracing::Span::current().record("run", scope.run.id.as_str());
+        if !matches!(kind, RunKind::Initiate(_))
+            && let Err(e) = self.check_providers(&scope.state)
+        {
             scope.run.detail = Some(e.to_string());
             scope.finish(RunOutcome::Failed, Vec::new()).await?;
             return Err(e);
         }
         let t0 = tokio::time::Instant::now();
         let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
+        let cx = self.cx(em.clone());
         em.emit(EventKind::OrchestrationStarting { action });
         let mut report = Report::new(&i.system, action);
-        let (state, jr) = (&mut scope.state, &scope.journal);
-        let res = match kind {
-            StateRun::Teardown => {
-                crate::provision::teardown(self, state, jr, &em, &mut report).await
+        let res = match &kind {
+            RunKind::Initiate(plan) => initiate(&cx, plan, &mut scope, &mut report).await,
+            RunKind::Teardown => {
+                crate::teardown::teardown(&cx, &mut scope.state, &scope.journal, &mut report).await
             }
-            StateRun::Recover => crate::provision::recover(self, state, jr, &em, &mut report).await,
+            RunKind::Recover => {
+                crate::recover::recover(&cx, &mut scope.state, &scope.journal, &mut report).await
+            }
         };
         report.duration = t0.elapsed();
-        report.nothing_to_do = report.success && report.resources.is_empty();
+        report.nothing_to_do = report.success
+            && !report.cancelled
+            && match kind {
+                RunKind::Initiate(_) => {
+                    report
+                        .resources
+                        .iter()
+                        .all(|r| r.outcome == ResourceOutcome::AlreadyPresent)
+                        && report
+                            .tasks
+                            .iter()
+                            .all(|t| t.outcome == TaskOutcome::AlreadyDone)
+                }
+                RunKind::Teardown | RunKind::Recover => report.resources.is_empty(),
+            };
         if report.nothing_to_do {
             em.emit(EventKind::NothingToDo);
         }
@@ -415,8 +258,23 @@ impl Orchestration {
         } else {
             crate::journal::outcome(&report)
         };
-        let saved = scope.finish(outcome, Vec::new()).await;
-        drop(em);
+        let mut extra = Vec::new();
+        if let (RunKind::Initiate(_), Some(v)) = (&kind, &i.opts.version) {
+            let rec = Some(VersionRecord {
+                version: v.clone(),
+                run: scope.run.id.clone(),
+                at: now_secs(),
+            });
+            match outcome {
+                RunOutcome::Succeeded => extra.push(Change::SetLastKnownGood(rec)),
+                RunOutcome::Failed => extra.push(Change::SetLastKnownBad(rec)),
+                _ => {}
+            }
+            scope.run.detail = Some(format!("version {v}"));
+        }
+        let saved = scope.finish(outcome, extra).await;
+        // Delivery ends when the last emitter is gone.
+        drop((cx, em));
         let _ = delivery.await;
         // A cancellation requested during this run (even by a subscriber, from an event
         // delivered late) was for this run.
@@ -440,11 +298,37 @@ impl Orchestration {
         }
         Ok(())
     }
+}
 
-    /// [`teardown_system`](Self::teardown_system) for programs without an async runtime.
-    pub fn teardown_system_blocking(&self) -> Result<Report, OrchestrationError> {
-        block_on(self.teardown_system())
+/// The body of an initiate: provisioning, then (if it succeeded) configuration.
+async fn initiate(
+    cx: &RunCx,
+    plan: &Arc<Plan>,
+    scope: &mut RunScope,
+    report: &mut Report,
+) -> Result<(), OrchestrationError> {
+    report
+        .warnings
+        .extend(plan.warnings.iter().map(ToString::to_string));
+    let planned: BTreeSet<String> = plan.resources.iter().map(|r| r.key()).collect();
+    for k in scope
+        .state
+        .resources
+        .keys()
+        .filter(|k| !planned.contains(*k))
+    {
+        report.warnings.push(format!(
+            "`{k}` is recorded but no longer in the models; left in place (teardown removes it)"
+        ));
     }
+    let (state, jr) = (&mut scope.state, &scope.journal);
+    if !plan.resources.is_empty() {
+        crate::provision::provision(cx, plan, state, jr, report).await?;
+    }
+    if report.success && !report.cancelled && !plan.tasks.is_empty() {
+        crate::configure::configure(cx, plan, state, jr, report).await?;
+    }
+    Ok(())
 }
 
 fn block_on<T>(
@@ -683,22 +567,15 @@ impl OrchestrationBuilder {
             inner: Arc::new(Inner {
                 system: self.system,
                 models: self.models,
-                proxies: self.proxies,
+                proxies: self.proxies.into(),
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 sinks: self.sinks,
-                connectors: self.connectors,
-                opts: self.opts,
+                connectors: self.connectors.into(),
+                opts: Arc::new(self.opts),
                 cancel: Cancel::default(),
             }),
         })
     }
-}
-
-/// The runs that work from recorded state alone.
-#[derive(Clone, Copy)]
-enum StateRun {
-    Teardown,
-    Recover,
 }
 
 /// Chooses proxies by Actuator's rules: exactly one supporter (whose name matches `cloud` if

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// What happened to one resource in a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResourceOutcome {
     /// Created in this run.
     Created,
@@ -47,6 +48,7 @@ pub struct ResourceReport {
 
 /// What happened to one task in a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TaskOutcome {
     /// Ran and changed something (or could not tell).
     Changed,
