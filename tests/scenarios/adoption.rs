@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hoist::state::ResourceStatus;
-use hoist::{EventKind, ResourceAction, ResourceOutcome, RetryPolicy};
+use hoist::{EventKind, ResourceOutcome, RetryPolicy};
 use hoist_tests::{Fleet, Recorder, assert_success, builder, sim, state_of};
 
 const KEY: &str = "fleet/srv[1]";
@@ -69,7 +69,7 @@ async fn an_interrupted_create_is_adopted_on_the_next_run() {
     assert_eq!(cloud.count(), 4);
     assert!(rec.kinds().contains(&EventKind::ResourceFinished {
         key: KEY.into(),
-        action: ResourceAction::Adopt
+        outcome: ResourceOutcome::Adopted
     }));
     let state = state_of(&orch).await;
     assert_eq!(state.resources[KEY].status, ResourceStatus::Created);

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hoist::state::ResourceStatus;
-use hoist::{CancelHandle, Event, EventKind, ResourceAction, ResourceOutcome};
+use hoist::{CancelHandle, Event, EventKind, ResourceOutcome};
 use hoist_tests::{Fleet, Recorder, assert_success, builder, resources_with, sim, state_of};
 
 const N: usize = 10;
@@ -23,7 +23,7 @@ async fn cancelling_from_a_subscriber_stops_scheduling_and_the_rest_can_be_clean
         .subscribe(move |e: &Event| {
             if let EventKind::ResourceFinished {
                 key,
-                action: ResourceAction::Create,
+                outcome: ResourceOutcome::Created,
             } = &e.kind
                 && key.starts_with("fleet/srv[")
                 && let Some(h) = h.get()

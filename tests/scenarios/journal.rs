@@ -58,7 +58,7 @@ async fn recover_adopts_interrupted_creates_and_forgets_the_rest() {
     );
     assert_eq!(
         outcomes["fleet/srv[0]"],
-        ResourceOutcome::AlreadyAbsent,
+        ResourceOutcome::NotCreated,
         "{report}"
     );
     assert_eq!(outcomes.len(), 2, "only pending intents are reconciled");

@@ -9,6 +9,7 @@ mod adoption;
 mod cancel;
 mod events;
 mod failures;
+mod identity;
 mod journal;
 mod parallelism;
 mod partial;

@@ -81,7 +81,7 @@ async fn teardown_from_the_state_file_alone_goes_in_reverse_dependency_order() {
 
     let events = rec.events();
     for (dependent, dep) in &edges {
-        let done = resource_finished(&events, dependent, ResourceAction::Delete);
+        let done = resource_finished(&events, dependent, ResourceOutcome::Deleted);
         let start = resource_started(&events, dep, ResourceAction::Delete);
         assert!(
             done < start,

@@ -301,13 +301,13 @@ pub fn resource_started(events: &[Event], key: &str, action: ResourceAction) -> 
         .seq
 }
 
-/// The `seq` of the `ResourceFinished` of `key` for `action`.
+/// The `seq` of the `ResourceFinished` of `key` with `outcome`.
 #[track_caller]
-pub fn resource_finished(events: &[Event], key: &str, action: ResourceAction) -> u64 {
+pub fn resource_finished(events: &[Event], key: &str, outcome: ResourceOutcome) -> u64 {
     events
         .iter()
-        .find(|e| matches!(&e.kind, EventKind::ResourceFinished { key: k, action: a } if k == key && *a == action))
-        .unwrap_or_else(|| panic!("no ResourceFinished({action:?}) for `{key}`"))
+        .find(|e| matches!(&e.kind, EventKind::ResourceFinished { key: k, outcome: o } if k == key && *o == outcome))
+        .unwrap_or_else(|| panic!("no ResourceFinished({outcome:?}) for `{key}`"))
         .seq
 }
 

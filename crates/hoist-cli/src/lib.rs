@@ -64,6 +64,11 @@ pub enum Command {
         /// Really delete everything (required).
         #[arg(long)]
         yes: bool,
+        /// Forget objects found gone even when most of them are. Without it, a teardown that
+        /// finds at least 3 of its objects gone, and more than half, keeps them in the state
+        /// and fails: that usually means the cloud is not the one the state was made in.
+        #[arg(long)]
+        forget_missing: bool,
     },
     /// Show the recorded resources, tasks, versions, lock and recent runs.
     Status {
@@ -159,9 +164,15 @@ impl From<OrchestrationError> for CliError {
                 example,
             } => CliError::Message(format!(
                 "the recorded state of `{system}` has resources of provider `{provider}` (e.g. `{example}`), \
-                 but no proxy named `{provider}` is configured: {}",
+                 but no proxy named `{provider}` is configured ({})",
                 providers::hint(&provider)
             )),
+            OrchestrationError::IdentityMismatch { ref provider, .. } => {
+                let hint = providers::hint(provider);
+                CliError::Message(format!(
+                    "{e} (proxy `{provider}` comes from the environment: {hint})"
+                ))
+            }
             other => CliError::Orchestration(other),
         }
     }
@@ -230,7 +241,10 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
     }
     let system = pick_system(&*store, cli.system.as_deref()).await?;
     match cli.command {
-        Command::Down { yes } => {
+        Command::Down {
+            yes,
+            forget_missing,
+        } => {
             let state = store
                 .load(&system)
                 .await?
@@ -242,11 +256,11 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
                     store.location()
                 )));
             }
-            let orch = orchestration(&system, store, &cli)?;
+            let orch = orchestration(&system, store, &cli, forget_missing)?;
             Ok(outcome(&orch.teardown_system().await?))
         }
         Command::Recover => {
-            let orch = orchestration(&system, store, &cli)?;
+            let orch = orchestration(&system, store, &cli, false)?;
             Ok(outcome(&orch.recover_system().await?))
         }
         Command::Status { json } => status(&*store, &system, json).await,
@@ -310,8 +324,12 @@ fn orchestration(
     system: &str,
     store: Arc<dyn StateStore>,
     cli: &Cli,
+    forget_missing: bool,
 ) -> Result<Orchestration, CliError> {
     let mut b = Orchestration::builder(system).state(store);
+    if forget_missing {
+        b = b.forget_missing();
+    }
     for p in providers::from_env().map_err(CliError::Message)? {
         b = b.provisioner(p);
     }

@@ -45,8 +45,8 @@ pub fn from_env() -> Result<Vec<Arc<dyn Provisioner>>, String> {
 /// How to configure the proxy named `provider`, for error messages.
 pub fn hint(provider: &str) -> String {
     match provider {
-        "sim" => "set HOIST_SIM_STATE to the simulated cloud's state file".into(),
-        "aws" if cfg!(feature = "aws") => "set the standard AWS variables (AWS_REGION, credentials, AWS_ENDPOINT_URL for an emulator)".into(),
+        "sim" => "HOIST_SIM_STATE names the simulated cloud's state file".into(),
+        "aws" if cfg!(feature = "aws") => "the standard AWS variables name the account and region (AWS_REGION, the credentials, AWS_ENDPOINT_URL for an emulator)".into(),
         "aws" => "this hoist was built without AWS support (feature `aws` of hoist-cli)".into(),
         other => format!(
             "configure it in the environment (an AWS proxy named `{other}`: HOIST_AWS_NAME={other}; a simulated cloud: HOIST_SIM_STATE and HOIST_SIM_NAME={other})"

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use hoist_exec::Connector;
-use hoist_provider::Provisioner;
+use hoist_provider::{CloudIdentity, Provisioner};
 
 use crate::cancel::Cancel;
 use crate::error::OrchestrationError;
 use crate::events::Emitter;
+use crate::identity::Identities;
 use crate::options::Options;
 
 /// What the phases of one run need: the system's name, the proxies and connectors, the
@@ -21,6 +22,9 @@ pub(crate) struct RunCx {
     pub(crate) opts: Arc<Options>,
     pub(crate) cancel: Cancel,
     pub(crate) em: Emitter,
+    /// The identity of each proxy the run uses, checked against the state before the run
+    /// touched anything.
+    pub(crate) identities: Arc<Identities>,
 }
 
 impl RunCx {
@@ -31,5 +35,10 @@ impl RunCx {
             .find(|p| p.name() == name)
             .cloned()
             .ok_or_else(|| OrchestrationError::Setup(format!("no proxy named `{name}`")))
+    }
+
+    /// The identity proxy `name` reported at the start of the run.
+    pub(crate) fn identity(&self, name: &str) -> Option<CloudIdentity> {
+        self.identities.get(name).cloned()
     }
 }

@@ -1,6 +1,7 @@
 //! Why a run could not be carried out at all.
 
 use hoist_core::PlanError;
+use hoist_provider::{CloudIdentity, ProvisionError};
 use hoist_state::StateError;
 
 /// A run could not be carried out at all. (A run that starts and fails part-way returns a
@@ -25,6 +26,43 @@ pub enum OrchestrationError {
         provider: String,
         /// A resource key.
         example: String,
+    },
+    /// A proxy talks to another cloud (account, region, store) than the one recorded
+    /// resources were made in: the run refused to touch anything.
+    #[error(
+        "proxy `{provider}` talks to {got}, but {} recorded resource{} of system `{system}` {} made in {expected} ({}): refusing to touch {}. \
+         Give a proxy for the cloud the state was made in (the same account, region or store); \
+         if those objects are gone for good, remove them from the state with `hoist state rm`",
+        .resources.len(),
+        if .resources.len() == 1 { "" } else { "s" },
+        if .resources.len() == 1 { "was" } else { "were" },
+        crate::report::list_some(.resources, 3),
+        if .resources.len() == 1 { "it" } else { "them" },
+    )]
+    IdentityMismatch {
+        /// System.
+        system: String,
+        /// The proxy's name.
+        provider: String,
+        /// The identity the resources were recorded with.
+        expected: Box<CloudIdentity>,
+        /// The identity the proxy reports now.
+        got: Box<CloudIdentity>,
+        /// The keys of the resources recorded with `expected`.
+        resources: Vec<String>,
+    },
+    /// A proxy could not say which cloud it talks to, so the run could not check that it is
+    /// the one the state was made in.
+    #[error(
+        "cannot tell which cloud proxy `{provider}` talks to, so system `{system}` was not touched: {error}"
+    )]
+    Identity {
+        /// System.
+        system: String,
+        /// The proxy's name.
+        provider: String,
+        /// Why.
+        error: ProvisionError,
     },
     /// The orchestration was built wrongly.
     #[error("{0}")]

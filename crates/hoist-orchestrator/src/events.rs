@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::report::ResourceOutcome;
+
 /// The phase of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -27,8 +29,6 @@ pub enum Phase {
 pub enum ResourceAction {
     /// Create it.
     Create,
-    /// Adopt an object an interrupted run created (found by its token).
-    Adopt,
     /// Delete it.
     Delete,
 }
@@ -67,12 +67,12 @@ pub enum EventKind {
         /// What is done.
         action: ResourceAction,
     },
-    /// A resource call succeeded.
+    /// A resource call succeeded (or found there was nothing to do).
     ResourceFinished {
         /// Resource key.
         key: String,
-        /// What was done.
-        action: ResourceAction,
+        /// What happened: created, adopted, deleted, absent, not created, missing.
+        outcome: ResourceOutcome,
     },
     /// A resource call failed and will be retried.
     ResourceRetrying {
@@ -157,26 +157,21 @@ impl Event {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use hoist_orchestrator::{Event, EventKind, ResourceAction};
+    /// use hoist_orchestrator::{Event, EventKind, ResourceOutcome};
     ///
     /// let e = Event {
     ///     seq: 3,
     ///     elapsed: Duration::from_millis(1250),
     ///     system: "shop".into(),
-    ///     kind: EventKind::ResourceFinished { key: "web/db".into(), action: ResourceAction::Create },
+    ///     kind: EventKind::ResourceFinished { key: "web/db".into(), outcome: ResourceOutcome::Created },
     /// };
     /// assert_eq!(e.progress_line().unwrap(), "[   1.25s]   created  web/db");
     /// ```
     pub fn progress_line(&self) -> Option<String> {
         let what = match &self.kind {
             EventKind::PhaseStarting(p) => format!("== {p:?}"),
-            EventKind::ResourceFinished { key, action } => {
-                let done = match action {
-                    ResourceAction::Create => "created",
-                    ResourceAction::Adopt => "adopted",
-                    ResourceAction::Delete => "deleted",
-                };
-                format!("  {done:<8} {key}")
+            EventKind::ResourceFinished { key, outcome } => {
+                format!("  {:<8} {key}", outcome.word())
             }
             EventKind::ResourceRetrying {
                 key,

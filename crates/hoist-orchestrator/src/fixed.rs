@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use hoist_provider::{
-    CreateRequest, Created, DeleteRequest, ErrorKind, HostEndpoint, OutputMap, ProvisionError,
-    Provisioner,
+    CloudIdentity, CreateRequest, Created, DeleteRequest, Deleted, ErrorKind, HostEndpoint,
+    OutputMap, ProvisionError, Provisioner,
 };
 
 /// Handles `core.fixed_host` resources. Always present in an orchestration.
@@ -20,6 +20,10 @@ impl Provisioner for FixedHostProxy {
     }
     fn supports(&self, kind: &str) -> bool {
         kind == "core.fixed_host"
+    }
+    /// Fixed hosts are where their addresses say: one identity for all.
+    async fn identity(&self) -> Result<CloudIdentity, ProvisionError> {
+        Ok(CloudIdentity::new(FIXED_PROXY, "hosts"))
     }
     async fn create(&self, req: &CreateRequest) -> Result<Created, ProvisionError> {
         let addr = req
@@ -38,8 +42,10 @@ impl Provisioner for FixedHostProxy {
             .into(),
         })
     }
-    async fn delete(&self, _req: &DeleteRequest) -> Result<(), ProvisionError> {
-        Ok(())
+    /// Releasing a fixed host deletes nothing; the host is still there, and counts as
+    /// deleted from the system.
+    async fn delete(&self, _req: &DeleteRequest) -> Result<Deleted, ProvisionError> {
+        Ok(Deleted::Deleted)
     }
     /// A `local:<dir>` address is a local sandbox host, as it is for a role's literal address;
     /// any other address is reached over the network.

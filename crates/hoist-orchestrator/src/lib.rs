@@ -43,6 +43,7 @@ mod dag;
 mod error;
 mod events;
 mod fixed;
+mod identity;
 mod journal;
 mod options;
 mod orchestration;

@@ -52,6 +52,7 @@ pub(crate) struct Options {
     pub(crate) sudo_prompt: Option<SudoPrompt>,
     pub(crate) lock: LockOptions,
     pub(crate) version: Option<String>,
+    pub(crate) forget_missing: bool,
 }
 
 impl Default for Options {
@@ -73,6 +74,7 @@ impl Default for Options {
             sudo_prompt: None,
             lock: LockOptions::default(),
             version: None,
+            forget_missing: false,
         }
     }
 }

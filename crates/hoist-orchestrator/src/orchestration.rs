@@ -19,6 +19,7 @@ use crate::context::RunCx;
 use crate::error::OrchestrationError;
 use crate::events::{Emitter, EventKind, EventSink};
 use crate::fixed::FixedHostProxy;
+use crate::identity::Identities;
 use crate::journal::RunScope;
 use crate::options::{Options, Readiness};
 use crate::report::{Report, ResourceOutcome, TaskOutcome};
@@ -152,11 +153,18 @@ impl Orchestration {
     }
 
     /// Deletes every resource recorded for this system, in reverse dependency order, from the
-    /// recorded state alone (no model is needed). Idempotent: what is already gone counts as
-    /// deleted. Creates that were interrupted (recorded as `creating` or `failed`) are looked
-    /// up by their token first, and deleted if found. After a complete teardown, initiating
-    /// again provisions anew. Holds the system's lock, like
-    /// [`initiate_system`](Self::initiate_system).
+    /// recorded state alone (no model is needed). Creates that were interrupted (recorded as
+    /// `creating` or `failed`) are looked up by their token first, and deleted if found
+    /// ([`NotCreated`](crate::ResourceOutcome::NotCreated) if not). An object found already
+    /// gone is reported [`AlreadyAbsent`](crate::ResourceOutcome::AlreadyAbsent) and
+    /// forgotten, unless most of the objects are (at least 3, and more than half): then they
+    /// are kept and reported [`Missing`](crate::ResourceOutcome::Missing), and the run fails,
+    /// until [`forget_missing`](OrchestrationBuilder::forget_missing). After a complete
+    /// teardown, initiating again provisions anew.
+    ///
+    /// Like every run, it first asks each proxy which cloud it talks to and refuses
+    /// ([`OrchestrationError::IdentityMismatch`]) to touch resources recorded in another one.
+    /// Holds the system's lock, like [`initiate_system`](Self::initiate_system).
     pub async fn teardown_system(&self) -> Result<Report, OrchestrationError> {
         self.run(RunKind::Teardown).await
     }
@@ -180,7 +188,7 @@ impl Orchestration {
     }
 
     /// The context the phases of one run work with.
-    fn cx(&self, em: Emitter) -> RunCx {
+    fn cx(&self, em: Emitter, identities: Identities) -> RunCx {
         let i = &self.inner;
         RunCx {
             system: Arc::from(i.system.as_str()),
@@ -189,7 +197,34 @@ impl Orchestration {
             opts: i.opts.clone(),
             cancel: i.cancel.clone(),
             em,
+            identities: Arc::new(identities),
         }
+    }
+
+    /// What a run checks before it touches anything: a run from state needs a proxy for every
+    /// provider the state names; every run needs each proxy it uses to talk to the cloud the
+    /// recorded resources were made in. Returns the proxies' identities.
+    async fn preflight(
+        &self,
+        kind: &RunKind,
+        state: &SystemState,
+    ) -> Result<Identities, OrchestrationError> {
+        let i = &self.inner;
+        let recorded = state.resources.values().map(|r| r.provider.clone());
+        let providers: BTreeSet<String> = match kind {
+            RunKind::Initiate(plan) => plan
+                .resources
+                .iter()
+                .map(|r| r.provider.clone())
+                .chain(recorded)
+                .collect(),
+            RunKind::Teardown | RunKind::Recover => {
+                self.check_providers(state)?;
+                recorded.collect()
+            }
+        };
+        let policy = &i.opts.provision_retry;
+        crate::identity::check(&i.system, &i.proxies, &providers, state, policy, &i.cancel).await
     }
 
     /// Every run: in a `run` span, under the system's lock, recorded in the run history, with
@@ -209,16 +244,17 @@ impl Orchestration {
         let action = kind.action();
         let mut scope = RunScope::begin(&i.store, &i.system, action, i.opts.lock).await?;
         tracing::Span::current().record("run", scope.run.id.as_str());
-        if !matches!(kind, RunKind::Initiate(_))
-            && let Err(e) = self.check_providers(&scope.state)
-        {
-            scope.run.detail = Some(e.to_string());
-            scope.finish(RunOutcome::Failed, Vec::new()).await?;
-            return Err(e);
-        }
+        let identities = match self.preflight(&kind, &scope.state).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                scope.run.detail = Some(e.to_string());
+                scope.finish(RunOutcome::Failed, Vec::new()).await?;
+                return Err(e);
+            }
+        };
         let t0 = tokio::time::Instant::now();
         let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
-        let cx = self.cx(em.clone());
+        let cx = self.cx(em.clone(), identities);
         em.emit(EventKind::OrchestrationStarting { action });
         let mut report = Report::new(&i.system, action);
         let res = match &kind {
@@ -537,6 +573,19 @@ impl OrchestrationBuilder {
     #[must_use]
     pub fn lock_wait(mut self, wait: Duration) -> Self {
         self.opts.lock.wait = Some(wait);
+        self
+    }
+
+    /// Lets a teardown forget objects it finds gone even when most of them are (the library
+    /// form of `hoist down --forget-missing`). By default a teardown that finds at least 3
+    /// of its objects gone, and more than half, deletes what it finds but forgets none of the
+    /// missing ones, reports them [`Missing`](crate::ResourceOutcome::Missing) and fails:
+    /// that many vanished objects usually mean the proxy talks to another cloud than the
+    /// state was made in. (Objects found gone are otherwise forgotten, reported
+    /// [`AlreadyAbsent`](crate::ResourceOutcome::AlreadyAbsent).)
+    #[must_use]
+    pub fn forget_missing(mut self) -> Self {
+        self.opts.forget_missing = true;
         self
     }
 

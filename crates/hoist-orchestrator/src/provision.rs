@@ -47,6 +47,23 @@ impl Outputs for StateOutputs<'_> {
     }
 }
 
+/// `rec` recorded as created (or adopted) as `created`, with the identity of the cloud its
+/// object lives in.
+pub(crate) fn created_record(cx: &RunCx, rec: ResourceRecord, created: Created) -> ResourceRecord {
+    let identity = match (cx.proxy(&rec.provider), cx.identity(&rec.provider)) {
+        (Ok(p), Some(base)) => Some(p.identity_of(&base, &rec.kind, &created.outputs)),
+        _ => rec.identity,
+    };
+    ResourceRecord {
+        status: ResourceStatus::Created,
+        provider_id: Some(created.id),
+        outputs: created.outputs,
+        error: None,
+        identity,
+        ..rec
+    }
+}
+
 /// What a create returns: the object and whether it was adopted (found by its token).
 struct CallResult {
     result: Result<(Created, bool), ProvisionError>,
@@ -222,6 +239,7 @@ impl Creates<'_> {
             error: None,
             tags,
             generation,
+            identity: self.cx.identity(&r.provider),
         };
         self.jr.resource(state, intent.clone()).await?;
         Ok((intent, interrupted))
@@ -341,30 +359,26 @@ impl Steps for Creates<'_> {
             elapsed: Duration::ZERO,
         });
         let key = self.keys[i].clone();
-        let mut rec = self
-            .state
-            .resources
-            .get(&key)
-            .cloned()
-            .expect("intent recorded before the call");
+        let Some(mut rec) = self.state.resources.get(&key).cloned() else {
+            return Err(OrchestrationError::Setup(format!(
+                "the intent of `{key}` is not in the state"
+            )));
+        };
         match done.result {
             Ok((created, adopted)) => {
-                rec.status = ResourceStatus::Created;
-                rec.provider_id = Some(created.id.clone());
-                rec.outputs = created.outputs;
-                rec.error = None;
+                let id = Some(created.id.clone());
+                let rec = created_record(self.cx, rec, created);
                 self.jr.resource(self.state, rec).await?;
-                let (action, outcome) = if adopted {
-                    (ResourceAction::Adopt, ResourceOutcome::Adopted)
+                let outcome = if adopted {
+                    ResourceOutcome::Adopted
                 } else {
-                    (ResourceAction::Create, ResourceOutcome::Created)
+                    ResourceOutcome::Created
                 };
                 self.cx.em.emit(EventKind::ResourceFinished {
                     key: key.clone(),
-                    action,
+                    outcome: outcome.clone(),
                 });
-                tracing::info!(resource = %key, id = %created.id, adopted, "resource ready");
-                let id = Some(created.id);
+                tracing::info!(resource = %key, id = ?id, adopted, "resource ready");
                 self.line(i, outcome, done.attempts, done.elapsed, id, None);
                 Ok(true)
             }

@@ -10,9 +10,9 @@ use tracing::Instrument as _;
 use crate::context::RunCx;
 use crate::dag::{DagRun, Permits, Steps, Work, drive};
 use crate::error::OrchestrationError;
-use crate::events::{EventKind, Phase, ResourceAction};
+use crate::events::{EventKind, Phase};
 use crate::journal::Journal;
-use crate::provision::find_with_retry;
+use crate::provision::{created_record, find_with_retry};
 use crate::report::{Report, ResourceOutcome, ResourceReport};
 
 pub(crate) async fn recover(
@@ -131,26 +131,25 @@ impl Steps for Finds<'_> {
                 tracing::info!(resource = %rec.key, id = %c.id, "pending create found: adopted");
                 self.line(i, ResourceOutcome::Adopted, attempts, elapsed)
                     .provider_id = Some(c.id.clone());
-                let adopted = ResourceRecord {
-                    status: ResourceStatus::Created,
-                    provider_id: Some(c.id),
-                    outputs: c.outputs,
-                    error: None,
-                    ..rec.clone()
-                };
+                let key = rec.key.clone();
+                let adopted = created_record(self.cx, rec, c);
                 self.jr.resource(self.state, adopted).await?;
                 self.cx.em.emit(EventKind::ResourceFinished {
-                    key: rec.key,
-                    action: ResourceAction::Adopt,
+                    key,
+                    outcome: ResourceOutcome::Adopted,
                 });
                 Ok(true)
             }
             Ok(None) => {
-                tracing::info!(resource = %rec.key, "pending create not found: marked absent");
-                self.line(i, ResourceOutcome::AlreadyAbsent, attempts, elapsed);
+                tracing::info!(resource = %rec.key, "pending create made nothing: forgotten");
+                self.line(i, ResourceOutcome::NotCreated, attempts, elapsed);
                 self.jr
-                    .write(self.state, vec![Change::RemoveResource(rec.key)])
+                    .write(self.state, vec![Change::RemoveResource(rec.key.clone())])
                     .await?;
+                self.cx.em.emit(EventKind::ResourceFinished {
+                    key: rec.key,
+                    outcome: ResourceOutcome::NotCreated,
+                });
                 Ok(true)
             }
             Err(e) => {

@@ -15,12 +15,51 @@ pub enum ResourceOutcome {
     AlreadyPresent,
     /// Deleted in this run.
     Deleted,
-    /// Already gone.
+    /// Already gone when the run deleted it (deleted outside hoist): forgotten.
     AlreadyAbsent,
+    /// A create that failed or was interrupted had made nothing (its token found no object):
+    /// forgotten.
+    NotCreated,
+    /// Not found in the cloud, and kept in the state: the teardown found most of its objects
+    /// gone, which usually means the proxy talks to another cloud than the state was made in,
+    /// and stopped before forgetting them (see
+    /// [`OrchestrationBuilder::forget_missing`](crate::OrchestrationBuilder::forget_missing)).
+    Missing,
     /// Failed.
     Failed,
     /// Not attempted: something it depends on failed, or the run was stopped.
     NotAttempted,
+}
+
+impl ResourceOutcome {
+    /// The outcome as the word progress lines and reports show.
+    pub fn word(&self) -> &'static str {
+        match self {
+            ResourceOutcome::Created => "created",
+            ResourceOutcome::Adopted => "adopted",
+            ResourceOutcome::AlreadyPresent => "present",
+            ResourceOutcome::Deleted => "deleted",
+            ResourceOutcome::AlreadyAbsent => "absent",
+            ResourceOutcome::NotCreated => "not created",
+            ResourceOutcome::Missing => "MISSING",
+            ResourceOutcome::Failed => "FAILED",
+            ResourceOutcome::NotAttempted => "not attempted",
+        }
+    }
+}
+
+/// `items` joined with commas, at most `n` of them, then "and N more".
+pub(crate) fn list_some(items: &[String], n: usize) -> String {
+    let mut s = items
+        .iter()
+        .take(n)
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > n {
+        s.push_str(&format!(" and {} more", items.len() - n));
+    }
+    s
 }
 
 /// One resource in a report.
@@ -213,15 +252,7 @@ impl fmt::Display for Report {
         if !self.resources.is_empty() {
             let _ = writeln!(o, "  resources:");
             for r in &self.resources {
-                let what = match r.outcome {
-                    ResourceOutcome::Created => "created",
-                    ResourceOutcome::Adopted => "adopted",
-                    ResourceOutcome::AlreadyPresent => "present",
-                    ResourceOutcome::Deleted => "deleted",
-                    ResourceOutcome::AlreadyAbsent => "absent",
-                    ResourceOutcome::Failed => "FAILED",
-                    ResourceOutcome::NotAttempted => "not attempted",
-                };
+                let what = r.outcome.word();
                 let _ = write!(
                     o,
                     "    {what:<13} {:<28} {:<20} {}",

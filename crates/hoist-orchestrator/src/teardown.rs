@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hoist_provider::{DeleteRequest, ErrorKind, FindRequest, ProvisionError, Provisioner};
+use hoist_provider::{DeleteRequest, Deleted, ErrorKind, FindRequest, ProvisionError, Provisioner};
 use hoist_state::{Change, ResourceRecord, ResourceStatus, SystemState};
 use tracing::Instrument as _;
 
@@ -42,8 +42,10 @@ pub(crate) async fn teardown(
         jr,
         report,
         recs,
+        absent: Vec::new(),
     };
     let driven = drive(&mut steps, &mut dag, &mut permits, &cx.cancel, false).await?;
+    let kept = steps.settle_absent().await?;
     if state.resources.is_empty() && driven.ok && !had_resources && !state.tasks.is_empty() {
         // Nothing was provisioned (config only): config runs anew after a teardown.
         let changes = vec![
@@ -53,7 +55,20 @@ pub(crate) async fn teardown(
         jr.write(state, changes).await?;
     }
     driven.close(Phase::Teardown, &cx.em, report);
+    report.success &= !kept;
     Ok(())
+}
+
+/// The changes that forget `keys`: when nothing else is left, in the same write the system
+/// moves to a new generation and forgets its task results, so no crash can leave an empty
+/// state on the old generation (the next initiate starts anew, and config runs again).
+fn forget(state: &SystemState, keys: &[String]) -> Vec<Change> {
+    let mut changes: Vec<Change> = keys.iter().cloned().map(Change::RemoveResource).collect();
+    if state.resources.keys().all(|k| keys.contains(k)) {
+        changes.push(Change::SetGeneration(state.generation + 1));
+        changes.push(Change::ClearTasks);
+    }
+    changes
 }
 
 /// The recorded edges reversed: a resource waits for every resource that depends on it.
@@ -81,12 +96,97 @@ struct Deletes<'a> {
     jr: &'a Journal,
     report: &'a mut Report,
     recs: Vec<ResourceRecord>,
+    /// The resources whose objects were found gone: forgotten, or kept, at the end
+    /// ([`Deletes::settle_absent`]).
+    absent: Vec<usize>,
 }
 
-/// What a delete returns: whether the object existed, attempts, time.
-type DeleteResult = (Result<bool, ProvisionError>, u32, Duration);
+/// What a delete found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gone {
+    /// The object existed and is deleted.
+    Deleted,
+    /// The object was already gone.
+    Absent,
+    /// A create that failed or was interrupted made no object (its token finds none).
+    NotCreated,
+}
+
+/// What a delete returns: what it found, attempts, time.
+type DeleteResult = (Result<Gone, ProvisionError>, u32, Duration);
+
+/// A teardown that finds at least this many of its objects gone, and more than half of them,
+/// stops before forgetting them.
+const MISSING_AT_LEAST: usize = 3;
 
 impl Deletes<'_> {
+    /// Forgets the resources found gone, unless most of the objects were (at least
+    /// [`MISSING_AT_LEAST`], and more than half): then they stay in the state, reported
+    /// missing, unless the orchestration forgets missing objects. True if some were kept.
+    async fn settle_absent(&mut self) -> Result<bool, OrchestrationError> {
+        if self.absent.is_empty() {
+            return Ok(false);
+        }
+        // Objects the state knew as existing, not those whose delete an interrupted run sent.
+        let objects = self
+            .recs
+            .iter()
+            .filter(|r| r.status == ResourceStatus::Created && r.provider_id.is_some())
+            .count();
+        let n = self.absent.len();
+        let keep = n >= MISSING_AT_LEAST && 2 * n > objects && !self.cx.opts.forget_missing;
+        let absent = std::mem::take(&mut self.absent);
+        if keep {
+            let why = format!(
+                "{n} of the {objects} objects of this teardown were not found in the cloud, which usually means that the proxy talks to another cloud (account, region, store) than the state was made in: nothing was forgotten. If they were deleted outside hoist, tear down again with --forget-missing (`forget_missing()` in a program)"
+            );
+            let msg = "not found in the cloud: kept in the state".to_string();
+            // Back to `created`: the next teardown must find it missing again (a `deleting`
+            // record found gone is what an interrupted delete leaves, and is forgotten).
+            let kept: Vec<Change> = absent
+                .iter()
+                .filter_map(|&i| self.state.resources.get(&self.recs[i].key))
+                .map(|r| {
+                    Change::PutResource(ResourceRecord {
+                        status: ResourceStatus::Created,
+                        error: Some(msg.clone()),
+                        ..r.clone()
+                    })
+                })
+                .collect();
+            self.jr.write(self.state, kept).await?;
+            for i in absent {
+                let key = self.recs[i].key.clone();
+                self.cx.em.emit(EventKind::ResourceFinished {
+                    key,
+                    outcome: ResourceOutcome::Missing,
+                });
+                self.line(
+                    i,
+                    ResourceOutcome::Missing,
+                    1,
+                    Duration::ZERO,
+                    Some(msg.clone()),
+                );
+            }
+            tracing::warn!("{why}");
+            self.report.warnings.push(why);
+            return Ok(true);
+        }
+        let keys: Vec<String> = absent.iter().map(|&i| self.recs[i].key.clone()).collect();
+        self.jr.write(self.state, forget(self.state, &keys)).await?;
+        for i in absent {
+            let key = self.recs[i].key.clone();
+            tracing::info!(resource = %key, "object already gone: forgotten");
+            self.cx.em.emit(EventKind::ResourceFinished {
+                key,
+                outcome: ResourceOutcome::AlreadyAbsent,
+            });
+            self.line(i, ResourceOutcome::AlreadyAbsent, 1, Duration::ZERO, None);
+        }
+        Ok(false)
+    }
+
     fn line(
         &mut self,
         i: usize,
@@ -110,17 +210,25 @@ impl Deletes<'_> {
     }
 }
 
+/// True if the state knows the object of `rec` by its id (it was created, or its delete
+/// was sent): a delete that finds it gone says something about the cloud.
+fn has_object(rec: &ResourceRecord) -> bool {
+    rec.provider_id.is_some()
+        && matches!(
+            rec.status,
+            ResourceStatus::Created | ResourceStatus::Deleting
+        )
+}
+
 /// Deletes the object of `rec`; one that was never recorded as created is found by its token
-/// first. `Ok(false)`: there was nothing to delete.
+/// first.
 async fn delete(
     cx: &RunCx,
     p: &dyn Provisioner,
     rec: ResourceRecord,
-) -> (Result<bool, ProvisionError>, u32) {
-    let (id, outputs, mut attempts) = match (&rec.provider_id, rec.status) {
-        (Some(id), ResourceStatus::Created | ResourceStatus::Deleting) => {
-            (id.clone(), rec.outputs.clone(), 0)
-        }
+) -> (Result<Gone, ProvisionError>, u32) {
+    let (id, outputs, mut attempts) = match &rec.provider_id {
+        Some(id) if has_object(&rec) => (id.clone(), rec.outputs.clone(), 0),
         _ => {
             let find = FindRequest {
                 system: cx.system.to_string(),
@@ -130,7 +238,7 @@ async fn delete(
             };
             match find_with_retry(cx, p, &find).await {
                 (Ok(Some(c)), n) => (c.id, c.outputs, n),
-                (Ok(None), n) => return (Ok(false), n),
+                (Ok(None), n) => return (Ok(Gone::NotCreated), n),
                 (Err(e), n) => return (Err(e), n),
             }
         }
@@ -151,14 +259,18 @@ async fn delete(
         on_retry(cx, &rec.key),
         |_| async {
             match p.delete(&req).await {
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(Deleted::Absent),
                 other => other,
             }
         },
     )
     .await;
     attempts += n;
-    (result.map(|()| true), attempts)
+    let gone = result.map(|d| match d {
+        Deleted::Deleted => Gone::Deleted,
+        Deleted::Absent => Gone::Absent,
+    });
+    (gone, attempts)
 }
 
 impl Steps for Deletes<'_> {
@@ -212,26 +324,27 @@ impl Steps for Deletes<'_> {
         });
         let key = self.recs[i].key.clone();
         match result {
-            Ok(existed) => {
-                let mut changes = vec![Change::RemoveResource(key.clone())];
-                if self.state.resources.len() == 1 && self.state.resources.contains_key(&key) {
-                    // The last one: everything is gone. In the same write, so no crash can
-                    // leave an empty state without its new generation: the next initiate
-                    // starts a new generation, and config runs anew.
-                    changes.push(Change::SetGeneration(self.state.generation + 1));
-                    changes.push(Change::ClearTasks);
-                }
-                self.jr.write(self.state, changes).await?;
-                self.cx.em.emit(EventKind::ResourceFinished {
-                    key: key.clone(),
-                    action: ResourceAction::Delete,
-                });
-                tracing::info!(resource = %key, "resource deleted");
-                let outcome = if existed {
-                    ResourceOutcome::Deleted
-                } else {
-                    ResourceOutcome::AlreadyAbsent
+            Ok(Gone::Absent) if self.recs[i].status == ResourceStatus::Created => {
+                // Forgotten (or kept) at the end, once it is known how many were gone.
+                self.absent.push(i);
+                Ok(true)
+            }
+            Ok(gone) => {
+                // An object gone after its delete was sent (by a run that was interrupted) is
+                // what the journal expects: forgotten at once.
+                self.jr
+                    .write(self.state, forget(self.state, std::slice::from_ref(&key)))
+                    .await?;
+                let outcome = match gone {
+                    Gone::Deleted => ResourceOutcome::Deleted,
+                    Gone::Absent => ResourceOutcome::AlreadyAbsent,
+                    Gone::NotCreated => ResourceOutcome::NotCreated,
                 };
+                tracing::info!(resource = %key, outcome = outcome.word(), "resource gone");
+                self.cx.em.emit(EventKind::ResourceFinished {
+                    key,
+                    outcome: outcome.clone(),
+                });
                 self.line(i, outcome, attempts, elapsed, None);
                 Ok(true)
             }

@@ -63,6 +63,66 @@ pub struct DeleteRequest {
     pub outputs: OutputMap,
 }
 
+/// What a delete found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deleted {
+    /// The object existed and was deleted.
+    Deleted,
+    /// The object was already gone (deleted out of band, or never made): nothing was deleted.
+    Absent,
+}
+
+/// Which cloud a proxy talks to: the kind of cloud, the account (or subscription, project,
+/// store) and the region. Recorded with every resource, and compared before a run touches
+/// it, so that a proxy for another account, region or store than the one a resource was made
+/// in never deletes (or forgets) it.
+///
+/// ```
+/// use hoist_provider::CloudIdentity;
+/// let a = CloudIdentity::new("aws", "123456789012").in_region("us-east-1");
+/// assert_eq!(a.to_string(), "aws account 123456789012 in us-east-1");
+/// assert_ne!(a, CloudIdentity::new("aws", "123456789012").in_region("eu-west-1"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CloudIdentity {
+    /// The kind of cloud (`aws`, `sim`, `fixed`, …).
+    pub cloud: String,
+    /// The account, subscription, project or store.
+    pub account: String,
+    /// The region, for clouds that have regions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+impl CloudIdentity {
+    /// The identity of `account` in a cloud of kind `cloud`, with no region.
+    pub fn new(cloud: impl Into<String>, account: impl Into<String>) -> Self {
+        CloudIdentity {
+            cloud: cloud.into(),
+            account: account.into(),
+            region: None,
+        }
+    }
+
+    /// This identity in `region`.
+    #[must_use]
+    pub fn in_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+}
+
+impl fmt::Display for CloudIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} account {}", self.cloud, self.account)?;
+        if let Some(r) = &self.region {
+            write!(f, " in {r}")?;
+        }
+        Ok(())
+    }
+}
+
 /// A request to look up an object an interrupted run may have created.
 #[derive(Clone, Debug)]
 pub struct FindRequest {
@@ -103,6 +163,24 @@ pub trait Provisioner: Send + Sync + 'static {
     /// True if this proxy can provision resources of `kind`.
     fn supports(&self, kind: &str) -> bool;
 
+    /// Which cloud this proxy talks to (AWS: the account from STS `GetCallerIdentity`, and
+    /// the default region; the simulated cloud: its store). Called once per run, before the
+    /// run touches any resource of this proxy: a resource recorded with another identity is
+    /// refused rather than deleted, looked up or forgotten through the wrong cloud.
+    async fn identity(&self) -> Result<CloudIdentity, ProvisionError>;
+
+    /// The identity the object of a resource of `kind` with `outputs` lives under, given the
+    /// proxy's own ([`identity`](Self::identity)): where a resource can live elsewhere (an
+    /// AWS resource pinned to another region), say so here. Default: the proxy's.
+    fn identity_of(
+        &self,
+        proxy: &CloudIdentity,
+        _kind: &str,
+        _outputs: &OutputMap,
+    ) -> CloudIdentity {
+        proxy.clone()
+    }
+
     /// Checks a spec without calling the cloud (unknown images, bad sizes): one message per
     /// problem. Called by the plan.
     fn check(&self, _kind: &str, _spec: &serde_json::Value) -> Vec<String> {
@@ -113,8 +191,11 @@ pub trait Provisioner: Send + Sync + 'static {
     /// (the orchestrator calls [`find`](Self::find) first when a create was interrupted).
     async fn create(&self, req: &CreateRequest) -> Result<Created, ProvisionError>;
 
-    /// Deletes the resource. Idempotent: an object that is already gone is success.
-    async fn delete(&self, req: &DeleteRequest) -> Result<(), ProvisionError>;
+    /// Deletes the resource. Idempotent: an object that is already gone is success, reported
+    /// as [`Deleted::Absent`] (never as [`Deleted::Deleted`]: the orchestrator stops a
+    /// teardown that finds most of its objects gone, since that usually means the proxy talks
+    /// to another cloud than the state was made in).
+    async fn delete(&self, req: &DeleteRequest) -> Result<Deleted, ProvisionError>;
 
     /// Looks up an object created with `req.token` (by token or tag). `Ok(None)` if none.
     async fn find(&self, _req: &FindRequest) -> Result<Option<Created>, ProvisionError> {

@@ -45,6 +45,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use file::FileStore;
+/// The identity of a cloud, recorded with each resource (defined with the provider trait).
+pub use hoist_provider::CloudIdentity;
 pub use lock::{
     LockAttempt, LockGuard, LockHolder, LockInfo, LockOptions, LockRequest, force_unlock, hostname,
     machine_id, pid_alive,

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::{SCHEMA_VERSION, StateError, SystemState};
 
-/// Parses state JSON of schema 1 or 2 into the current [`SystemState`].
+/// Parses state JSON of any schema up to [`SCHEMA_VERSION`] into the current [`SystemState`].
 ///
 /// ```
 /// let v1 = r#"{"schema":1,"system":"demo","generation":0,"resources":{},"tasks":{},
@@ -51,6 +51,8 @@ pub fn from_value(mut value: Value, location: &str) -> Result<SystemState, State
     if found < 2 {
         value = v1_to_v2(value).map_err(|m| corrupt(&system, location, m))?;
     }
+    // 2 -> 3: resources gain an optional `identity` (absent: unknown, not checked); task keys
+    // are renamed by the orchestrator, which needs the models for it.
     let mut s: SystemState =
         serde_json::from_value(value).map_err(|e| corrupt(&system, location, e))?;
     s.schema = SCHEMA_VERSION;

@@ -19,7 +19,7 @@ pub const DEFAULT_SCHEMA: &str = "hoist";
 
 /// The schema, one script per version (`{s}` is the PostgreSQL schema): script `n` takes the
 /// tables from version `n` to `n + 1` (recorded in `{s}.schema_version`).
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "CREATE TABLE {s}.systems (
         name TEXT PRIMARY KEY,
         generation BIGINT NOT NULL DEFAULT 0
@@ -94,6 +94,7 @@ const MIGRATIONS: [&str; 2] = [
     ALTER TABLE {s}.runs2 RENAME TO runs;
     CREATE UNIQUE INDEX ON {s}.runs (system, seq);
     ALTER TABLE {s}.locks ADD COLUMN machine TEXT NOT NULL DEFAULT '';",
+    "ALTER TABLE {s}.resources ADD COLUMN identity TEXT;",
 ];
 
 /// The tables, for [`PgStore::dump`].
@@ -435,14 +436,15 @@ impl PgStore {
                 tx.execute(
                     &self.sql(
                         "INSERT INTO {s}.resources (system, key, name, kind, provider, deps, status,
-                            token, provider_id, outputs, error, tags, generation)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                            token, provider_id, outputs, error, tags, generation, identity)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                          ON CONFLICT (system, key) DO UPDATE SET name = excluded.name,
                             kind = excluded.kind, provider = excluded.provider,
                             deps = excluded.deps, status = excluded.status,
                             token = excluded.token, provider_id = excluded.provider_id,
                             outputs = excluded.outputs, error = excluded.error,
-                            tags = excluded.tags, generation = excluded.generation",
+                            tags = excluded.tags, generation = excluded.generation,
+                            identity = excluded.identity",
                     ),
                     &[
                         &system,
@@ -458,6 +460,7 @@ impl PgStore {
                         &r.error,
                         &r.tags,
                         &r.generation,
+                        &r.identity,
                     ],
                 )
                 .await?;
@@ -480,6 +483,13 @@ impl PgStore {
                             error = excluded.error",
                     ),
                     &[&system, &t.key, &t.status, &t.attempts, &t.host, &t.error],
+                )
+                .await?;
+            }
+            Change::RemoveTask(k) => {
+                tx.execute(
+                    &self.sql("DELETE FROM {s}.tasks WHERE system = $1 AND key = $2"),
+                    &[&system, k],
                 )
                 .await?;
             }
@@ -600,7 +610,8 @@ impl StateStore for PgStore {
             .query(
                 &self.sql(
                     "SELECT key, name, kind, provider, deps, status, token, provider_id, outputs,
-                        error, tags, generation FROM {s}.resources WHERE system = $1 ORDER BY key",
+                        error, tags, generation, identity FROM {s}.resources WHERE system = $1
+                        ORDER BY key",
                 ),
                 &[&system],
             )
@@ -620,6 +631,7 @@ impl StateStore for PgStore {
                 error: r.get(9),
                 tags: r.get(10),
                 generation: r.get(11),
+                identity: r.get(12),
             }
             .into_record()
             .map_err(bad)?;

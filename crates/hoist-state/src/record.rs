@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use hoist_provider::CloudIdentity;
 use serde::{Deserialize, Serialize};
 
 /// The version of the state format this crate writes (JSON and SQL alike).
@@ -15,10 +16,15 @@ use serde::{Deserialize, Serialize};
 ///   an `outcome` (`running`, `succeeded`, …, replacing `success`), an optional `finished` and
 ///   a `detail`, and are recorded when they start; the system gains the last-known-good and
 ///   last-known-bad versions (`lkg`, `lkb`) that rollouts need.
+/// - **3**: resources gain the `identity` of the cloud they were made in (see
+///   [`CloudIdentity`]); task keys follow the one addressing scheme (a multi-task's child is
+///   keyed by its role's path, `cfg/deploy[app[0]]`, where it was keyed by the role's short
+///   name, `cfg/deploy[app_0]`): the orchestrator renames such records at the first initiate
+///   that has the models, so nothing runs again because of the migration.
 ///
 /// State written with an older version is migrated when it is read ([`crate::from_json`] for
 /// JSON, the SQL stores' migrations for databases); a newer version is refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Lifecycle of a recorded resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +75,11 @@ pub struct ResourceRecord {
     /// The generation of the system the resource was created in. Since schema 2.
     #[serde(default)]
     pub generation: u64,
+    /// The cloud (account, region, store) the object was made in: a run refuses to touch the
+    /// resource through a proxy that reports another identity. `None` for resources recorded
+    /// before schema 3.
+    #[serde(default)]
+    pub identity: Option<CloudIdentity>,
 }
 
 /// Outcome of a recorded task.
@@ -219,6 +230,8 @@ pub enum Change {
     RemoveResource(String),
     /// Inserts or replaces the task result with this key.
     PutTask(TaskRecord),
+    /// Removes the task result with this key (absent: nothing to do).
+    RemoveTask(String),
     /// Forgets every task result (config runs anew).
     ClearTasks,
     /// Sets the generation.
@@ -293,6 +306,9 @@ impl SystemState {
             }
             Change::PutTask(t) => {
                 self.tasks.insert(t.key.clone(), t.clone());
+            }
+            Change::RemoveTask(k) => {
+                self.tasks.remove(k);
             }
             Change::ClearTasks => self.tasks.clear(),
             Change::SetGeneration(g) => self.generation = *g,

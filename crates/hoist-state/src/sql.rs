@@ -49,6 +49,7 @@ pub(crate) struct ResourceRow {
     pub error: Option<String>,
     pub tags: String,
     pub generation: i64,
+    pub identity: Option<String>,
 }
 
 impl ResourceRow {
@@ -66,6 +67,7 @@ impl ResourceRow {
             error: r.error.clone(),
             tags: json_text(&r.tags),
             generation: i(r.generation),
+            identity: r.identity.as_ref().map(json_text),
         }
     }
 
@@ -76,6 +78,7 @@ impl ResourceRow {
             outputs: json_parse(&self.outputs)?,
             tags: json_parse(&self.tags)?,
             generation: u(self.generation),
+            identity: self.identity.as_deref().map(json_parse).transpose()?,
             key: self.key,
             name: self.name,
             kind: self.kind,

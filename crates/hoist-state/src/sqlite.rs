@@ -16,7 +16,7 @@ use crate::{
 
 /// The schema, one script per version: script `n` takes a database from version `n` to
 /// `n + 1` (`PRAGMA user_version`).
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 1: the tables of schema 1.
     "CREATE TABLE systems (
         name TEXT PRIMARY KEY,
@@ -94,6 +94,8 @@ const MIGRATIONS: [&str; 2] = [
     ALTER TABLE runs2 RENAME TO runs;
     CREATE UNIQUE INDEX runs_seq ON runs (system, seq);
     ALTER TABLE locks ADD COLUMN machine TEXT NOT NULL DEFAULT '';",
+    // 3: the identity of the cloud each resource was made in (JSON; NULL: unknown).
+    "ALTER TABLE resources ADD COLUMN identity TEXT;",
 ];
 
 /// The embedded default store: every system of a project in one SQLite file (by default
@@ -259,8 +261,8 @@ fn write_change(tx: &Tx<'_>, system: &str, c: &Change) -> rusqlite::Result<()> {
             let r = ResourceRow::from_record(r);
             tx.execute(
                 "INSERT OR REPLACE INTO resources (system, key, name, kind, provider, deps, status,
-                    token, provider_id, outputs, error, tags, generation)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    token, provider_id, outputs, error, tags, generation, identity)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     system,
                     r.key,
@@ -274,7 +276,8 @@ fn write_change(tx: &Tx<'_>, system: &str, c: &Change) -> rusqlite::Result<()> {
                     r.outputs,
                     r.error,
                     r.tags,
-                    r.generation
+                    r.generation,
+                    r.identity
                 ],
             )?;
         }
@@ -290,6 +293,12 @@ fn write_change(tx: &Tx<'_>, system: &str, c: &Change) -> rusqlite::Result<()> {
                 "INSERT OR REPLACE INTO tasks (system, key, status, attempts, host, error)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![system, t.key, t.status, t.attempts, t.host, t.error],
+            )?;
+        }
+        Change::RemoveTask(k) => {
+            tx.execute(
+                "DELETE FROM tasks WHERE system = ?1 AND key = ?2",
+                params![system, k],
             )?;
         }
         Change::ClearTasks => {
@@ -364,7 +373,7 @@ fn load(tx: &Tx<'_>, system: &str, loc: &str) -> Result<Option<SystemState>, Sta
     let mut st = tx
         .prepare(
             "SELECT key, name, kind, provider, deps, status, token, provider_id, outputs, error,
-                tags, generation FROM resources WHERE system = ?1 ORDER BY key",
+                tags, generation, identity FROM resources WHERE system = ?1 ORDER BY key",
         )
         .map_err(sql)?;
     let rows = st
@@ -382,6 +391,7 @@ fn load(tx: &Tx<'_>, system: &str, loc: &str) -> Result<Option<SystemState>, Sta
                 error: r.get(9)?,
                 tags: r.get(10)?,
                 generation: r.get(11)?,
+                identity: r.get(12)?,
             })
         })
         .map_err(sql)?;

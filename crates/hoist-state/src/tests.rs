@@ -17,6 +17,7 @@ fn sample() -> SystemState {
             error: None,
             tags: [("hoist:system".to_string(), "demo".to_string())].into(),
             generation: 0,
+            identity: Some(CloudIdentity::new("sim", "store-1")),
         },
     );
     s

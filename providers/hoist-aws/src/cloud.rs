@@ -21,7 +21,8 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use hoist_core::Secret;
 use hoist_provider::{
-    CreateRequest, Created, DeleteRequest, ErrorKind, FindRequest, ProvisionError, Provisioner,
+    CloudIdentity, CreateRequest, Created, DeleteRequest, Deleted, ErrorKind, FindRequest,
+    OutputMap, ProvisionError, Provisioner,
 };
 use tracing::Instrument;
 
@@ -233,6 +234,7 @@ impl AwsCloudBuilder {
             inner: Arc::new(Inner {
                 settings: self.s,
                 base: tokio::sync::OnceCell::new(),
+                account: tokio::sync::OnceCell::new(),
                 clients: Mutex::new(HashMap::new()),
                 pollers: Mutex::new(HashMap::new()),
                 limiter,
@@ -268,6 +270,8 @@ impl std::fmt::Debug for AwsCloud {
 pub(crate) struct Inner {
     pub(crate) settings: Settings,
     base: tokio::sync::OnceCell<SdkConfig>,
+    /// The account, once asked ([`Inner::account`]).
+    account: tokio::sync::OnceCell<String>,
     pub(crate) clients: Mutex<HashMap<String, Client>>,
     pollers: Mutex<HashMap<String, Arc<Poller>>>,
     limiter: RateLimiter,
@@ -363,6 +367,32 @@ impl Inner {
                 loader.load().await
             })
             .await
+    }
+
+    /// The account the credentials act in (STS `GetCallerIdentity`), asked once.
+    pub(crate) async fn account(&self) -> Result<String, ProvisionError> {
+        let account = self
+            .account
+            .get_or_try_init(|| async {
+                let sts = aws_sdk_sts::Client::new(self.base().await);
+                let out = sts.get_caller_identity().send().await.map_err(|e| {
+                    let meta = aws_sdk_sts::error::ProvideErrorMetadata::meta(&e);
+                    let code = meta.code().unwrap_or("GetCallerIdentity").to_string();
+                    let msg = meta
+                        .message()
+                        .map_or_else(|| aws_sdk_sts::error::DisplayErrorContext(&e).to_string(), str::to_string);
+                    ProvisionError::new(
+                        crate::error::classify_code(&code),
+                        format!("cannot tell which AWS account the credentials act in (STS GetCallerIdentity): {msg}"),
+                    )
+                    .with_code(code)
+                })?;
+                out.account().map(str::to_string).ok_or_else(|| {
+                    ProvisionError::new(ErrorKind::Other, "STS GetCallerIdentity returned no account")
+                })
+            })
+            .await?;
+        Ok(account.clone())
     }
 
     /// The region a resource with `region` lives in.
@@ -486,7 +516,7 @@ impl Inner {
         &self,
         op: &'static str,
         mut f: F,
-    ) -> Result<(), ProvisionError>
+    ) -> Result<Deleted, ProvisionError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
@@ -496,8 +526,8 @@ impl Inner {
         let mut delay = Duration::from_millis(500);
         loop {
             match Box::pin(self.call(op, f())).await {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                Ok(_) => return Ok(Deleted::Deleted),
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Deleted::Absent),
                 Err(e)
                     if e.kind() == ErrorKind::DependencyViolation
                         && tokio::time::Instant::now() + delay < deadline =>
@@ -657,8 +687,30 @@ impl Provisioner for AwsCloud {
         crate::ops::create(&self.inner, req).await
     }
 
-    async fn delete(&self, req: &DeleteRequest) -> Result<(), ProvisionError> {
+    async fn delete(&self, req: &DeleteRequest) -> Result<Deleted, ProvisionError> {
         crate::ops::delete(&self.inner, req).await
+    }
+
+    /// `aws account <id> in <default region>`: the account from STS `GetCallerIdentity`
+    /// (through the proxy's endpoint, credentials and HTTP client), asked once per proxy.
+    async fn identity(&self) -> Result<CloudIdentity, ProvisionError> {
+        let account = self.inner.account().await?;
+        let region = self.inner.region_of(None).await?;
+        Ok(CloudIdentity::new("aws", account).in_region(region))
+    }
+
+    /// Every object lives in the region recorded in its outputs (where deletes go), whatever
+    /// the proxy's default region is now.
+    fn identity_of(
+        &self,
+        proxy: &CloudIdentity,
+        _kind: &str,
+        outputs: &OutputMap,
+    ) -> CloudIdentity {
+        match outputs.get("region").and_then(serde_json::Value::as_str) {
+            Some(r) => proxy.clone().in_region(r),
+            None => proxy.clone(),
+        }
     }
 
     async fn find(&self, req: &FindRequest) -> Result<Option<Created>, ProvisionError> {

@@ -20,7 +20,8 @@ use aws_sdk_ec2::types::{
 use hoist_core::resource::{Direction, Protocol};
 use hoist_core::{Ref, Rule, Secret, Val};
 use hoist_provider::{
-    CreateRequest, Created, DeleteRequest, ErrorKind, FindRequest, OutputMap, ProvisionError,
+    CreateRequest, Created, DeleteRequest, Deleted, ErrorKind, FindRequest, OutputMap,
+    ProvisionError,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -1900,7 +1901,11 @@ async fn find_key_pair(
 // ----------------------------------------------------------------------------------------------
 // delete
 
-pub(crate) async fn delete(c: &Inner, req: &DeleteRequest) -> Result<(), ProvisionError> {
+/// Deletes the object of `req`: [`Deleted::Absent`] if EC2 no longer knows it (for an
+/// instance: if it was already terminated). Compound objects (a network's gateway, a route
+/// table's associations, an address's association) are taken apart first; the outcome is the
+/// main object's.
+pub(crate) async fn delete(c: &Inner, req: &DeleteRequest) -> Result<Deleted, ProvisionError> {
     let region = region_from(c, &req.outputs).await?;
     let client = c.client(&region).await;
     let id = req.id.as_str();
@@ -1966,7 +1971,7 @@ pub(crate) async fn delete(c: &Inner, req: &DeleteRequest) -> Result<(), Provisi
                             .filter(|a| a.main() != Some(true))
                             .filter_map(|a| a.route_table_association_id().map(str::to_string))
                             .collect(),
-                        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Deleted::Absent),
                         Err(e) => return Err(e),
                     }
                 }
@@ -2025,15 +2030,28 @@ pub(crate) async fn delete(c: &Inner, req: &DeleteRequest) -> Result<(), Provisi
             }
         }
         "aws.key_pair" => {
-            c.call_delete("DeleteKeyPair", || {
-                client.delete_key_pair().key_name(id).send()
-            })
-            .await?;
+            // DeleteKeyPair succeeds for a name EC2 does not know: ask first.
+            let known = c
+                .call(
+                    "DescribeKeyPairs",
+                    client.describe_key_pairs().key_names(id).send(),
+                )
+                .await;
+            let outcome = match known {
+                Err(e) if e.kind() == ErrorKind::NotFound => Deleted::Absent,
+                Err(e) => return Err(e),
+                Ok(_) => {
+                    c.call_delete("DeleteKeyPair", || {
+                        client.delete_key_pair().key_name(id).send()
+                    })
+                    .await?
+                }
+            };
             lock(&c.private_keys).remove(id);
             if out_str(o, "private_key_file").is_some() {
                 let _ = std::fs::remove_file(key_file(c, &region, id));
             }
-            Ok(())
+            Ok(outcome)
         }
         "aws.network_interface" => {
             c.call_delete("DeleteNetworkInterface", || {
@@ -2044,22 +2062,7 @@ pub(crate) async fn delete(c: &Inner, req: &DeleteRequest) -> Result<(), Provisi
             })
             .await
         }
-        "aws.instance" | "core.server" => {
-            c.call_delete("TerminateInstances", || {
-                client.terminate_instances().instance_ids(id).send()
-            })
-            .await?;
-            c.poller(&region)
-                .wait(
-                    c,
-                    &client,
-                    id,
-                    Want::Terminated,
-                    c.settings.instance_timeout,
-                )
-                .await
-                .map(|_| ())
-        }
+        "aws.instance" | "core.server" => terminate(c, &client, &region, id).await,
         "aws.elastic_ip" | "core.public_ip" => {
             if let Some(a) = out_str(o, "association_id") {
                 c.call_delete("DisassociateAddress", || {
@@ -2079,12 +2082,45 @@ pub(crate) async fn delete(c: &Inner, req: &DeleteRequest) -> Result<(), Provisi
     }
 }
 
+/// Terminates an instance and waits until it is gone. An instance that was already
+/// terminated (it stays visible for a while) or is unknown is [`Deleted::Absent`].
+async fn terminate(
+    c: &Inner,
+    client: &Client,
+    region: &str,
+    id: &str,
+) -> Result<Deleted, ProvisionError> {
+    let out = c
+        .call(
+            "TerminateInstances",
+            client.terminate_instances().instance_ids(id).send(),
+        )
+        .await;
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Deleted::Absent),
+        Err(e) => return Err(e),
+    };
+    let was_gone = out.terminating_instances().iter().any(|i| {
+        i.previous_state()
+            .and_then(|s| s.name())
+            .is_some_and(|n| *n == aws_sdk_ec2::types::InstanceStateName::Terminated)
+    });
+    if was_gone {
+        return Ok(Deleted::Absent);
+    }
+    c.poller(region)
+        .wait(c, client, id, Want::Terminated, c.settings.instance_timeout)
+        .await?;
+    Ok(Deleted::Deleted)
+}
+
 async fn delete_igw(
     c: &Inner,
     client: &Client,
     igw: &str,
     vpc: Option<&str>,
-) -> Result<(), ProvisionError> {
+) -> Result<Deleted, ProvisionError> {
     if let Some(v) = vpc {
         let r = c
             .call_delete("DetachInternetGateway", || {
@@ -2096,7 +2132,7 @@ async fn delete_igw(
             })
             .await;
         match r {
-            Ok(()) => {}
+            Ok(_) => {}
             // Not attached (any more).
             Err(e) if e.code() == Some("Gateway.NotAttached") => {}
             Err(e) => return Err(e),

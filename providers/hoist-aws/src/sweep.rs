@@ -236,7 +236,7 @@ impl AwsCloud {
                         id: o.id.clone(),
                         outputs,
                     };
-                    crate::ops::delete(&me.inner, &req).await.map(|()| o)
+                    crate::ops::delete(&me.inner, &req).await.map(|_| o)
                 });
             }
             while let Some(r) = js.join_next().await {

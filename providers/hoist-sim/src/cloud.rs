@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hoist_provider::{
-    CreateRequest, Created, DeleteRequest, ErrorKind, FindRequest, HostEndpoint, OutputMap,
-    ProvisionError, Provisioner,
+    CloudIdentity, CreateRequest, Created, DeleteRequest, Deleted, ErrorKind, FindRequest,
+    HostEndpoint, OutputMap, ProvisionError, Provisioner,
 };
 use serde_json::Value;
 use tracing::debug;
@@ -179,11 +179,22 @@ impl Inner {
             return Err(f.error());
         }
         let root = &self.sandbox_root;
-        let created = self.with_state(true, |s| s.create(req, kind, root))??;
+        let created = self.with_state(true, |s| {
+            s.id.get_or_insert_with(new_store_id);
+            s.create(req, kind, root)
+        })??;
         match fault {
             Some(f) => Err(f.error()),
             None => Ok(created),
         }
+    }
+
+    /// The store's id, made (and, for a persistent cloud, written to its file) on first use.
+    fn store_id(&self) -> Result<String, ProvisionError> {
+        if let Some(id) = self.with_state(false, |s| s.id.clone())? {
+            return Ok(id);
+        }
+        self.with_state(true, |s| s.id.get_or_insert_with(new_store_id).clone())
     }
 
     fn do_delete(&self, req: &DeleteRequest, kind: Kind) -> Result<bool, ProvisionError> {
@@ -215,6 +226,20 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// A fresh store id: 64 random bits (from the standard library's randomly keyed hasher), in
+/// hex.
+fn new_store_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    format!("store-{:016x}", h.finish())
 }
 
 fn unsupported(kind: &str) -> ProvisionError {
@@ -305,8 +330,11 @@ impl SimCloudBuilder {
                 ),
                 sandbox_root,
                 owns_root,
+                state: Mutex::new(State::with_id(
+                    // In memory, the cloud is this value: its identity is made with it.
+                    self.persist.is_none().then(new_store_id),
+                )),
                 persist: self.persist,
-                state: Mutex::new(State::new()),
                 faults: Mutex::new(FaultState::default()),
                 calls: Mutex::new(Calls::default()),
                 in_flight: AtomicUsize::new(0),
@@ -449,6 +477,13 @@ impl Provisioner for SimCloud {
         check_spec(kind, spec)
     }
 
+    /// `sim account store-…`: the store's id, made when the store is first used (for a
+    /// persistent cloud, kept in its file), so another file, or another in-memory cloud, is
+    /// another cloud.
+    async fn identity(&self) -> Result<CloudIdentity, ProvisionError> {
+        Ok(CloudIdentity::new("sim", self.inner.store_id()?))
+    }
+
     async fn create(&self, req: &CreateRequest) -> Result<Created, ProvisionError> {
         let inner = &self.inner;
         inner.count(Op::Create, &req.kind);
@@ -471,7 +506,7 @@ impl Provisioner for SimCloud {
         result
     }
 
-    async fn delete(&self, req: &DeleteRequest) -> Result<(), ProvisionError> {
+    async fn delete(&self, req: &DeleteRequest) -> Result<Deleted, ProvisionError> {
         let inner = &self.inner;
         inner.count(Op::Delete, &req.kind);
         let _guard = inner.enter();
@@ -490,7 +525,13 @@ impl Provisioner for SimCloud {
             result = %fmt_result(&result),
             "sim call"
         );
-        result.map(|_| ())
+        result.map(|existed| {
+            if existed {
+                Deleted::Deleted
+            } else {
+                Deleted::Absent
+            }
+        })
     }
 
     async fn find(&self, req: &FindRequest) -> Result<Option<Created>, ProvisionError> {

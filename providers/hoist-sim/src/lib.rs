@@ -22,7 +22,8 @@
 //!   or with an unknown security group fail with [`ErrorKind::NotFound`]; a subnet outside its
 //!   network's range or overlapping a sibling, a security group from another network, an
 //!   unknown image or size fail with [`ErrorKind::InvalidSpec`].
-//! - **Deletes are idempotent and ordered**: an unknown id is success; deleting an object that
+//! - **Deletes are idempotent and ordered**: an unknown id is success, reported
+//!   [`Deleted::Absent`](hoist_provider::Deleted::Absent); deleting an object that
 //!   others still depend on (a network with subnets, a server with a public IP) fails with
 //!   [`ErrorKind::DependencyViolation`].
 //! - **Idempotency tokens**: a create with a token already used returns the object created
@@ -34,6 +35,9 @@
 //!   file, reloaded and written back atomically under an exclusive file lock on every call, so
 //!   several processes (and one killed with `kill -9` at any instant) share one cloud. The
 //!   `hoist` binary and the cross-process crash tests use it.
+//! - **Identity**: each store has an id of its own, made when it is first used (and kept in
+//!   the file of a persistent cloud): what [`identity`](hoist_provider::Provisioner::identity)
+//!   reports, so that state made with one cloud is never torn down through another.
 //! - **Inspection**: [`SimCloud::objects`], [`SimCloud::count`], [`SimCloud::calls`] and
 //!   [`SimCloud::max_in_flight`] (to check that the orchestrator bounds its parallelism).
 //!

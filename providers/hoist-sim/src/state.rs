@@ -206,6 +206,10 @@ impl Obj {
 /// The whole in-memory cloud.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct State {
+    /// The store's identity (what [`Provisioner::identity`](hoist_provider::Provisioner::identity)
+    /// reports): made once, when the store is first used, and kept in its file.
+    #[serde(default)]
+    pub(crate) id: Option<String>,
     seq: u64,
     objects: HashMap<String, Obj>,
     by_token: HashMap<String, String>,
@@ -291,6 +295,7 @@ fn remove_dir(dir: &Path) -> Result<(), ProvisionError> {
 impl State {
     pub(crate) fn new() -> Self {
         State {
+            id: None,
             seq: 0,
             objects: HashMap::new(),
             by_token: HashMap::new(),
@@ -298,6 +303,11 @@ impl State {
             counters: HashMap::new(),
             public_pool: Pool::new(PUBLIC_PER_RANGE * PUBLIC_RANGES.len() as u64),
         }
+    }
+
+    /// An empty cloud with the store id `id`.
+    pub(crate) fn with_id(id: Option<String>) -> Self {
+        State { id, ..State::new() }
     }
 
     /// The id the next object of `kind` will get.

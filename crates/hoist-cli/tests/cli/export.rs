@@ -78,7 +78,9 @@ async fn a_schema_1_export_is_imported_and_a_newer_one_is_refused() {
     let status = bed.hoist(&["status"]);
     let st = text(&status);
     assert!(
-        st.contains("web/subnet") && st.contains("creating") && st.contains("schema 2"),
+        st.contains("web/subnet")
+            && st.contains("creating")
+            && st.contains(&format!("schema {SCHEMA_VERSION}")),
         "{st}"
     );
 

@@ -12,6 +12,7 @@ mod aws_web;
 mod common;
 mod crash;
 mod export;
+mod identity;
 mod interrupt;
 mod locks;
 mod secrets;

@@ -43,20 +43,20 @@ fn check_migrated(s: &SystemState) {
 }
 
 #[tokio::test]
-async fn a_schema_1_json_file_is_read_and_rewritten_as_schema_2() {
+async fn a_schema_1_json_file_is_read_and_rewritten_in_the_current_schema() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::new(dir.path());
     std::fs::write(store.path_for("shop"), FIXTURE).unwrap();
     let s = store.load("shop").await.unwrap().unwrap();
     check_migrated(&s);
-    // The next write stores schema 2.
+    // The next write stores the current schema.
     store
         .apply("shop", None, &[hoist_state::Change::SetGeneration(2)])
         .await
         .unwrap();
     let text = std::fs::read_to_string(store.path_for("shop")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["schema"], 2);
+    assert_eq!(v["schema"], hoist_state::SCHEMA_VERSION);
     assert!(v["runs"][0].get("success").is_none() && v["runs"][0]["outcome"] == "succeeded");
 }
 

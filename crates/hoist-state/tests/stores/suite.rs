@@ -29,6 +29,7 @@ pub fn resource(s: &SystemState, key: &str, status: ResourceStatus) -> ResourceR
         error: None,
         tags: BTreeMap::from([("hoist:resource".to_string(), key.to_string())]),
         generation: s.generation,
+        identity: Some(hoist_state::CloudIdentity::new("sim", "store-1").in_region("r1")),
     }
 }
 

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use hoist::{Model, Orchestration, ResourceOutcome};
 use hoist_aws as aws;
 use hoist_provider::{
-    CreateRequest, Created, DeleteRequest, ErrorKind, FindRequest, ProvisionError, Provisioner,
+    CloudIdentity, CreateRequest, Created, DeleteRequest, Deleted, ErrorKind, FindRequest,
+    OutputMap, ProvisionError, Provisioner,
 };
 use serde_json::json;
 
@@ -40,8 +41,14 @@ impl Provisioner for LoseAnswer {
         }
         Ok(r)
     }
-    async fn delete(&self, req: &DeleteRequest) -> Result<(), ProvisionError> {
+    async fn delete(&self, req: &DeleteRequest) -> Result<Deleted, ProvisionError> {
         self.inner.delete(req).await
+    }
+    async fn identity(&self) -> Result<CloudIdentity, ProvisionError> {
+        self.inner.identity().await
+    }
+    fn identity_of(&self, proxy: &CloudIdentity, kind: &str, outputs: &OutputMap) -> CloudIdentity {
+        self.inner.identity_of(proxy, kind, outputs)
     }
     async fn find(&self, req: &FindRequest) -> Result<Option<Created>, ProvisionError> {
         self.inner.find(req).await
