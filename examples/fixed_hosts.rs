@@ -107,5 +107,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Running it again does nothing: nothing_to_do = {}",
         again.nothing_to_do
     );
+    // The state (`.hoist/state.db`) records what ran where; tearing a configuration-only
+    // system down forgets it, so the next run configures the hosts anew.
+    let down = orch.teardown_system().await?;
+    println!("{down}");
     Ok(())
 }

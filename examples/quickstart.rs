@@ -3,7 +3,10 @@
 //! and tears down, printing what it does. No cloud account is needed: the simulated servers are
 //! local sandbox directories, and the config tasks really run in them.
 //!
-//! Run it with `cargo run --example quickstart`.
+//! Run it with `cargo run --example quickstart`. Its state is kept in `.hoist/state.db` and
+//! the simulated cloud's objects in `.hoist/sim/` (in the current directory): stopped half-way
+//! (Ctrl-C, `kill -9`), it resumes when run again, and `hoist down --yes` there removes what
+//! it made.
 
 use std::sync::Arc;
 
@@ -24,7 +27,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
 
     let params = WebParams::default();
+    // A simulated cloud that outlives the process, like a real one, next to the state.
     let cloud = SimCloud::builder()
+        .persist(hoist::sim::DEFAULT_PERSIST_PATH)
         .latency(std::time::Duration::from_millis(40))
         .build();
     let orch = Orchestration::builder("quickstart")
@@ -63,8 +68,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Tearing the system down…");
     let down = orch.teardown_system().await?;
     println!("\n{down}");
-    println!("Objects left in the simulated cloud: {}", cloud.count());
-    if !down.success || cloud.count() != 0 {
+    let left = cloud
+        .objects()
+        .into_iter()
+        .filter(|o| o.tags.get("hoist:system").map(String::as_str) == Some("quickstart"))
+        .count();
+    println!("Objects of the system left in the simulated cloud: {left}");
+    if !down.success || left != 0 {
         return Err("teardown left something behind".into());
     }
     Ok(())

@@ -273,10 +273,10 @@ async fn a_failed_create_that_made_nothing_is_reported_not_created() {
 #[tokio::test]
 async fn an_identity_that_cannot_be_had_stops_the_run() {
     let dir = tempfile::tempdir().unwrap();
-    // A state file in a directory that does not exist: the store cannot be read.
-    let cloud = SimCloud::builder()
-        .persist(dir.path().join("missing-dir").join("cloud.json"))
-        .build();
+    // A state file under a regular file: the store cannot be read.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let cloud = SimCloud::builder().persist(file.join("cloud.json")).build();
     let err = builder("fleet", &cloud)
         .infra("fleet", Fleet::new(1))
         .state(Arc::new(MemoryStore::new()))
@@ -290,4 +290,35 @@ async fn an_identity_that_cannot_be_had_stops_the_run() {
         "{err}"
     );
     assert_eq!(cloud.calls().total_creates(), 0);
+}
+
+/// The state is kept by default, in `.hoist/state.db` of the directory the orchestration was
+/// built in; planning and reading alone never create it. (This test changes the process's
+/// current directory: nextest runs every test in a process of its own.)
+#[tokio::test]
+async fn state_is_kept_by_default_and_planning_never_creates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_current_dir(dir.path()).unwrap();
+    let cloud = SimCloud::builder()
+        .persist(dir.path().join("cloud.json"))
+        .build();
+    let orch = hoist::Orchestration::builder("fleet")
+        .provisioner(Arc::new(cloud.clone()))
+        .infra("fleet", Fleet::new(1))
+        .build()
+        .unwrap();
+    let db = dir.path().join(".hoist/state.db");
+    orch.plan().unwrap();
+    assert!(orch.state().await.unwrap().is_none());
+    assert!(!db.exists(), "planning and reading create no state file");
+    assert_success(&orch.initiate_system().await.unwrap());
+    assert!(db.exists());
+    // Another process (here: another orchestration, with no model) finds it there.
+    let later = hoist::Orchestration::builder("fleet")
+        .provisioner(Arc::new(cloud.clone()))
+        .build()
+        .unwrap();
+    assert_eq!(later.state().await.unwrap().unwrap().resources.len(), 3);
+    assert_success(&later.teardown_system().await.unwrap());
+    assert_eq!(cloud.count(), 0);
 }

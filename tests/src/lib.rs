@@ -106,9 +106,11 @@ pub fn quick_readiness() -> Readiness {
     }
 }
 
-/// A builder for system `system` on `cloud`, with quick readiness checks.
+/// A builder for system `system` on `cloud`, with its state in memory and quick readiness
+/// checks.
 pub fn builder(system: &str, cloud: &SimCloud) -> OrchestrationBuilder {
     Orchestration::builder(system)
+        .state_in_memory()
         .provisioner(Arc::new(cloud.clone()))
         .readiness(quick_readiness())
 }
@@ -116,7 +118,9 @@ pub fn builder(system: &str, cloud: &SimCloud) -> OrchestrationBuilder {
 /// A builder for a system with no cloud (configuration of fixed or local hosts only), with
 /// quick readiness checks.
 pub fn local_builder(system: &str) -> OrchestrationBuilder {
-    Orchestration::builder(system).readiness(quick_readiness())
+    Orchestration::builder(system)
+        .state_in_memory()
+        .readiness(quick_readiness())
 }
 
 /// Panics with the whole report unless it succeeded.

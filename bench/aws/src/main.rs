@@ -112,6 +112,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // time.
     let (cal_up, cal_down) = {
         let orch = Orchestration::builder("bench-calibrate")
+            .state_in_memory()
             .infra("scale", model(3))
             .provisioner(Arc::new(cloud.clone()))
             .concurrency(1)
@@ -131,6 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cloud.reset_calls();
 
     let orch = Orchestration::builder("bench")
+        .state_in_memory()
         .infra("scale", model(n))
         .provisioner(Arc::new(cloud.clone()))
         .concurrency(concurrency)

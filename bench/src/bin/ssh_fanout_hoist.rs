@@ -120,6 +120,7 @@ async fn run(args: Args) -> Result<(), String> {
     let ssh = connector(&args);
     let events: Arc<Mutex<Vec<Event>>> = Arc::default();
     let mut builder = Orchestration::builder("ssh-fanout")
+        .state_in_memory()
         .namespace("inv", inv.namespace())
         .config("cfg", cfg)
         .connector(Arc::new(ssh.clone()))

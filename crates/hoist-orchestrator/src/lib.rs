@@ -51,6 +51,7 @@ mod provision;
 mod recover;
 mod report;
 mod retry;
+mod store;
 mod teardown;
 
 pub use cancel::CancelHandle;

@@ -23,6 +23,7 @@ use crate::identity::Identities;
 use crate::journal::RunScope;
 use crate::options::{Options, Readiness};
 use crate::report::{Report, ResourceOutcome, TaskOutcome};
+use crate::store::StoreSlot;
 
 pub(crate) struct OwnedModel {
     pub(crate) kind: ModelKind,
@@ -35,7 +36,7 @@ pub(crate) struct Inner {
     pub(crate) system: String,
     pub(crate) models: Vec<OwnedModel>,
     pub(crate) proxies: Arc<[Arc<dyn Provisioner>]>,
-    pub(crate) store: Arc<dyn StateStore>,
+    pub(crate) store: StoreSlot,
     pub(crate) sinks: Vec<Arc<dyn EventSink>>,
     pub(crate) connectors: Arc<[Arc<dyn Connector>]>,
     pub(crate) opts: Arc<Options>,
@@ -242,7 +243,8 @@ impl Orchestration {
     async fn run_locked(&self, kind: RunKind) -> Result<Report, OrchestrationError> {
         let i = &self.inner;
         let action = kind.action();
-        let mut scope = RunScope::begin(&i.store, &i.system, action, i.opts.lock).await?;
+        let store = i.store.open().await?;
+        let mut scope = RunScope::begin(&store, &i.system, action, i.opts.lock).await?;
         tracing::Span::current().record("run", scope.run.id.as_str());
         let identities = match self.preflight(&kind, &scope.state).await {
             Ok(ids) => ids,
@@ -367,6 +369,16 @@ async fn initiate(
     Ok(())
 }
 
+/// `.hoist/state.db` in the current directory, as an absolute path.
+fn default_state_path() -> Result<PathBuf, OrchestrationError> {
+    let cwd = std::env::current_dir().map_err(|e| {
+        OrchestrationError::Setup(format!(
+            "cannot tell the current directory, where the state is kept by default ({e}); give a state store"
+        ))
+    })?;
+    Ok(cwd.join(hoist_state::DEFAULT_STATE_PATH))
+}
+
 fn block_on<T>(
     f: impl std::future::Future<Output = Result<T, OrchestrationError>>,
 ) -> Result<T, OrchestrationError> {
@@ -425,11 +437,23 @@ impl OrchestrationBuilder {
         self
     }
 
-    /// The state store (default: in memory, for this process only).
+    /// The state store. By default the state is kept in `.hoist/state.db` (SQLite) in the
+    /// directory the orchestration is built in, created by the first run that needs it
+    /// (planning never creates it), so that `hoist status` and `hoist down` there find it
+    /// and a crash loses nothing. Give a [`SqliteStore`](hoist_state::SqliteStore) elsewhere,
+    /// a [`PgStore`](hoist_state::PgStore) for a team, or see
+    /// [`state_in_memory`](Self::state_in_memory).
     #[must_use]
     pub fn state(mut self, s: Arc<dyn StateStore>) -> Self {
         self.store = Some(s);
         self
+    }
+
+    /// Keeps the state in memory, for this process only: for tests. Nothing survives the
+    /// process, so a crash forgets what a run created.
+    #[must_use]
+    pub fn state_in_memory(self) -> Self {
+        self.state(Arc::new(MemoryStore::new()))
     }
 
     /// Adds an event subscriber.
@@ -617,7 +641,10 @@ impl OrchestrationBuilder {
                 system: self.system,
                 models: self.models,
                 proxies: self.proxies.into(),
-                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                store: match self.store {
+                    Some(s) => StoreSlot::Given(s),
+                    None => StoreSlot::default_at(default_state_path()?),
+                },
                 sinks: self.sinks,
                 connectors: self.connectors.into(),
                 opts: Arc::new(self.opts),

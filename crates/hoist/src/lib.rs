@@ -37,6 +37,8 @@
 //!     .namespace("ns", ns)
 //!     .config("cfg", cfg)
 //!     .provisioner(std::sync::Arc::new(sim::SimCloud::builder().build()))
+//!     // By default the state is kept in `.hoist/state.db`; this example keeps it in memory.
+//!     .state_in_memory()
 //!     .build()
 //!     .unwrap();
 //! let report = orch.initiate_system_blocking().unwrap();

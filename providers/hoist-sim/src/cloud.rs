@@ -99,6 +99,9 @@ impl Inner {
             .with_code("SimStateFile")
         };
         let lock_path = path.with_extension("lock");
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| file_err("create", dir, &e))?;
+        }
         let lf = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)

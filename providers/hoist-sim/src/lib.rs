@@ -105,6 +105,11 @@ pub use faults::{Fault, Faults};
 /// The default proxy name.
 pub const DEFAULT_NAME: &str = "sim";
 
+/// Where a project keeps its persistent simulated cloud, next to its state
+/// (`.hoist/state.db`): the quick start's cloud, and the one the `hoist` command uses when
+/// `HOIST_SIM_STATE` does not name another.
+pub const DEFAULT_PERSIST_PATH: &str = ".hoist/sim/cloud.json";
+
 /// The images the simulated cloud knows.
 pub const IMAGES: &[&str] = &["debian-12", "ubuntu-24.04", "alpine-3.20"];
 

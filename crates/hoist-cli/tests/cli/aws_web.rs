@@ -5,47 +5,11 @@
 //! The example keeps its state in `.hoist/state.db` in its working directory (the default),
 //! and `hoist down` finds it there, as a user who lost the terminal would.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Bed, HOIST, seed, text};
-
-/// The example's executable, as the test build made it (`cargo nextest run --workspace` and
-/// `cargo test --workspace` build every example); built with cargo when it is missing.
-fn example_exe(name: &str) -> PathBuf {
-    // <target>/<profile>/deps/cli-<hash> → <target>/<profile>/examples
-    let exe = std::env::current_exe().unwrap();
-    let examples = exe.parent().unwrap().parent().unwrap().join("examples");
-    let newest = |dir: &Path| {
-        std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| {
-                let f = e.file_name().to_string_lossy().into_owned();
-                (f == name || f.starts_with(&format!("{name}-"))) && !f.contains('.')
-            })
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-            .max()
-            .map(|(_, p)| p)
-    };
-    if let Some(p) = newest(&examples) {
-        return p;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "-p", "hoist-cloud-examples", "--example", name])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "building the example {name}: {}",
-        text(&out)
-    );
-    newest(&examples).unwrap_or_else(|| panic!("no {name} in {}", examples.display()))
-}
+use crate::common::{Bed, HOIST, example_exe, seed, text};
 
 /// The example started in the bed's directory, with the bed's AWS environment and no
 /// `HOIST_STATE` (so its state is `.hoist/state.db` there).
@@ -107,7 +71,7 @@ fn aws_web_killed_at_random_moments_is_torn_down_by_hoist_down() {
         return;
     };
     let mut rng = fastrand::Rng::with_seed(seed(test));
-    let exe = example_exe("aws_web");
+    let exe = example_exe("hoist-cloud-examples", "aws_web");
 
     // One whole run, as `cargo run --example aws_web` makes it, to time it.
     let bed = Bed::moto(&url, test);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -354,4 +354,40 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// The executable of example `name` of `package`, as the test build made it (`cargo nextest run --workspace` and
+/// `cargo test --workspace` build every example); built with cargo when it is missing.
+pub fn example_exe(package: &str, name: &str) -> PathBuf {
+    // <target>/<profile>/deps/cli-<hash> → <target>/<profile>/examples
+    let exe = std::env::current_exe().unwrap();
+    let examples = exe.parent().unwrap().parent().unwrap().join("examples");
+    let newest = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let f = e.file_name().to_string_lossy().into_owned();
+                (f == name || f.starts_with(&format!("{name}-"))) && !f.contains('.')
+            })
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .max()
+            .map(|(_, p)| p)
+    };
+    if let Some(p) = newest(&examples) {
+        return p;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "-p", package, "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "building the example {name}: {}",
+        text(&out)
+    );
+    newest(&examples).unwrap_or_else(|| panic!("no {name} in {}", examples.display()))
 }

@@ -15,4 +15,5 @@ mod export;
 mod identity;
 mod interrupt;
 mod locks;
+mod readme;
 mod secrets;

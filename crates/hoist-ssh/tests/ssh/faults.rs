@@ -103,6 +103,7 @@ async fn orchestration_reports_an_unreachable_host_and_runs_the_others() {
         .connect_retries(1, Duration::from_secs(1))
         .build();
     let orch = Orchestration::builder("faults")
+        .state_in_memory()
         .namespace(
             "ns",
             Ns {
@@ -207,6 +208,7 @@ async fn hang_mid_run(keep_going: bool) {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/testbed");
     let dir = bed.dir.clone();
     let mut b = Orchestration::builder("hang")
+        .state_in_memory()
         .namespace("ns", ns)
         .config("cfg", cfg)
         .connector(Arc::new(

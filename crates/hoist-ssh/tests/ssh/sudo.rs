@@ -154,6 +154,7 @@ async fn orchestration_asks_for_the_sudo_password_once_for_three_hosts() {
     let pw2 = pw.clone();
     let ssh = bed.connector();
     let orch = Orchestration::builder("sudo")
+        .state_in_memory()
         .namespace("ns", ns)
         .config("cfg", cfg)
         .connector(Arc::new(ssh.clone()))
@@ -214,6 +215,7 @@ async fn orchestration_asks_for_the_sudo_password_once_for_three_hosts() {
         t: Task,
     }
     let orch = Orchestration::builder("nosudo")
+        .state_in_memory()
         .namespace(
             "ns",
             Hosts {

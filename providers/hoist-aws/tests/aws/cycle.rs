@@ -74,6 +74,7 @@ async fn every_kind_is_created_read_back_and_torn_down() {
     let ec2 = support::sdk(test, &url);
     let system = "cycle";
     let orch = Orchestration::builder(system)
+        .state_in_memory()
         .infra("net", all_kinds(system))
         .provisioner(Arc::new(cloud.clone()))
         .build()
@@ -332,6 +333,7 @@ async fn a_resource_can_live_in_another_region() {
         west: aws::Vpc,
     }
     let orch = Orchestration::builder("regions")
+        .state_in_memory()
         .infra(
             "m",
             Two {

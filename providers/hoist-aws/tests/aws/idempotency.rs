@@ -100,6 +100,7 @@ async fn a_lost_answer_is_adopted_on_the_next_run_without_duplicates() {
             armed: AtomicBool::new(true),
         });
         let orch = Orchestration::builder(&system)
+            .state_in_memory()
             .infra("m", small())
             .provisioner(proxy)
             .provision_retry(hoist::RetryPolicy::attempts(1))
@@ -139,6 +140,7 @@ async fn teardown_after_a_lost_answer_leaves_nothing() {
         armed: AtomicBool::new(true),
     });
     let orch = Orchestration::builder("lost")
+        .state_in_memory()
         .infra("m", small())
         .provisioner(proxy)
         .provision_retry(hoist::RetryPolicy::attempts(1))

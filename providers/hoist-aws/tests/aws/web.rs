@@ -20,6 +20,7 @@ async fn the_web_model_runs_on_aws_and_tears_down() {
         ..WebParams::default()
     };
     let orch = Orchestration::builder("web")
+        .state_in_memory()
         .infra("web", WebInfra::new(&params))
         .namespace("ns", WebNamespace::new(&params))
         .provisioner(Arc::new(cloud.clone()))
@@ -84,6 +85,7 @@ fn unknown_images_are_reported_by_the_plan() {
         ..WebParams::default()
     };
     let orch = Orchestration::builder("bad")
+        .state_in_memory()
         .infra("web", WebInfra::new(&params))
         .namespace("ns", WebNamespace::new(&params))
         .provisioner(Arc::new(cloud.clone()))
