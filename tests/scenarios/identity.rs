@@ -170,7 +170,7 @@ async fn an_object_deleted_out_of_band_is_reported_absent_and_forgotten() {
         .find(|e| e.kind == absent)
         .and_then(|e| e.progress_line())
         .expect("an absent event");
-    assert!(line.ends_with("absent   fleet/srv[2]"), "{line}");
+    assert!(line.ends_with("absent    fleet/srv[2]"), "{line}");
     assert!(report.to_string().contains("absent"), "{report}");
     assert!(state_of(&orch).await.resources.is_empty());
 }

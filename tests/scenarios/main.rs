@@ -11,6 +11,7 @@ mod events;
 mod failures;
 mod identity;
 mod journal;
+mod migration;
 mod parallelism;
 mod partial;
 mod quickstart;

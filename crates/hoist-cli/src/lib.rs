@@ -12,6 +12,8 @@
 //! | `hoist state export` | prints the state as JSON |
 //! | `hoist state import FILE` | reads a state exported by this or an older hoist |
 //! | `hoist state list` | the systems in the store |
+//! | `hoist state mv FROM TO` | records what is at one address under another (a renamed model field), touching no cloud |
+//! | `hoist state rm ADDRESS…` | forgets what is at these addresses, touching no cloud |
 //!
 //! The state is `.hoist/state.db` in the current directory (SQLite), or what `--state`
 //! (or `HOIST_STATE`) names: another file, or a `postgres://` URL. The system is the only one
@@ -104,6 +106,23 @@ pub enum StateCommand {
     },
     /// List the systems in the store.
     List,
+    /// Record what is at one address under another, touching no cloud: after renaming a
+    /// model field (or a model), so the next run sees the same objects instead of deleting
+    /// and creating them. Everything below the address moves too (`web/app` moves
+    /// `web/app[0]`, `web/app[1]`, …), and so do the dependency edges that name it.
+    Mv {
+        /// The address now recorded (`web/app`, `web/app[0]`, `cfg/deploy[app[0]]`).
+        from: String,
+        /// The address it moves to.
+        to: String,
+    },
+    /// Forget what is at these addresses (and below them), touching no cloud: for objects
+    /// gone for good, or that hoist should stop managing.
+    Rm {
+        /// Addresses (`web/app[3]`, `web/app`).
+        #[arg(required = true)]
+        addresses: Vec<String>,
+    },
 }
 
 /// Parses `250ms`, `30s`, `2m` (a bare number is seconds).
@@ -145,6 +164,12 @@ impl std::fmt::Display for CliError {
             CliError::State(e) => write!(f, "{e}"),
             CliError::Orchestration(e) => write!(f, "{e}"),
         }
+    }
+}
+
+impl From<hoist::state::EditError> for CliError {
+    fn from(e: hoist::state::EditError) -> Self {
+        CliError::Message(e.to_string())
     }
 }
 
@@ -295,8 +320,80 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
             println!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::State(StateCommand::Mv { ref from, ref to }) => {
+            for a in [from, to] {
+                parse_address(a)?;
+            }
+            let detail = format!("{from} -> {to}");
+            edit(&store, &system, &cli, "state-mv", detail, |s| {
+                Ok(s.moved(from, to)?)
+            })
+            .await
+        }
+        Command::State(StateCommand::Rm { ref addresses }) => {
+            for a in addresses {
+                parse_address(a)?;
+            }
+            let detail = addresses.join(" ");
+            edit(&store, &system, &cli, "state-rm", detail, |s| {
+                let mut s = s.clone();
+                let mut changes = Vec::new();
+                for a in addresses {
+                    let c = s.removed(a)?;
+                    s.apply_all(&c);
+                    changes.extend(c);
+                }
+                Ok(changes)
+            })
+            .await
+        }
         Command::State(StateCommand::Import { .. } | StateCommand::List) => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// `text` as an address, or an error saying what is wrong with it.
+fn parse_address(text: &str) -> Result<hoist::Address, CliError> {
+    text.parse()
+        .map_err(|e: hoist::AddressError| CliError::Message(e.to_string()))
+}
+
+/// Applies the changes `f` makes from the state of `system`, under its lock, recorded in its
+/// run history as `action` with `detail`.
+async fn edit(
+    store: &Arc<dyn StateStore>,
+    system: &str,
+    cli: &Cli,
+    action: &str,
+    detail: String,
+    f: impl FnOnce(&SystemState) -> Result<Vec<hoist::state::Change>, CliError>,
+) -> Result<ExitCode, CliError> {
+    let opts = hoist::state::LockOptions {
+        wait: cli.wait,
+        ..Default::default()
+    };
+    let holder = LockHolder::current(action);
+    let guard = hoist::state::LockGuard::acquire(store.clone(), system, &holder, opts).await?;
+    let result = async {
+        let state = store.load(system).await?.ok_or_else(|| {
+            CliError::Message(format!(
+                "no state for system `{system}` in {}",
+                store.location()
+            ))
+        })?;
+        let mut changes = f(&state)?;
+        let n = changes.len();
+        let run = hoist::state::RunRecord::start(action, &holder.by())
+            .finish(hoist::state::RunOutcome::Succeeded)
+            .with_detail(detail.clone());
+        changes.push(hoist::state::Change::PutRun(run));
+        store.apply(system, Some(guard.id()), &changes).await?;
+        Ok::<_, CliError>(n)
+    }
+    .await;
+    guard.release().await?;
+    let n = result?;
+    eprintln!("{action} {detail}: {n} change(s) recorded for system `{system}`");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The only system in the store, or the one named.

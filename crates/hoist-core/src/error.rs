@@ -71,11 +71,8 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {}\n  --> model `{}`, at `{}`",
-            self.kind, self.message, self.model, self.path
-        )?;
+        let at = crate::Address::new(self.model.clone(), self.path.clone());
+        write!(f, "{}: {}\n  --> {at}", self.kind, self.message)?;
         if self.loc.is_known() {
             write!(f, " ({})", self.loc)?;
         }

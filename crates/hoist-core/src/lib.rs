@@ -41,6 +41,7 @@
 )]
 extern crate self as hoist;
 
+pub mod address;
 pub mod component;
 pub mod config;
 pub mod error;
@@ -53,6 +54,7 @@ pub mod resource;
 pub mod secret;
 pub mod select;
 
+pub use address::{Address, AddressError};
 pub use component::{Component, Multi, Visit, Visitor};
 pub use config::{
     Action, CopySource, Credentials, DepExpr, Deps, Growth, MultiTask, RetryPolicy, Task,

@@ -288,26 +288,6 @@ impl ModelPath {
         keys.reverse();
         keys.join(namesep)
     }
-
-    /// The long display name `<model instance>.<path parts>.<short name>`, the short name
-    /// collapsed into the last path part when it repeats it (`web.db.db` → `web.db`).
-    ///
-    /// Only the name is collapsed, so distinct paths keep distinct long names (`web.web.net`
-    /// for the `net` of a group `web`, next to `web.net`).
-    pub fn long_name(&self, model: &str, namesep: &str) -> String {
-        let mut parts: Vec<String> = vec![model.to_string()];
-        for s in &self.0 {
-            parts.push(match s {
-                Seg::Field(f) => f.to_string(),
-                Seg::Key(k) => k.to_string(),
-            });
-        }
-        let name = self.short_name(namesep);
-        if parts.len() == 1 || parts.last() != Some(&name) {
-            parts.push(name);
-        }
-        parts.join(".")
-    }
 }
 
 impl fmt::Display for ModelPath {
@@ -324,7 +304,11 @@ impl fmt::Display for ModelPath {
                     }
                     f.write_str(n)?;
                 }
-                Seg::Key(k) => write!(f, "[{k}]")?,
+                Seg::Key(k) => {
+                    f.write_str("[")?;
+                    crate::address::write_key(f, k.as_str())?;
+                    f.write_str("]")?;
+                }
             }
             first = false;
         }

@@ -165,7 +165,7 @@ fn resolve_host_inner(
     let opts = &cx.opts;
     let r = &plan.roles[role.index()];
     match &r.host {
-        PlannedHost::None => Err(format!("role `{}` has no host", r.path)),
+        PlannedHost::None => Err(format!("role `{}` has no host", r.address())),
         PlannedHost::Local(d) => Ok((HostSpec::Local(d.clone()), format!("local:{}", d.display()))),
         PlannedHost::Address(a) => {
             let addr = match &r.host_template {
@@ -189,7 +189,7 @@ fn resolve_host_inner(
             let key = res.key();
             let Some((_, outs)) = outputs.by_id.get(resource.index()).and_then(Option::as_ref)
             else {
-                return Err(format!("host `{}` was not provisioned", res.long_name));
+                return Err(format!("host `{key}` was not provisioned"));
             };
             let addr = outs
                 .get(output)
@@ -201,27 +201,26 @@ fn resolve_host_inner(
             {
                 return Ok((
                     HostSpec::from_endpoint(e.clone()),
-                    format!("{} (overridden)", res.long_name),
+                    format!("{key} (overridden)"),
                 ));
             }
             let proxy = cx.proxies.iter().find(|p| p.name() == res.provider);
             if let Some(e) = proxy.and_then(|p| p.endpoint(&res.kind, outs)) {
                 let spec = HostSpec::from_endpoint(e);
                 let desc = match &spec {
-                    HostSpec::Local(_) => res.long_name.clone(),
-                    HostSpec::Net { address, .. } => format!("{} ({address})", res.long_name),
+                    HostSpec::Local(_) => key.clone(),
+                    HostSpec::Net { address, .. } => format!("{key} ({address})"),
                 };
                 return Ok((spec, desc));
             }
-            let addr =
-                addr.ok_or_else(|| format!("host `{}` has no `{output}` output", res.long_name))?;
+            let addr = addr.ok_or_else(|| format!("host `{key}` has no `{output}` output"))?;
             Ok((
                 HostSpec::Net {
                     address: addr.clone(),
                     port: None,
                     jump: None,
                 },
-                format!("{} ({addr})", res.long_name),
+                format!("{key} ({addr})"),
             ))
         }
     }

@@ -165,13 +165,13 @@ impl Event {
     ///     system: "shop".into(),
     ///     kind: EventKind::ResourceFinished { key: "web/db".into(), outcome: ResourceOutcome::Created },
     /// };
-    /// assert_eq!(e.progress_line().unwrap(), "[   1.25s]   created  web/db");
+    /// assert_eq!(e.progress_line().unwrap(), "[   1.25s]   created   web/db");
     /// ```
     pub fn progress_line(&self) -> Option<String> {
         let what = match &self.kind {
             EventKind::PhaseStarting(p) => format!("== {p:?}"),
             EventKind::ResourceFinished { key, outcome } => {
-                format!("  {:<8} {key}", outcome.word())
+                format!("  {:<9} {key}", outcome.word())
             }
             EventKind::ResourceRetrying {
                 key,
@@ -179,9 +179,9 @@ impl Event {
                 error,
             } => format!("  retrying {key} (attempt {attempt} failed: {error})"),
             EventKind::ResourceFailed { key, error } | EventKind::TaskFailed { key, error, .. } => {
-                format!("  FAILED   {key}: {error}")
+                format!("  FAILED    {key}: {error}")
             }
-            EventKind::TaskFinished { key, outcome, .. } => format!("  {outcome:<8} {key}"),
+            EventKind::TaskFinished { key, outcome, .. } => format!("  {outcome:<9} {key}"),
             _ => return None,
         };
         Some(format!("[{:7.2}s] {what}", self.elapsed.as_secs_f64()))

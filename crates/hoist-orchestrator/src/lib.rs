@@ -45,6 +45,7 @@ mod events;
 mod fixed;
 mod identity;
 mod journal;
+mod legacy;
 mod options;
 mod orchestration;
 mod provision;

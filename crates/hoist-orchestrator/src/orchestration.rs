@@ -360,6 +360,10 @@ async fn initiate(
         ));
     }
     let (state, jr) = (&mut scope.state, &scope.journal);
+    let renamed = crate::legacy::rename_v2_task_keys(plan, state);
+    if !renamed.is_empty() {
+        jr.write(state, renamed).await?;
+    }
     if !plan.resources.is_empty() {
         crate::provision::provision(cx, plan, state, jr, report).await?;
     }

@@ -186,7 +186,6 @@ impl Creates<'_> {
         let r = &self.plan.resources[i];
         self.report.resources.push(ResourceReport {
             key: self.keys[i].clone(),
-            name: r.long_name.clone(),
             kind: r.kind.clone(),
             provider: r.provider.clone(),
             outcome,
@@ -223,8 +222,8 @@ impl Creates<'_> {
         ]
         .into();
         let intent = ResourceRecord {
+            name: key.clone(),
             key,
-            name: r.long_name.clone(),
             kind: r.kind.clone(),
             provider: r.provider.clone(),
             deps: r

@@ -72,7 +72,6 @@ impl Finds<'_> {
         let rec = &self.pending[i];
         self.report.resources.push(ResourceReport {
             key: rec.key.clone(),
-            name: rec.name.clone(),
             kind: rec.kind.clone(),
             provider: rec.provider.clone(),
             outcome,

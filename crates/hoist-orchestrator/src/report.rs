@@ -65,10 +65,8 @@ pub(crate) fn list_some(items: &[String], n: usize) -> String {
 /// One resource in a report.
 #[derive(Clone, Debug)]
 pub struct ResourceReport {
-    /// Key (`<model>/<path>`).
+    /// Its address (`web/app[0]`).
     pub key: String,
-    /// Display name.
-    pub name: String,
     /// Kind.
     pub kind: String,
     /// Proxy name.
@@ -117,7 +115,7 @@ pub struct CapturedOutput {
 /// One task in a report.
 #[derive(Clone, Debug)]
 pub struct TaskReport {
-    /// Key (`<model>/<path>`).
+    /// Its address (`cfg/deploy[app[0]]`).
     pub key: String,
     /// The host it ran on.
     pub host: String,
@@ -203,7 +201,7 @@ impl Report {
             .map(|r| {
                 format!(
                     "resource {}: {}",
-                    r.name,
+                    r.key,
                     r.error.as_deref().unwrap_or("failed")
                 )
             })
@@ -256,7 +254,7 @@ impl fmt::Display for Report {
                 let _ = write!(
                     o,
                     "    {what:<13} {:<28} {:<20} {}",
-                    r.name,
+                    r.key,
                     r.kind,
                     r.provider_id.as_deref().unwrap_or("-")
                 );

@@ -198,7 +198,6 @@ impl Deletes<'_> {
         let rec = &self.recs[i];
         self.report.resources.push(ResourceReport {
             key: rec.key.clone(),
-            name: rec.name.clone(),
             kind: rec.kind.clone(),
             provider: rec.provider.clone(),
             outcome,

@@ -30,6 +30,7 @@
 //!
 //! [`open`] picks one from a URL or a path.
 
+mod edit;
 mod file;
 pub mod lock;
 mod memory;
@@ -44,6 +45,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use edit::EditError;
 pub use file::FileStore;
 /// The identity of a cloud, recorded with each resource (defined with the provider trait).
 pub use hoist_provider::CloudIdentity;

@@ -138,3 +138,81 @@ async fn the_cli_names_what_is_missing() {
     bed.down("a");
     bed.down("b");
 }
+
+/// A model field renamed: `hoist state mv` records the objects under the new addresses, and
+/// the next initiate with the renamed model makes nothing new; `hoist state rm` forgets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_mv_follows_a_renamed_field_and_state_rm_forgets() {
+    use hoist::{Model, Multi, Network, Server, Subnet};
+
+    #[derive(Model)]
+    struct Before {
+        net: Network,
+        subnet: Subnet,
+        srv: Multi<Server>,
+    }
+    #[derive(Model)]
+    struct After {
+        net: Network,
+        subnet: Subnet,
+        servers: Multi<Server>,
+    }
+    let before = || {
+        let r = Before::refs();
+        Before {
+            net: Network::new("10.40.0.0/16"),
+            subnet: Subnet::new(r.net.clone(), "10.40.1.0/24"),
+            srv: Multi::new(Server::new("debian-12", "small", r.subnet.clone())).keys(0..2),
+        }
+    };
+    let after = || {
+        let r = After::refs();
+        After {
+            net: Network::new("10.40.0.0/16"),
+            subnet: Subnet::new(r.net.clone(), "10.40.1.0/24"),
+            servers: Multi::new(Server::new("debian-12", "small", r.subnet.clone())).keys(0..2),
+        }
+    };
+    let bed = Bed::sqlite(0);
+    let cloud = hoist::sim::SimCloud::builder().persist(&bed.sim).build();
+    let store = hoist::state::open(&bed.state).await.unwrap();
+    let orch = |b: hoist::OrchestrationBuilder| {
+        b.provisioner(std::sync::Arc::new(cloud.clone()))
+            .state(store.clone())
+            .build()
+            .unwrap()
+    };
+    let up = orch(hoist::Orchestration::builder("shop").infra("web", before()));
+    assert!(up.initiate_system().await.unwrap().success);
+
+    let bad = bed.hoist(&["state", "mv", "web/srv[", "web/servers"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).contains("bad address"), "{}", text(&bad));
+    let nothing = bed.hoist(&["state", "mv", "web/nope", "web/servers"]);
+    assert!(
+        text(&nothing).contains("no resource or task"),
+        "{}",
+        text(&nothing)
+    );
+
+    let out = bed.hoist(&["state", "mv", "web/srv", "web/servers"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let s = bed.state("shop").await.unwrap();
+    let keys: Vec<&str> = s.resources.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["web/net", "web/servers[0]", "web/servers[1]", "web/subnet"]
+    );
+    assert_eq!(s.runs.last().unwrap().action, "state-mv");
+
+    let creates = cloud.calls().total_creates();
+    let renamed = orch(hoist::Orchestration::builder("shop").infra("web", after()));
+    let report = renamed.initiate_system().await.unwrap();
+    assert!(report.nothing_to_do, "{report}");
+    assert_eq!(cloud.calls().total_creates(), creates, "no replacement");
+
+    let out = bed.hoist(&["state", "rm", "web/servers[1]"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(bed.state("shop").await.unwrap().resources.len(), 3);
+    assert_eq!(cloud.count(), 4, "the cloud is not touched");
+}

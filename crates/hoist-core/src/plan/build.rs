@@ -726,23 +726,12 @@ impl Tree {
                 );
                 continue;
             }
-            // A role directly in the model root is named by its short name (`app_3`); a role
-            // inside a group by its path (`grid[a].leader`), since its short name (`leader`)
-            // is shared with the same role of every other group. Either way the name depends
-            // on the role alone, so a child keeps its name when the selection changes.
-            let nested =
-                r.1.segs()
-                    .iter()
-                    .filter(|s| matches!(s, Seg::Field(_)))
-                    .count()
-                    > 1;
-            let mut name = if nested {
-                r.1.to_string()
-            } else {
-                r.1.short_name("_")
-            };
+            // A child is keyed by its role's path (`apps[app[3]]`, `deploy[grid[a].leader]`),
+            // so its address names the role it is for, and does not change when the
+            // selection does; by the role's address when roles of several models share a path.
+            let mut name = r.1.to_string();
             if !used.insert(name.clone()) {
-                name = format!("{name}#{}", used.len());
+                name = format!("{}/{name}", self.models[r.0].name);
                 used.insert(name.clone());
             }
             let child = decl.child(RefPath::concrete(self.models[r.0].type_key, &r.1));
@@ -893,6 +882,18 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             &(i, ModelPath::root()),
             format!("two models are named `{name}`"),
         );
+    }
+    for (i, m) in input.models.iter().enumerate() {
+        if !crate::address::is_valid_model_name(&m.name) {
+            t.diag(
+                DiagKind::BadArgument,
+                &(i, ModelPath::root()),
+                format!(
+                    "a model's name is the first part of every address in it (`web/app[0]`): use letters, digits, `_` and `-`, not {:?}",
+                    m.name
+                ),
+            );
+        }
     }
     let masked: BTreeSet<String> = input.overrides.iter().map(|v| v.name.clone()).collect();
     // Global overrides whose value is an infra output: resolved like any output variable
@@ -1080,11 +1081,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             deps: Vec::new(),
             address_output: r.address.map(str::to_string),
             short_name: l.1.short_name("_"),
-            long_name: l.1.long_name(&model, "_"),
             loc: n.loc,
         });
     }
-    let mut long_names: FxMap<String, Loc> = FxMap::default();
     for l in &res_locs {
         let id = res_ids[l];
         let (kind, spec_err, problems, cloud) = match &t.nodes[l].entry {
@@ -1144,14 +1143,6 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             }
         }
         resources[id.index()].deps = deps.into_iter().collect();
-        let ln = resources[id.index()].long_name.clone();
-        if let Some(prev) = long_names.insert(ln.clone(), l.clone()) {
-            t.diag(
-                DiagKind::DuplicateName,
-                l,
-                format!("`{ln}` is also the name of `{}`", prev.1),
-            );
-        }
     }
     // A subnet must lie inside its network (when both are literal).
     for r in &resources {
@@ -1190,10 +1181,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             .map(|w| w.into_iter().map(ResourceId).collect())
             .collect(),
         Err(cyc) => {
-            let names: Vec<String> = cyc
-                .iter()
-                .map(|&i| resources[i as usize].long_name.clone())
-                .collect();
+            let names: Vec<String> = cyc.iter().map(|&i| resources[i as usize].key()).collect();
             let l = res_locs[cyc[0] as usize].clone();
             t.diag(
                 DiagKind::ResourceCycle,
@@ -1444,7 +1432,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 task_problems.push((
                     l.clone(),
                     DiagKind::NoHost,
-                    format!("the task runs on role `{}`, which has no host", r.path),
+                    format!("the task runs on role `{}`, which has no host", r.address()),
                 ));
             } else {
                 creds = creds.or(&r.conn.creds);
@@ -1513,10 +1501,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             .map(|w| w.into_iter().map(TaskId).collect())
             .collect(),
         Err(cyc) => {
-            let names: Vec<String> = cyc
-                .iter()
-                .map(|&i| tasks[i as usize].path.to_string())
-                .collect();
+            let names: Vec<String> = cyc.iter().map(|&i| tasks[i as usize].key()).collect();
             let l = task_locs[cyc[0] as usize].clone();
             t.diag(
                 DiagKind::TaskCycle,

@@ -22,6 +22,7 @@ pub use build::plan;
 pub use vars::{Expanded, NoOutputs, Outputs, VarError, VisibleVar};
 
 use crate::Model;
+use crate::address::Address;
 use crate::component::Visit;
 use crate::config::{Action, Credentials, RetryPolicy};
 use crate::namespace::{Var, VarValue, Vars};
@@ -256,18 +257,22 @@ pub struct PlannedResource {
     pub deps: Vec<ResourceId>,
     /// Output naming the address, for addressable kinds.
     pub address_output: Option<String>,
-    /// Short display name (`app_3`).
+    /// Actuator's short name (`app_3`: the field, then the keys); the resource's name is its
+    /// [`address`](Self::address).
     pub short_name: String,
-    /// Long display name (`web.app.3.app_3`).
-    pub long_name: String,
     /// Where it was declared.
     pub loc: SourceLoc,
 }
 
 impl PlannedResource {
-    /// The stable key of this resource in state: `<model>/<path>`.
+    /// Its address (`web/app[3]`): its name everywhere.
+    pub fn address(&self) -> Address {
+        Address::new(self.model.clone(), self.path.clone())
+    }
+
+    /// Its address as text: its key in state.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.model, self.path)
+        self.address().to_string()
     }
 }
 
@@ -311,6 +316,13 @@ pub struct PlannedRole {
     pub loc: SourceLoc,
 }
 
+impl PlannedRole {
+    /// Its address (`ns/app[3]`): its name everywhere.
+    pub fn address(&self) -> Address {
+        Address::new(self.model.clone(), self.path.clone())
+    }
+}
+
 /// A config task.
 #[derive(Clone, Debug)]
 pub struct PlannedTask {
@@ -318,7 +330,7 @@ pub struct PlannedTask {
     pub id: TaskId,
     /// Model instance name.
     pub model: String,
-    /// Path (`deploy[app_3]`).
+    /// Path (`deploy[app[3]]`).
     pub path: ModelPath,
     /// The action (strings not yet `!{}`-expanded).
     pub action: Action,
@@ -339,9 +351,14 @@ pub struct PlannedTask {
 }
 
 impl PlannedTask {
-    /// The stable key of this task in state: `<model>/<path>`.
+    /// Its address (`cfg/deploy[app[3]]`): its name everywhere.
+    pub fn address(&self) -> Address {
+        Address::new(self.model.clone(), self.path.clone())
+    }
+
+    /// Its address as text: its key in state.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.model, self.path)
+        self.address().to_string()
     }
 }
 
@@ -429,12 +446,12 @@ impl Plan {
                 None => {
                     let pid = outputs
                         .provider_id(sr.target)
-                        .ok_or_else(|| format!("{} has no provider id yet", target.long_name))?;
+                        .ok_or_else(|| format!("{} has no provider id yet", target.key()))?;
                     serde_json::json!({ "$ref": target.key(), "id": pid })
                 }
                 Some(f) => outputs
                     .output(sr.target, f)
-                    .ok_or_else(|| format!("{}.{f} is not known yet", target.long_name))?,
+                    .ok_or_else(|| format!("{}:{f} is not known yet", target.key()))?,
             };
             if let Some(slot) = spec.pointer_mut(&sr.pointer) {
                 *slot = value;

@@ -13,10 +13,10 @@ fn spec_text(p: &Plan, r: &super::PlannedResource) -> String {
     for sr in &r.refs {
         let target = &p.resources[sr.target.index()];
         let shown = match &sr.field {
-            None => serde_json::Value::String(format!("<{}>", target.long_name)),
+            None => serde_json::Value::String(format!("<{}>", target.key())),
             Some(f) => serde_json::Value::String(format!(
-                "<{}.{f}: known after provisioning>",
-                target.long_name
+                "<{}:{f}, known after provisioning>",
+                target.key()
             )),
         };
         if let Some(slot) = spec.pointer_mut(&sr.pointer) {
@@ -60,8 +60,8 @@ impl Plan {
         match host {
             PlannedHost::Resource { resource, output } => {
                 format!(
-                    "{}.{output} (known after provisioning)",
-                    self.resources[resource.index()].long_name
+                    "{}:{output}, known after provisioning",
+                    self.resources[resource.index()].key()
                 )
             }
             PlannedHost::Address(a) => a.clone(),
@@ -141,7 +141,7 @@ impl Plan {
                 writeln!(
                     o,
                     "    + {} ({}, via {}) {}",
-                    r.long_name,
+                    r.key(),
                     r.kind,
                     r.provider,
                     spec_text(self, r)
@@ -152,18 +152,15 @@ impl Plan {
         for r in &self.resources {
             for sr in &r.refs {
                 if let Some(f) = &sr.field {
-                    deferred.push(format!(
-                        "{}.{f}",
-                        self.resources[sr.target.index()].long_name
-                    ));
+                    deferred.push(format!("{}:{f}", self.resources[sr.target.index()].key()));
                 }
             }
         }
         for role in &self.roles {
             if let PlannedHost::Resource { resource, output } = &role.host {
                 deferred.push(format!(
-                    "{}.{output}",
-                    self.resources[resource.index()].long_name
+                    "{}:{output}",
+                    self.resources[resource.index()].key()
                 ));
             }
         }
@@ -171,8 +168,8 @@ impl Plan {
             for v in &s.vars {
                 if let super::PVal::Out { resource, field } = &v.value {
                     deferred.push(format!(
-                        "{}.{field}",
-                        self.resources[resource.index()].long_name
+                        "{}:{field}",
+                        self.resources[resource.index()].key()
                     ));
                 }
             }
@@ -188,7 +185,7 @@ impl Plan {
         if !self.roles.is_empty() {
             writeln!(o, "\nRoles: {}", self.roles.len())?;
             for r in &self.roles {
-                writeln!(o, "  {} on {}", r.path, self.host_text(&r.host))?;
+                writeln!(o, "  {} on {}", r.address(), self.host_text(&r.host))?;
                 for v in self.visible_vars(r.id, &NoOutputs) {
                     let shown = match &v.value {
                         Ok(e) if e.secret => REDACTED.to_string(),
@@ -224,23 +221,19 @@ impl Plan {
                         "<no role>".to_string()
                     } else {
                         let r = &self.roles[t.run_on.index()];
-                        format!("{} ({})", r.path, self.host_text(&r.host))
+                        format!("{} ({})", r.address(), self.host_text(&r.host))
                     };
                     let after = if t.deps.is_empty() {
                         String::new()
                     } else {
-                        let names: Vec<String> = t
-                            .deps
-                            .iter()
-                            .map(|d| self.tasks[d.index()].path.to_string())
-                            .collect();
+                        let names: Vec<String> =
+                            t.deps.iter().map(|d| self.tasks[d.index()].key()).collect();
                         format!(" after {}", names.join(", "))
                     };
                     writeln!(
                         o,
-                        "    - {}.{}: {} on {on}{after}",
-                        t.model,
-                        t.path,
+                        "    - {}: {} on {on}{after}",
+                        t.key(),
                         self.action_text(t)
                     )?;
                 }

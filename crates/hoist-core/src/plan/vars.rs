@@ -122,7 +122,7 @@ impl Plan {
             cycle.push(name.to_string());
             return Err(VarError::Cycle { cycle });
         }
-        let role_name = || self.roles[role.index()].name.clone();
+        let role_name = || self.roles[role.index()].address().to_string();
         let Some(var) = self.lookup(role, name) else {
             return Err(VarError::Missing {
                 name: name.to_string(),
@@ -155,8 +155,8 @@ impl Plan {
                 }),
                 None => Ok(Expanded {
                     text: format!(
-                        "<known after provisioning: {}.{field}>",
-                        self.resources[resource.index()].long_name
+                        "<known after provisioning: {}:{field}>",
+                        self.resources[resource.index()].key()
                     ),
                     deferred: true,
                     secret: false,

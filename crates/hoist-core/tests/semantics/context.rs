@@ -208,6 +208,6 @@ fn mine_in_a_role_variable_uses_the_role_key() {
     assert!(resource_set(&p).contains("web/racks[4].switch"));
     assert_eq!(
         crate::var(&p, "app[4]", "SWITCH_IP").unwrap(),
-        "<known after provisioning: web.racks.4.switch.ip>"
+        "<known after provisioning: web/racks[4].switch:ip>"
     );
 }

@@ -175,7 +175,7 @@ fn run_from_runs_on_another_role_host_with_the_task_role_variables() {
     assert_eq!(expand(&p, &task_role(&p, "hop"), "!{WHO}").unwrap(), "web");
     let text = p.render();
     assert!(
-        text.contains("- cfg.hop: shell \"echo !{WHO}\" on bastion (web.bastion.ip"),
+        text.contains("- cfg/hop: shell \"echo !{WHO}\" on ns/bastion (web/bastion:ip"),
         "{text}"
     );
 }
@@ -347,6 +347,6 @@ fn local_and_null_tasks_need_no_role() {
     assert_eq!(p.tasks.len(), 3);
     assert!(
         p.render()
-            .contains("- cfg.l: local echo hi on the controller")
+            .contains("- cfg/l: local echo hi on the controller")
     );
 }

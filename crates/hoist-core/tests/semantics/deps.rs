@@ -145,7 +145,7 @@ fn a_task_cycle_is_rejected_naming_the_cycle() {
     assert_eq!(names.first(), names.last(), "{d}");
     let mut members: Vec<&str> = names[..3].to_vec();
     members.sort_unstable();
-    assert_eq!(members, ["a", "b", "c"], "{d}");
+    assert_eq!(members, ["cfg/a", "cfg/b", "cfg/c"], "{d}");
 }
 
 #[test]
@@ -159,7 +159,7 @@ fn a_task_after_itself_is_a_cycle() {
             .config("cfg", &itself),
     );
     let d = diag_of(&e, DiagKind::TaskCycle);
-    assert!(d.message.ends_with(": a -> a"), "{d}");
+    assert!(d.message.ends_with(": cfg/a -> cfg/a"), "{d}");
     let after_group = cfg(|r| Deps::new([(r.a.clone() & r.b.clone()) | r.b]));
     let e = errors_of(
         PlanInput::new("t")
@@ -167,7 +167,7 @@ fn a_task_after_itself_is_a_cycle() {
             .config("cfg", &after_group),
     );
     let d = diag_of(&e, DiagKind::TaskCycle);
-    assert!(d.message.ends_with(": b -> b"), "{d}");
+    assert!(d.message.ends_with(": cfg/b -> cfg/b"), "{d}");
 }
 
 /// A nested config model: a struct of tasks with its own dependencies.

@@ -209,7 +209,7 @@ fn missing_variable_names_the_variable_and_the_role() {
     let e = one_task(Task::shell("echo !{NOPE}").role(Ns::refs().web));
     let d = diag_of(&e, DiagKind::MissingVariable);
     assert!(
-        d.message.contains("`NOPE`") && d.message.contains("`web`"),
+        d.message.contains("`NOPE`") && d.message.contains("`ns/web`"),
         "{d}"
     );
 }
@@ -461,7 +461,7 @@ fn a_resource_cycle_is_reported_naming_the_cycle() {
     assert_eq!(names.first(), names.last(), "{d}");
     let mut members = names[..3].to_vec();
     members.sort_unstable();
-    assert_eq!(members, ["web.a", "web.b", "web.c"], "{d}");
+    assert_eq!(members, ["web/a", "web/b", "web/c"], "{d}");
 }
 
 #[test]

@@ -171,15 +171,14 @@ fn from_fn_builds_each_child_from_its_key() {
 }
 
 #[test]
-fn children_have_short_names_field_underscore_key_and_collapsed_long_names() {
+fn children_are_addressed_by_key_and_keep_actuators_short_names() {
     let infra = Infra::with(Multi::new(server()).keys([3]));
     let p = plan_of(PlanInput::new("t").infra("web", &infra));
     let g = res(&p, "web/grid[3]");
     assert_eq!(g.short_name, "grid_3");
-    assert_eq!(g.long_name, "web.grid.3.grid_3");
-    // `<model>.<field>.<name>` with the repeated part collapsed
+    assert_eq!(g.address().to_string(), "web/grid[3]");
     assert_eq!(res(&p, "web/net").short_name, "net");
-    assert_eq!(res(&p, "web/net").long_name, "web.net");
+    assert_eq!(res(&p, "web/net").key(), "web/net");
 }
 
 #[derive(Model)]
@@ -235,13 +234,7 @@ fn nested_multi_of_groups_with_keys_at_two_levels() {
     );
     let n = res(&p, "web/racks[b].nodes[1]");
     assert_eq!(n.short_name, "nodes_1");
-    assert_eq!(n.long_name, "web.racks.b.nodes.1.nodes_1");
-    assert_eq!(
-        res(&p, "web/racks[a].switch").long_name,
-        "web.racks.a.switch"
-    );
-    // only the name collapses into the last path part: `lb.lb` + `lb` is `web.lb.lb`
-    assert_eq!(res(&p, "web/lb.lb").long_name, "web.lb.lb");
+    assert_eq!(n.key(), "web/racks[b].nodes[1]");
 }
 
 #[test]
@@ -293,7 +286,7 @@ fn multi_roles_are_lazy_too_and_named_field_underscore_key() {
 }
 
 #[test]
-fn long_names_stay_distinct_when_a_group_repeats_the_model_name() {
+fn addresses_stay_distinct_when_a_group_repeats_the_model_name() {
     #[derive(Model)]
     struct Web {
         net: Network,
@@ -310,6 +303,6 @@ fn long_names_stay_distinct_when_a_group_repeats_the_model_name() {
         },
     };
     let p = plan_of(PlanInput::new("t").infra("web", &infra));
-    assert_eq!(res(&p, "web/net").long_name, "web.net");
-    assert_eq!(res(&p, "web/web.net").long_name, "web.web.net");
+    assert_eq!(res(&p, "web/net").key(), "web/net");
+    assert_eq!(res(&p, "web/web.net").key(), "web/web.net");
 }

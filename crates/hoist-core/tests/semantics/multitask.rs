@@ -2,7 +2,6 @@
 //! `<field>[<role short name>]`; selections by all / list / key / keys / regex / predicate /
 //! union / field; a nested config model as the template.
 
-use hoist::path::Seg;
 use hoist::*;
 
 use crate::{edge_set, edges, expand, plan_of, task, task_paths, task_role};
@@ -58,17 +57,8 @@ fn fan_out(sel: impl FnOnce(NsRefs) -> Selection) -> Vec<String> {
             .strip_prefix("deploy[")
             .and_then(|s| s.strip_suffix(']'))
             .unwrap();
-        let fields = role
-            .path
-            .segs()
-            .iter()
-            .filter(|s| matches!(s, Seg::Field(_)))
-            .count();
-        if fields == 1 {
-            assert_eq!(key, role.name, "{path} runs as {}", role.path);
-        } else {
-            assert_eq!(key, role.path.to_string(), "{path} runs as {}", role.path);
-        }
+        // A child is keyed by its role's path: its address names the role it is for.
+        assert_eq!(key, role.path.to_string(), "{path} runs as {}", role.path);
         assert_eq!(t.run_on, t.role);
     }
     task_paths(&p)
@@ -77,10 +67,10 @@ fn fan_out(sel: impl FnOnce(NsRefs) -> Selection) -> Vec<String> {
 #[test]
 fn fan_out_over_all_children_of_a_multi_role() {
     let want = [
-        "deploy[app_0]",
-        "deploy[app_1]",
-        "deploy[app_2]",
-        "deploy[app_3]",
+        "deploy[app[0]]",
+        "deploy[app[1]]",
+        "deploy[app[2]]",
+        "deploy[app[3]]",
     ];
     assert_eq!(fan_out(|r| r.app.all()), want);
     // a multi reference converts to "all its children"
@@ -95,35 +85,35 @@ fn fan_out_over_an_explicit_list_of_roles() {
     );
     assert_eq!(
         fan_out(|r| vec![r.app.at(2), r.db].into()),
-        ["deploy[app_2]", "deploy[db]"]
+        ["deploy[app[2]]", "deploy[db]"]
     );
     assert_eq!(fan_out(|r| r.web.into()), ["deploy[web]"]);
 }
 
 #[test]
 fn fan_out_over_one_key_or_a_key_set() {
-    assert_eq!(fan_out(|r| r.app.key(1)), ["deploy[app_1]"]);
+    assert_eq!(fan_out(|r| r.app.key(1)), ["deploy[app[1]]"]);
     assert_eq!(
         fan_out(|r| r.app.keys([0, 2])),
-        ["deploy[app_0]", "deploy[app_2]"]
+        ["deploy[app[0]]", "deploy[app[2]]"]
     );
     // a key selection picks among existing children; it does not create any
-    assert_eq!(fan_out(|r| r.app.keys([3, 9])), ["deploy[app_3]"]);
+    assert_eq!(fan_out(|r| r.app.keys([3, 9])), ["deploy[app[3]]"]);
 }
 
 #[test]
 fn fan_out_over_keys_matching_or_not_matching_a_regex() {
     assert_eq!(
         fan_out(|r| r.region.matching("^eu-")),
-        ["deploy[region_eu-north]", "deploy[region_eu-west]"]
+        ["deploy[region[eu-north]]", "deploy[region[eu-west]]"]
     );
     assert_eq!(
         fan_out(|r| r.region.not_matching("^eu-")),
-        ["deploy[region_us-east]"]
+        ["deploy[region[us-east]]"]
     );
     assert_eq!(
         fan_out(|r| r.app.matching("^[13]$")),
-        ["deploy[app_1]", "deploy[app_3]"]
+        ["deploy[app[1]]", "deploy[app[3]]"]
     );
 }
 
@@ -133,7 +123,7 @@ fn fan_out_over_keys_satisfying_a_predicate() {
         fan_out(|r| r
             .app
             .filter(|k| k.as_str().parse::<u32>().is_ok_and(|n| n % 2 == 0))),
-        ["deploy[app_0]", "deploy[app_2]"]
+        ["deploy[app[0]]", "deploy[app[2]]"]
     );
 }
 
@@ -146,7 +136,7 @@ fn fan_out_over_a_union_removes_duplicates() {
             .union(r.db.clone())
             .union(r.region.matching("us"))
             .union(r.db)),
-        ["deploy[app_0]", "deploy[db]", "deploy[region_us-east]"]
+        ["deploy[app[0]]", "deploy[db]", "deploy[region[us-east]]"]
     );
 }
 
@@ -177,7 +167,7 @@ fn each_child_sees_the_variables_of_its_own_role() {
     };
     let p = plan_of(PlanInput::new("t").namespace("ns", &ns).config("cfg", &cfg));
     for k in 0..4 {
-        let t = format!("deploy[app_{k}]");
+        let t = format!("deploy[app[{k}]]");
         assert_eq!(task_role(&p, &t), format!("app[{k}]"));
         assert_eq!(
             expand(&p, &format!("app[{k}]"), "!{ID}").unwrap(),
@@ -205,7 +195,7 @@ fn the_selection_includes_children_made_by_references_elsewhere() {
         all: MultiTask::new(|r| Task::ping().role(r), Ns2::refs().app),
     };
     let p = plan_of(PlanInput::new("t").namespace("ns", &ns).config("cfg", &cfg));
-    assert_eq!(task_paths(&p), ["all[app_7]", "one"]);
+    assert_eq!(task_paths(&p), ["all[app[7]]", "one"]);
 }
 
 /// A nested config model: a struct of tasks with its own defaults and dependencies.
@@ -252,7 +242,7 @@ fn a_nested_config_model_as_template_is_spliced_in_once_per_role() {
     let p = plan_of(PlanInput::new("t").namespace("ns", &ns).config("cfg", &cfg));
     let mut want = vec![];
     for k in [1, 2] {
-        let c = format!("deploy[app_{k}]");
+        let c = format!("deploy[app[{k}]]");
         want.push(("setup".to_string(), format!("{c}.install")));
         want.push((format!("{c}.install"), format!("{c}.configure")));
         want.push((format!("{c}.configure"), format!("{c}.start")));

@@ -144,7 +144,7 @@ fn plan_input_override_with_another_infra_output_uses_that_resource() {
     );
     assert_eq!(
         var(&p, "db", "QUERY_HOST").unwrap(),
-        "<known after provisioning: web.query.20.query_20.private_ip>"
+        "<known after provisioning: web/query[20]:private_ip>"
     );
 }
 

@@ -159,7 +159,7 @@ fn a_resource_referred_to_many_times_is_planned_once_and_every_ref_resolves_to_i
     // the variable names the same resource
     assert_eq!(
         var(&p, "a", "APP_IP").unwrap(),
-        "<known after provisioning: web.app.3.app_3.ip>"
+        "<known after provisioning: web/app[3]:ip>"
     );
 }
 
@@ -236,7 +236,7 @@ fn spec_refs_become_dependency_edges_and_resolve_to_provider_ids_and_outputs() {
     // before provisioning, the spec cannot be resolved, and the error names what is missing
     let err = p.resolve_spec(app.id, &NotYet).unwrap_err();
     assert!(
-        err.contains("web.subnet") || err.contains("web.db"),
+        err.contains("web/subnet") || err.contains("web/db"),
         "{err}"
     );
 

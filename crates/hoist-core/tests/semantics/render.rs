@@ -163,7 +163,7 @@ fn the_web_system_plan_has_the_expected_graphs() {
     );
     let mut want = edge_set(&[("db_install", "db_schema"), ("lb_conf", "smoke")]);
     for k in 0..3 {
-        let c = format!("app[app_{k}]");
+        let c = format!("app[app[{k}]]");
         want.insert(("db_schema".into(), format!("{c}.install")));
         want.insert((format!("{c}.install"), format!("{c}.config")));
         want.insert((format!("{c}.config"), format!("{c}.start")));

@@ -131,7 +131,7 @@ fn an_override_fills_a_variable_declared_without_a_value() {
         var(&p, "alice", "DB_URL"),
         Err(VarError::Unset {
             name: "DB_URL".into(),
-            role: "alice".into()
+            role: "ns/alice".into()
         })
     );
     let p = plan_of(
@@ -237,13 +237,13 @@ fn a_missing_variable_names_the_variable_the_role_and_the_chain() {
         e,
         VarError::Missing {
             name: "HOST".into(),
-            role: "bob".into(),
+            role: "ns/bob".into(),
             via: vec!["URL".into()]
         }
     );
     let msg = e.to_string();
     assert!(
-        msg.contains("`HOST`") && msg.contains("`bob`") && msg.contains("URL"),
+        msg.contains("`HOST`") && msg.contains("`ns/bob`") && msg.contains("URL"),
         "{msg}"
     );
 }
@@ -262,7 +262,7 @@ fn a_missing_variable_in_a_task_is_a_plan_error_naming_variable_and_role() {
     let d = diag_of(&e, DiagKind::MissingVariable);
     assert_eq!(d.path.to_string(), "t");
     assert!(
-        d.message.contains("`NOPE`") && d.message.contains("`bob`"),
+        d.message.contains("`NOPE`") && d.message.contains("`ns/bob`"),
         "{d}"
     );
 }
@@ -406,7 +406,7 @@ fn an_infra_output_variable_is_known_after_provisioning_and_resolves_through_out
     assert!(at_plan.deferred);
     assert_eq!(
         at_plan.text,
-        "pg://<known after provisioning: web.db.private_ip>:5432/app"
+        "pg://<known after provisioning: web/db:private_ip>:5432/app"
     );
     // deferred variables are neither errors nor environment entries at plan time
     let (e, errs) = env(&p, "alice");
@@ -415,7 +415,7 @@ fn an_infra_output_variable_is_known_after_provisioning_and_resolves_through_out
         "{e:?} {errs:?}"
     );
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
-    assert!(p.render().contains("web.db.private_ip"));
+    assert!(p.render().contains("web/db:private_ip"));
 
     let outs = Provisioned::new(&p).out("web/db", "private_ip", "10.0.1.9");
     let after = p.var_value(alice, "DB_URL", &outs).unwrap();

@@ -224,7 +224,7 @@ async fn hang_mid_run(keep_going: bool) {
         // Events are delivered on their own thread: hanging the host there is fine.
         .subscribe(move |e: &hoist_orchestrator::Event| {
             if let EventKind::TaskStarting { key, .. } = &e.kind
-                && key == "cfg/chains[host_1].slow"
+                && key == "cfg/chains[host[1]].slow"
             {
                 once.call_once(|| {
                     let st = std::process::Command::new(&script)
@@ -248,17 +248,19 @@ async fn hang_mid_run(keep_going: bool) {
         "the hang was never injected\n{report}"
     );
 
-    let failed = report.task("cfg/chains[host_1].slow").unwrap();
+    let failed = report.task("cfg/chains[host[1]].slow").unwrap();
     assert_eq!(failed.outcome, TaskOutcome::Failed, "{report}");
     let label = format!("{}:{}", bed.hosts[1].address, bed.hosts[1].port);
     let err = failed.error.as_deref().unwrap_or_default();
     assert!(failed.host.contains(&bed.hosts[1].address), "{report}");
     assert!(err.contains(&label) || err.contains("timed out"), "{err}");
     for stage in ["mid", "last"] {
-        let t = report.task(&format!("cfg/chains[host_1].{stage}")).unwrap();
+        let t = report
+            .task(&format!("cfg/chains[host[1]].{stage}"))
+            .unwrap();
         assert_eq!(t.outcome, TaskOutcome::NotRun, "{report}");
     }
-    for other in ["host_0", "host_2"] {
+    for other in ["host[0]", "host[2]"] {
         // Started before the failure: finished either way.
         for stage in ["slow", "mid"] {
             let t = report

@@ -12,6 +12,10 @@ const FIXTURE: &str = include_str!("../fixtures/v1-shop.state.json");
 /// What every store must make of the schema-1 `shop` state.
 fn check_migrated(s: &SystemState) {
     assert_eq!(s.schema, SCHEMA_VERSION);
+    assert!(
+        s.resources.values().all(|r| r.identity.is_none()),
+        "unknown before schema 3"
+    );
     assert_eq!(s.system, "shop");
     assert_eq!(s.generation, 1);
     assert_eq!(s.resources.len(), 2);
