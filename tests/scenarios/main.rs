@@ -7,6 +7,7 @@
 
 mod adoption;
 mod cancel;
+mod checks;
 mod events;
 mod failures;
 mod identity;

@@ -73,6 +73,9 @@ pub trait ErasedMulti: Send + Sync {
     fn child(&self, key: &Key) -> Box<dyn Visit>;
     /// Keys declared up front with [`Multi::keys`].
     fn declared_keys(&self) -> &[Key];
+    /// True if references may make children with other keys than the declared ones
+    /// ([`Multi::open_keys`]; always, when no key is declared).
+    fn takes_other_keys(&self) -> bool;
     /// Variables attached to the multi as a container.
     fn vars(&self) -> Option<&Vars>;
     /// Where the multi was declared.
@@ -110,6 +113,7 @@ pub trait ErasedMultiTask: Send + Sync {
 pub struct Multi<T> {
     make: Arc<dyn Fn(&Key) -> T + Send + Sync>,
     keys: Vec<Key>,
+    open: bool,
     vars: Option<Vars>,
     loc: SourceLoc,
 }
@@ -121,6 +125,7 @@ impl<T: Component + Clone> Multi<T> {
         Multi {
             make: Arc::new(move |_| template.clone()),
             keys: Vec::new(),
+            open: false,
             vars: None,
             loc: SourceLoc::caller(),
         }
@@ -134,15 +139,27 @@ impl<T: Component> Multi<T> {
         Multi {
             make: Arc::new(f),
             keys: Vec::new(),
+            open: false,
             vars: None,
             loc: SourceLoc::caller(),
         }
     }
 
-    /// Declares children up front (in addition to those made by references).
+    /// Declares children up front. A multi that declares keys has those children and no
+    /// other: a reference to another key (`app.at(7)` when the keys are `0..3`) is a plan
+    /// error, unless [`open_keys`](Self::open_keys) lets references add children. A multi
+    /// that declares no key has the children references make.
     #[must_use]
     pub fn keys<K: Into<Key>>(mut self, keys: impl IntoIterator<Item = K>) -> Self {
         self.keys.extend(keys.into_iter().map(Into::into));
+        self
+    }
+
+    /// Lets references make children with keys beyond the declared ones (Actuator's
+    /// behaviour): `app.at(7)` then adds a child `app[7]`.
+    #[must_use]
+    pub fn open_keys(mut self) -> Self {
+        self.open = true;
         self
     }
 
@@ -165,6 +182,7 @@ impl<T: Component> Clone for Multi<T> {
         Multi {
             make: self.make.clone(),
             keys: self.keys.clone(),
+            open: self.open,
             vars: self.vars.clone(),
             loc: self.loc,
         }
@@ -185,6 +203,9 @@ impl<T: Component> ErasedMulti for Multi<T> {
     }
     fn declared_keys(&self) -> &[Key] {
         &self.keys
+    }
+    fn takes_other_keys(&self) -> bool {
+        self.open || self.keys.is_empty()
     }
     fn vars(&self) -> Option<&Vars> {
         self.vars.as_ref()

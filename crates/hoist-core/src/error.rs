@@ -33,6 +33,12 @@ pub enum DiagKind {
     NoProvider,
     /// A model given in the wrong place (roles in an infra model, …).
     WrongModel,
+    /// A selection that picks nothing (warning).
+    EmptySelection,
+    /// A variable set twice in one scope (warning).
+    DuplicateVariable,
+    /// An override of a variable that no namespace declares (warning).
+    UnknownOverride,
 }
 
 impl fmt::Display for DiagKind {
@@ -50,6 +56,9 @@ impl fmt::Display for DiagKind {
             DiagKind::BadArgument => "bad argument",
             DiagKind::NoProvider => "no provisioner",
             DiagKind::WrongModel => "wrong model",
+            DiagKind::EmptySelection => "empty selection",
+            DiagKind::DuplicateVariable => "variable set twice",
+            DiagKind::UnknownOverride => "override of an undeclared variable",
         })
     }
 }

@@ -53,6 +53,7 @@ pub mod reference;
 pub mod resource;
 pub mod secret;
 pub mod select;
+pub mod template;
 
 pub use address::{Address, AddressError};
 pub use component::{Component, Multi, Visit, Visitor};
@@ -65,8 +66,8 @@ pub use hoist_derive::Model;
 pub use namespace::{Connection, HostRef, Role, Var, VarValue, Vars};
 pub use path::{Key, ModelPath, SourceLoc};
 pub use plan::{
-    ModelKind, Outputs, Plan, PlanInput, PlannedHost, PlannedResource, PlannedRole, PlannedTask,
-    ProviderCatalog, ResourceId, RoleId, TaskId, VarError, plan,
+    LocalFiles, ModelKind, Outputs, Plan, PlanInput, PlannedHost, PlannedResource, PlannedRole,
+    PlannedTask, ProviderCatalog, ResourceId, RoleId, TaskId, VarError, plan,
 };
 pub use reference::{HasRefPath, MultiRef, Out, OutAny, Ref, RefPath, Val};
 pub use resource::{

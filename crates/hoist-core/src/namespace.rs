@@ -112,6 +112,14 @@ impl Role {
         }
     }
 
+    /// Locates the role at `loc` (what its diagnostics point at): for libraries that make
+    /// roles for their caller, so errors point at the caller's code, not the library's.
+    #[must_use]
+    pub fn located(mut self, loc: SourceLoc) -> Self {
+        self.loc = loc;
+        self
+    }
+
     /// Sets the host.
     #[must_use]
     pub fn host(mut self, host: impl Into<HostRef>) -> Self {
@@ -293,6 +301,8 @@ impl Var {
 pub struct Vars {
     vars: Vec<Var>,
     overrides: Vec<Var>,
+    /// Variables set twice in this block: the first and the second (which wins).
+    replaced: Vec<(Var, SourceLoc)>,
 }
 
 impl Vars {
@@ -328,9 +338,18 @@ impl Vars {
     /// Adds (or replaces) a fully built variable.
     #[must_use]
     pub fn var(mut self, v: Var) -> Self {
-        self.vars.retain(|x| x.name != v.name);
+        if let Some(i) = self.vars.iter().position(|x| x.name == v.name) {
+            let first = self.vars.remove(i);
+            self.replaced.push((first, v.loc));
+        }
         self.vars.push(v);
         self
+    }
+
+    /// The variables set twice in this block (the plan warns about them): the first
+    /// definition, and where the second one (which wins) was made.
+    pub fn replaced(&self) -> &[(Var, SourceLoc)] {
+        &self.replaced
     }
 
     /// Adds an override: it masks a variable of the same name here and further out, without
@@ -365,7 +384,8 @@ impl Vars {
     #[must_use]
     pub fn merged(mut self, other: &Vars) -> Self {
         for v in &other.vars {
-            self = self.var(v.clone());
+            self.vars.retain(|x| x.name != v.name);
+            self.vars.push(v.clone());
         }
         for o in &other.overrides {
             self.overrides.retain(|x| x.name != o.name);

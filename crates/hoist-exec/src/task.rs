@@ -841,10 +841,7 @@ async fn template(
 /// Renders `text` with minijinja: strict undefined variables, no auto-escaping, trailing
 /// newline kept. An undefined variable is named in the error.
 fn render(name: &str, text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.set_keep_trailing_newline(true);
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    let env = hoist_core::template::environment();
     let tmpl = env
         .template_from_named_str(name, text)
         .map_err(|e| format!("{name}: {e}"))?;

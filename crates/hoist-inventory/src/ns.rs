@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use hoist_core::namespace::is_valid_var_name;
-use hoist_core::{Model, Multi, Role, Secret, Vars};
+use hoist_core::{Model, Multi, Role, Secret, SourceLoc, Var, Vars};
 use indexmap::IndexMap;
 
 use crate::model::{ALL, Inventory, ResolvedHost};
@@ -46,36 +46,44 @@ pub struct InventoryNamespace {
 struct Data {
     roles: IndexMap<String, Role>,
     groups: IndexMap<String, (Vars, Vec<String>)>,
+    /// Where the namespace was made: what diagnostics about its roles point at.
+    loc: SourceLoc,
 }
 
 impl Data {
     fn role(&self, host: &str) -> Role {
-        self.roles.get(host).cloned().unwrap_or_else(Role::new)
+        self.roles
+            .get(host)
+            .cloned()
+            .unwrap_or_else(|| Role::new().located(self.loc))
     }
 }
 
-/// Hoist variables from inventory variables (see [`InventoryNamespace`]).
-pub(crate) fn to_vars(vars: &IndexMap<String, String>) -> Vars {
+/// Hoist variables from inventory variables (see [`InventoryNamespace`]), located at `loc`.
+pub(crate) fn to_vars(vars: &IndexMap<String, String>, loc: SourceLoc) -> Vars {
     let mut out = Vars::new();
     for (k, v) in vars {
         if !is_valid_var_name(k) || k.starts_with("ansible_") {
             continue;
         }
         let v = v.replace("!{", "!!{");
-        out = if is_secret_name(k) {
-            out.secret(k, Secret::new(v))
+        let mut var = if is_secret_name(k) {
+            Var::new(k, Secret::new(v))
         } else {
-            out.set(k, v)
+            Var::new(k, v)
         };
+        var.loc = loc;
+        out = out.var(var);
     }
     out
 }
 
-/// The role of a resolved host, with `vars` as its variables.
-pub(crate) fn role_of(h: &ResolvedHost) -> Role {
+/// The role of a resolved host, with `vars` as its variables, located at `loc`.
+pub(crate) fn role_of(h: &ResolvedHost, loc: SourceLoc) -> Role {
     Role::on(h.address.as_str())
         .connection(h.connection())
-        .vars(to_vars(&h.vars))
+        .vars(to_vars(&h.vars, loc))
+        .located(loc)
 }
 
 impl Inventory {
@@ -96,11 +104,15 @@ impl Inventory {
     /// assert_eq!(p.tasks.len(), 2);
     /// assert_eq!(p.role_by_path("inv", "hosts[web1]").unwrap().conn.creds.user.as_deref(), Some("deploy"));
     /// ```
+    ///
+    /// Diagnostics about its roles and variables point at the call of this method.
+    #[track_caller]
     pub fn namespace(&self) -> InventoryNamespace {
+        let loc = SourceLoc::caller();
         let mut roles = IndexMap::new();
         for name in self.hosts.keys() {
             if let Some(h) = self.resolve_with(name, false) {
-                roles.insert(name.clone(), role_of(&h));
+                roles.insert(name.clone(), role_of(&h, loc));
             }
         }
         let mut groups = IndexMap::new();
@@ -110,14 +122,14 @@ impl Inventory {
                 .into_iter()
                 .map(str::to_string)
                 .collect();
-            groups.insert(g.name.clone(), (to_vars(&g.vars), members));
+            groups.insert(g.name.clone(), (to_vars(&g.vars, loc), members));
         }
         let all_vars = self
             .groups
             .get(ALL)
-            .map(|g| to_vars(&g.vars))
+            .map(|g| to_vars(&g.vars, loc))
             .unwrap_or_default();
-        let data = Arc::new(Data { roles, groups });
+        let data = Arc::new(Data { roles, groups, loc });
 
         let d = data.clone();
         let hosts = Multi::from_fn(move |k| d.role(k.as_str())).keys(data.roles.keys());
@@ -130,7 +142,7 @@ impl Inventory {
                 if allowed.contains(h.as_str()) {
                     d2.role(h.as_str())
                 } else {
-                    Role::new()
+                    Role::new().located(d2.loc)
                 }
             })
             .keys(members)

@@ -484,9 +484,15 @@ fn namespace_children_and_unknown_keys() {
         .is_err()
     );
 
-    // an unknown group selects nothing
-    let p = plan_group(&inv, "nope");
-    assert!(p.tasks.is_empty());
+    // an unknown group is an error naming it, not a selection of nothing
+    let cfg = ping("nope");
+    let e = plan(
+        &PlanInput::new("t")
+            .namespace("inv", &ns)
+            .config("cfg", &cfg),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("inv/groups[nope]"), "{e}");
     // a role per host, per membership (`all` and `ungrouped` included)
     let p = plan_group(&inv, "all");
     assert_eq!(p.tasks.len(), 3);

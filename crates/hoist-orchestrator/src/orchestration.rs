@@ -26,6 +26,8 @@ use crate::report::{Report, ResourceOutcome, TaskOutcome};
 use crate::store::StoreSlot;
 
 pub(crate) struct OwnedModel {
+    /// Where the user added it.
+    pub(crate) loc: hoist_core::SourceLoc,
     pub(crate) kind: ModelKind,
     pub(crate) name: String,
     pub(crate) type_key: &'static str,
@@ -114,9 +116,10 @@ impl Orchestration {
     pub fn plan(&self) -> Result<Plan, PlanError> {
         let i = &self.inner;
         let catalog = Catalog(&i.proxies);
-        let mut input = PlanInput::new(&i.system).catalog(&catalog);
+        let files = LocalDir(&i.opts.local_dir);
+        let mut input = PlanInput::new(&i.system).catalog(&catalog).files(&files);
         for m in &i.models {
-            input = input.model_dyn(m.kind, &m.name, m.type_key, &*m.root);
+            input = input.model_dyn(m.kind, &m.name, m.type_key, &*m.root, m.loc);
         }
         for v in i.opts.overrides.iter() {
             input = input.override_var(&v.name, v.value.clone());
@@ -406,8 +409,10 @@ fn now_secs() -> u64 {
 }
 
 impl OrchestrationBuilder {
+    #[track_caller]
     fn model<M: Model>(mut self, kind: ModelKind, name: &str, m: M) -> Self {
         self.models.push(OwnedModel {
+            loc: hoist_core::SourceLoc::caller(),
             kind,
             name: name.to_string(),
             type_key: std::any::type_name::<M>(),
@@ -418,18 +423,21 @@ impl OrchestrationBuilder {
 
     /// Adds an infra model instance named `name`.
     #[must_use]
+    #[track_caller]
     pub fn infra<M: Model>(self, name: &str, m: M) -> Self {
         self.model(ModelKind::Infra, name, m)
     }
 
     /// Adds a namespace model instance.
     #[must_use]
+    #[track_caller]
     pub fn namespace<M: Model>(self, name: &str, m: M) -> Self {
         self.model(ModelKind::Namespace, name, m)
     }
 
     /// Adds a config model instance.
     #[must_use]
+    #[track_caller]
     pub fn config<M: Model>(self, name: &str, m: M) -> Self {
         self.model(ModelKind::Config, name, m)
     }
@@ -655,6 +663,19 @@ impl OrchestrationBuilder {
                 cancel: Cancel::default(),
             }),
         })
+    }
+}
+
+/// The controller's files, relative paths against the orchestration's local directory (what
+/// the task runner reads them from).
+struct LocalDir<'a>(&'a std::path::Path);
+
+impl hoist_core::LocalFiles for LocalDir<'_> {
+    fn read_text(&self, path: &std::path::Path) -> Result<String, String> {
+        std::fs::read_to_string(self.0.join(path)).map_err(|e| e.to_string())
+    }
+    fn exists(&self, path: &std::path::Path) -> bool {
+        self.0.join(path).exists()
     }
 }
 

@@ -328,36 +328,48 @@ impl Tree {
         self.collect(child_loc.0, child_loc.1, src, &*child);
     }
 
-    fn diag(&mut self, kind: DiagKind, at: &Loc, message: String) {
-        let loc = self.nodes.get(at).map(|n| n.loc).unwrap_or_default();
+    /// A diagnostic about the component at `at`, located where it was declared.
+    fn located(
+        &self,
+        kind: DiagKind,
+        at: &Loc,
+        loc: Option<SourceLoc>,
+        message: String,
+    ) -> Diagnostic {
         let model = self
             .models
             .get(at.0)
             .map(|m| m.name.clone())
             .unwrap_or_default();
-        self.diags.push(Diagnostic {
+        Diagnostic {
             kind,
             model,
             path: at.1.clone(),
-            loc,
+            loc: loc.unwrap_or_else(|| self.nodes.get(at).map(|n| n.loc).unwrap_or_default()),
             message,
-        });
+        }
+    }
+
+    fn diag(&mut self, kind: DiagKind, at: &Loc, message: String) {
+        let d = self.located(kind, at, None, message);
+        self.diags.push(d);
+    }
+
+    /// An error about the component at `at`, located at `loc` in the user's source.
+    fn diag_at(&mut self, kind: DiagKind, at: &Loc, loc: SourceLoc, message: String) {
+        let d = self.located(kind, at, Some(loc), message);
+        self.diags.push(d);
     }
 
     fn warn(&mut self, kind: DiagKind, at: &Loc, message: String) {
-        let loc = self.nodes.get(at).map(|n| n.loc).unwrap_or_default();
-        let model = self
-            .models
-            .get(at.0)
-            .map(|m| m.name.clone())
-            .unwrap_or_default();
-        self.warnings.push(Diagnostic {
-            kind,
-            model,
-            path: at.1.clone(),
-            loc,
-            message,
-        });
+        let d = self.located(kind, at, None, message);
+        self.warnings.push(d);
+    }
+
+    /// A warning about the component at `at`, located at `loc` in the user's source.
+    fn warn_at(&mut self, kind: DiagKind, at: &Loc, loc: SourceLoc, message: String) {
+        let d = self.located(kind, at, Some(loc), message);
+        self.warnings.push(d);
     }
 
     /// Resolves `r`, held by the component at `referrer`, materialising multi children.
@@ -437,6 +449,7 @@ impl Tree {
                     here.1.push(Seg::Key(key.clone()));
                     if !self.nodes.contains_key(&here) {
                         here.1.pop();
+                        self.check_key(&here, &key, r)?;
                         self.materialise(&here, key.clone());
                         here.1.push(Seg::Key(key));
                     }
@@ -450,6 +463,27 @@ impl Tree {
             ));
         }
         Ok(here)
+    }
+
+    /// A reference may make a child of `multi` with `key` only if the multi takes keys other
+    /// than those it declares.
+    fn check_key(&self, multi: &Loc, key: &Key, r: &RefPath) -> Result<(), String> {
+        let Some(decl) = self.multis.get(multi) else {
+            return Ok(());
+        };
+        if decl.takes_other_keys() {
+            return Ok(());
+        }
+        let keys = decl.declared_keys();
+        let mut declared: Vec<String> = keys.iter().take(5).map(ToString::to_string).collect();
+        if keys.len() > 5 {
+            declared.push(format!("and {} more", keys.len() - 5));
+        }
+        let path = crate::Address::new(self.models[multi.0].name.clone(), multi.1.key(key.clone()));
+        Err(format!(
+            "`{r}` refers to `{path}`, but the multi declares only the keys {}: declare the key with `.keys(…)`, or let references add keys with `.open_keys()`",
+            declared.join(", ")
+        ))
     }
 
     fn resolve_kind(
@@ -712,6 +746,13 @@ impl Tree {
                 return;
             }
         };
+        if roles.is_empty() {
+            self.warn(
+                DiagKind::EmptySelection,
+                &loc,
+                "the multi-task's selection picks no role, so it makes no task (a key filter that matches no key?)".into(),
+            );
+        }
         let mut used: BTreeSet<String> = BTreeSet::new();
         for r in roles {
             if !matches!(self.entry(&r), Some(Entry::Role(_))) {
@@ -1225,12 +1266,60 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 },
             };
             let s = &mut scopes[sid as usize];
-            s.vars.retain(|x| x.name != v.name);
+            if let Some(i) = s.vars.iter().position(|x| x.name == v.name) {
+                let first = s.vars.remove(i).loc;
+                t.warn_at(
+                    DiagKind::DuplicateVariable,
+                    &b.referrer,
+                    v.loc,
+                    format!(
+                        "variable `{}` is set twice in one scope (first at {first}); this value wins",
+                        v.name
+                    ),
+                );
+            }
             s.vars.push(PVar {
                 name: v.name.clone(),
                 value,
                 in_env: v.in_env,
+                loc: v.loc,
             });
+        }
+        for (first, again) in b.vars.replaced() {
+            t.warn_at(
+                DiagKind::DuplicateVariable,
+                &b.referrer,
+                *again,
+                format!(
+                    "variable `{}` is set twice in one scope (first at {}); this value wins",
+                    first.name, first.loc
+                ),
+            );
+        }
+    }
+    // An override of a variable that no namespace declares changes nothing: a typo, most
+    // likely.
+    for v in input.overrides.iter() {
+        let declared = scopes
+            .iter()
+            .any(|s| s.vars.iter().any(|x| x.name == v.name));
+        if !declared {
+            let at = (
+                t.models
+                    .iter()
+                    .position(|m| m.kind == ModelKind::Namespace)
+                    .unwrap_or(0),
+                ModelPath::root(),
+            );
+            t.warn_at(
+                DiagKind::UnknownOverride,
+                &at,
+                v.loc,
+                format!(
+                    "the override of `{}` changes nothing: no namespace declares a variable `{}`",
+                    v.name, v.name
+                ),
+            );
         }
     }
     drop(blocks);
@@ -1241,6 +1330,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             .iter()
             .map(|v| PVar {
                 name: v.name.clone(),
+                loc: v.loc,
                 value: match &v.value {
                     VarValue::Text(s) => PVal::Text(s.clone()),
                     VarValue::Secret(s) => {
@@ -1392,11 +1482,15 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             }
             defaults_chain = Some((container, chain));
         }
+        // A role named on the task or in its defaults that does not resolve is reported
+        // there; "no role" is for tasks that name none.
+        let mut named = task.task_role().is_some();
         for key in defaults_chain
             .as_ref()
             .map_or(&[][..], |(_, chain)| chain.as_slice())
         {
             if let Some((_, d)) = t.defaults.get(key) {
+                named |= d.role.is_some();
                 let (drole, dfrom) = t
                     .default_roles
                     .get(key)
@@ -1417,7 +1511,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         let from_id = from.and_then(|r| role_ids.get(r).copied());
         let run_on = from_id.or(role_id);
         let local = task.action().is_local();
-        if role_id.is_none() && !local && t.task_roles.get(l).is_none_or(|r| r.0.is_none()) {
+        if role_id.is_none() && !local && !named {
             task_problems.push((
                 l.clone(),
                 DiagKind::NoRole,
@@ -1476,14 +1570,22 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut preds: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); tasks.len()];
     let mut order: Vec<usize> = (0..t.deps.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(t.deps[i].0.1.segs().len()));
+    // Which `Deps` made each edge (the first that did), to point at it if a loop is found.
+    let mut edge_by: FxMap<(u32, u32), usize> = FxMap::default();
     for i in order {
         let deps = &t.deps[i].1;
         let mut node = 0;
+        let mut edges = Edges {
+            preds: &mut preds,
+            by: &mut edge_by,
+            deps: i,
+        };
         for expr in deps.exprs() {
-            dep_ends(&t, &task_locs, &task_ids, &mut preds, i, expr, &mut node);
+            dep_ends(&t, &task_locs, &task_ids, &mut edges, expr, &mut node);
         }
     }
     drop(task_ids);
+    let deps_at: Vec<(Loc, SourceLoc)> = t.deps.iter().map(|(l, d)| (l.clone(), d.loc())).collect();
     t.deps = Vec::new();
     t.dep_nodes = FxMap::default();
     for (i, p) in preds.into_iter().enumerate() {
@@ -1502,15 +1604,27 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             .collect(),
         Err(cyc) => {
             let names: Vec<String> = cyc.iter().map(|&i| tasks[i as usize].key()).collect();
-            let l = task_locs[cyc[0] as usize].clone();
-            t.diag(
-                DiagKind::TaskCycle,
-                &l,
-                format!(
-                    "tasks depend on each other in a loop: {}",
-                    names.join(" -> ")
-                ),
+            let msg = format!(
+                "tasks depend on each other in a loop: {}",
+                names.join(" -> ")
             );
+            // Pointed at the `Deps` declared last among those that made the loop's edges.
+            let closing = cyc
+                .windows(2)
+                .filter_map(|w| {
+                    edge_by
+                        .get(&(w[0], w[1]))
+                        .or_else(|| edge_by.get(&(w[1], w[0])))
+                })
+                .max()
+                .and_then(|&i| deps_at.get(i));
+            match closing {
+                Some((at, src)) => t.diag_at(DiagKind::TaskCycle, at, *src, msg),
+                None => {
+                    let l = task_locs[cyc[0] as usize].clone();
+                    t.diag(DiagKind::TaskCycle, &l, msg);
+                }
+            }
             Vec::new()
         }
     };
@@ -1542,8 +1656,12 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut warned: BTreeSet<(u32, String)> = BTreeSet::new();
     // A role's variables are the same for all its tasks: evaluate them once per role.
     let mut vars_checked = vec![false; p.roles.len()];
+    let mut sources = super::sources::Sources::new(input.files);
     for (i, l) in task_locs.iter().enumerate() {
         let task = &p.tasks[i];
+        for (kind, msg) in sources.check(&p, task) {
+            t.diag(kind, l, msg);
+        }
         if task.role.0 == u32::MAX {
             continue;
         }
@@ -1592,16 +1710,31 @@ fn var_kind(e: &super::VarError) -> DiagKind {
     }
 }
 
-/// Adds the edges of `expr` to `preds` and returns its (entries, exits).
+/// The task graph's edges as they are added, and which `Deps` (by index) adds them.
+struct Edges<'a> {
+    preds: &'a mut Vec<BTreeSet<u32>>,
+    by: &'a mut FxMap<(u32, u32), usize>,
+    deps: usize,
+}
+
+impl Edges<'_> {
+    /// `a` before `b`.
+    fn add(&mut self, a: u32, b: u32) {
+        self.preds[b as usize].insert(a);
+        self.by.entry((a, b)).or_insert(self.deps);
+    }
+}
+
+/// Adds the edges of `expr` and returns its (entries, exits).
 fn dep_ends(
     t: &Tree,
     task_locs: &[Loc],
     task_ids: &FxMap<Loc, TaskId>,
-    preds: &mut Vec<BTreeSet<u32>>,
-    deps_i: usize,
+    edges: &mut Edges<'_>,
     expr: &DepExpr,
     node: &mut usize,
 ) -> (Vec<u32>, Vec<u32>) {
+    let deps_i = edges.deps;
     match expr {
         DepExpr::Node(_) => {
             // numbered as `Tree::scan_dep_expr` numbered them
@@ -1626,12 +1759,12 @@ fn dep_ends(
             let entries: Vec<u32> = set
                 .iter()
                 .copied()
-                .filter(|i| preds[*i as usize].is_disjoint(&inside))
+                .filter(|i| edges.preds[*i as usize].is_disjoint(&inside))
                 .collect();
             let has_succ_inside: BTreeSet<u32> = set
                 .iter()
                 .flat_map(|&i| {
-                    preds[i as usize]
+                    edges.preds[i as usize]
                         .intersection(&inside)
                         .copied()
                         .collect::<Vec<_>>()
@@ -1648,7 +1781,7 @@ fn dep_ends(
             let mut en = Vec::new();
             let mut ex = Vec::new();
             for e in v {
-                let (a, b) = dep_ends(t, task_locs, task_ids, preds, deps_i, e, node);
+                let (a, b) = dep_ends(t, task_locs, task_ids, edges, e, node);
                 en.extend(a);
                 ex.extend(b);
             }
@@ -1658,7 +1791,7 @@ fn dep_ends(
             let mut first: Option<Vec<u32>> = None;
             let mut prev_exits: Vec<u32> = Vec::new();
             for e in v {
-                let (en, ex) = dep_ends(t, task_locs, task_ids, preds, deps_i, e, node);
+                let (en, ex) = dep_ends(t, task_locs, task_ids, edges, e, node);
                 if en.is_empty() && ex.is_empty() {
                     continue;
                 }
@@ -1666,7 +1799,7 @@ fn dep_ends(
                 // the self-edge makes the cycle check report it.
                 for &b in &en {
                     for &a in &prev_exits {
-                        preds[b as usize].insert(a);
+                        edges.add(a, b);
                     }
                 }
                 if first.is_none() {

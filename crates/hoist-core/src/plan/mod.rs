@@ -10,6 +10,7 @@
 
 mod build;
 mod render;
+mod sources;
 mod vars;
 
 use std::collections::BTreeMap;
@@ -88,6 +89,16 @@ pub trait ProviderCatalog {
     }
 }
 
+/// The controller's local files the plan checks (template, copy and script sources): given
+/// by the caller, so that planning itself does no I/O. Relative paths are the caller's to
+/// resolve (the orchestrator: against its local directory).
+pub trait LocalFiles {
+    /// The text of the file at `path`, or why it cannot be read.
+    fn read_text(&self, path: &std::path::Path) -> Result<String, String>;
+    /// True if something (a file or a directory) is at `path`.
+    fn exists(&self, path: &std::path::Path) -> bool;
+}
+
 pub(crate) struct InputModel<'a> {
     pub(crate) kind: ModelKind,
     pub(crate) name: String,
@@ -120,6 +131,7 @@ pub struct PlanInput<'a> {
     pub(crate) overrides: Vars,
     pub(crate) exclude: Vec<RefPath>,
     pub(crate) catalog: Option<&'a dyn ProviderCatalog>,
+    pub(crate) files: Option<&'a dyn LocalFiles>,
     pub(crate) cloud_creds: BTreeMap<String, Credentials>,
 }
 
@@ -132,6 +144,7 @@ impl<'a> PlanInput<'a> {
             overrides: Vars::new(),
             exclude: Vec::new(),
             catalog: None,
+            files: None,
             cloud_creds: BTreeMap::new(),
         }
     }
@@ -150,17 +163,17 @@ impl<'a> PlanInput<'a> {
     }
 
     /// Adds a model given as a trait object (for owners of type-erased models, like the
-    /// orchestrator); `type_key` must be `std::any::type_name` of the model's type.
+    /// orchestrator); `type_key` must be `std::any::type_name` of the model's type, and `loc`
+    /// is where the user added it (what diagnostics about the model as a whole point at).
     #[must_use]
-    #[track_caller]
     pub fn model_dyn(
         mut self,
         kind: ModelKind,
         name: &str,
         type_key: &'static str,
         root: &'a dyn Visit,
+        loc: SourceLoc,
     ) -> Self {
-        let loc = SourceLoc::caller();
         self.models.push(InputModel {
             kind,
             name: name.to_string(),
@@ -213,6 +226,15 @@ impl<'a> PlanInput<'a> {
     #[must_use]
     pub fn catalog(mut self, c: &'a dyn ProviderCatalog) -> Self {
         self.catalog = Some(c);
+        self
+    }
+
+    /// The local files template, copy and script sources are read from: with them, the plan
+    /// checks that each source exists and that each template parses and names only
+    /// variables its role can see. (Inline templates are checked either way.)
+    #[must_use]
+    pub fn files(mut self, f: &'a dyn LocalFiles) -> Self {
+        self.files = Some(f);
         self
     }
 
@@ -376,6 +398,8 @@ pub(crate) struct PVar {
     pub(crate) name: String,
     pub(crate) value: PVal,
     pub(crate) in_env: bool,
+    /// Where it was set.
+    pub(crate) loc: SourceLoc,
 }
 
 #[derive(Clone, Debug, Default)]

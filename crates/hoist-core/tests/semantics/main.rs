@@ -6,6 +6,7 @@
 // `#[derive(Model)]` generates code that names `::hoist`.
 extern crate hoist_core as hoist;
 
+mod checks;
 mod compile_fail;
 mod context;
 mod defaults;
@@ -48,10 +49,21 @@ pub fn errors_of(input: PlanInput<'_>) -> PlanError {
     }
 }
 
-/// Every diagnostic names its model and a source location (`*.rs`, line > 0).
+/// Every diagnostic names its model and a source location (`*.rs`, line > 0) in the user's
+/// code: never in a `src/` file of a hoist crate.
 #[track_caller]
 pub fn assert_located(e: &PlanError) {
-    for d in &e.diagnostics {
+    assert_in_user_code(&e.diagnostics);
+}
+
+/// [`assert_located`] for a list of diagnostics (warnings).
+#[track_caller]
+pub fn assert_in_user_code(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        assert!(
+            !(d.loc.file.contains("hoist-") && d.loc.file.contains("/src/")),
+            "a diagnostic located in hoist's own source: {d:?}"
+        );
         assert!(!d.model.is_empty(), "diagnostic without a model: {d}");
         assert!(
             d.loc.file.ends_with(".rs"),

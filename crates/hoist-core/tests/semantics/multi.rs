@@ -3,7 +3,7 @@
 
 use hoist::*;
 
-use crate::{plan_of, res, resource_keys, resource_set, role, role_keys, set};
+use crate::{diag_of, errors_of, plan_of, res, resource_keys, resource_set, role, role_keys, set};
 
 #[derive(Model)]
 struct Infra {
@@ -116,13 +116,13 @@ fn referring_to_a_key_from_another_resource_makes_that_child_exist() {
 }
 
 #[test]
-fn declared_and_referred_keys_combine_without_duplicates() {
+fn declared_and_referred_keys_combine_without_duplicates_when_keys_are_open() {
     #[derive(Model)]
     struct Ns {
         a: Role,
         b: Role,
     }
-    let infra = Infra::with(Multi::new(server()).keys(0..2));
+    let infra = Infra::with(Multi::new(server()).keys(0..2).open_keys());
     let r = Infra::refs();
     let ns = Ns {
         a: Role::on(r.grid.at(1)),
@@ -134,6 +134,31 @@ fn declared_and_referred_keys_combine_without_duplicates() {
             .namespace("ns", &ns),
     );
     assert_eq!(grid_keys(&p), ["web/grid[0]", "web/grid[1]", "web/grid[7]"]);
+}
+
+#[test]
+fn a_reference_to_a_key_a_multi_does_not_declare_is_an_error() {
+    #[derive(Model)]
+    struct Ns {
+        b: Role,
+    }
+    let infra = Infra::with(Multi::new(server()).keys(0..3));
+    let ns = Ns {
+        b: Role::on(Infra::refs().grid.at(7)),
+    };
+    let e = errors_of(
+        PlanInput::new("t")
+            .infra("web", &infra)
+            .namespace("ns", &ns),
+    );
+    let d = diag_of(&e, DiagKind::UnresolvedReference);
+    assert_eq!(d.path.to_string(), "b");
+    assert!(
+        d.message.contains("`web/grid[7]`")
+            && d.message.contains("0, 1, 2")
+            && d.message.contains(".open_keys()"),
+        "{d}"
+    );
 }
 
 #[test]

@@ -57,7 +57,7 @@ impl WebNs {
         WebNs {
             db: Role::on(i.db.clone()).var("PGDATA", "/var/lib/postgresql"),
             app: Multi::new(Role::on(i.app.mine())).keys(0..3),
-            lb: Role::on(i.lb_ip),
+            lb: Role::on(i.lb_ip).var("BACKENDS", "app0 app1 app2"),
             vars: Vars::new()
                 .set("DB_HOST", i.db.out().private_ip)
                 .secret("DB_PASSWORD", Secret::new("s3cr3t-pw"))
@@ -117,7 +117,7 @@ impl WebCfg {
             db_schema: Task::shell("psql -f /srv/schema.sql !{DB_URL}").role(n.db),
             app: MultiTask::new(AppDeploy::new, n.app.clone()),
             lb_conf: Task::template_text(
-                "{% for b in backends %}server {{ b }}\n{% endfor %}",
+                "{% for b in BACKENDS.split() %}server {{ b }}\n{% endfor %}",
                 "/etc/haproxy/haproxy.cfg",
             )
             .role(n.lb),
