@@ -63,3 +63,14 @@ async fn template_problems_fail_the_plan_before_any_provider_call() {
         .unwrap();
     assert_success(&orch.initiate_system().await.unwrap());
 }
+
+#[test]
+fn a_sudo_password_too_short_to_hide_is_refused() {
+    let cloud = sim(Duration::ZERO);
+    let err = builder("checks", &cloud)
+        .sudo_password(hoist::Secret::new("pw"))
+        .build()
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("at least 6"), "{err}");
+}

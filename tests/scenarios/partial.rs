@@ -70,7 +70,7 @@ async fn config_only_against_local_hosts_needs_no_cloud() {
         db: Role::on(HostRef::local(&db))
             .var("NAME", "db")
             .var("PORT", "5432")
-            .var("UNUSED", Secret::new("x")),
+            .var("UNUSED", Secret::new("never-used")),
     };
     let orch = local_builder("config-only")
         .namespace("ns", ns)

@@ -103,6 +103,7 @@ pub fn quick_readiness() -> Readiness {
         attempts: 2,
         interval: Duration::from_millis(20),
         timeout: Duration::from_secs(5),
+        ..Readiness::default()
     }
 }
 

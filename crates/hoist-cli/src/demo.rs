@@ -132,6 +132,7 @@ pub fn builder(
             attempts: 3,
             interval: std::time::Duration::from_millis(20),
             timeout: std::time::Duration::from_secs(5),
+            ..Readiness::default()
         })
 }
 

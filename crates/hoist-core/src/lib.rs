@@ -66,8 +66,9 @@ pub use hoist_derive::Model;
 pub use namespace::{Connection, HostRef, Role, Var, VarValue, Vars};
 pub use path::{Key, ModelPath, SourceLoc};
 pub use plan::{
-    LocalFiles, ModelKind, Outputs, Plan, PlanInput, PlannedHost, PlannedResource, PlannedRole,
-    PlannedTask, ProviderCatalog, ResourceId, RoleId, TaskId, VarError, plan,
+    Expanded, LocalFiles, ModelKind, Outputs, Plan, PlanInput, PlannedHost, PlannedResource,
+    PlannedRole, PlannedTask, ProviderCatalog, ResourceId, RoleId, TaskId, VarError, VisibleVar,
+    plan,
 };
 pub use reference::{HasRefPath, MultiRef, Out, OutAny, Ref, RefPath, Val};
 pub use resource::{

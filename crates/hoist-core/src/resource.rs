@@ -154,8 +154,10 @@ fn cidr_within(inner: &str, outer: &str) -> bool {
     }
 }
 
-fn check_val_cidr(field: &str, v: &Val<String>, out: &mut Vec<String>) {
-    if let Some(s) = v.get()
+/// Checks the CIDR argument `field` of a resource, if it is known at plan time; one that
+/// takes `!{NAME}` from the namespace is checked by the plan once expanded.
+pub fn check_val_cidr(field: &str, v: &Val<String>, out: &mut Vec<String>) {
+    if let Some(s) = v.get().filter(|s| !s.contains("!{"))
         && let Err(e) = check_cidr(s)
     {
         out.push(format!("{field}: {e}"));

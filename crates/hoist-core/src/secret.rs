@@ -53,6 +53,28 @@ impl Serialize for Secret {
     }
 }
 
+/// The shortest secret hoist accepts: every occurrence of a secret is hidden from output, so
+/// a shorter one (`1`, `abc`) would hide unrelated text too (ids, numbers, words).
+pub const MIN_SECRET_LEN: usize = 6;
+
+/// Why `s` cannot be a secret, if it is too short to be hidden from output without mangling
+/// unrelated text (an empty value is fine: there is nothing to hide).
+///
+/// ```
+/// use hoist_core::secret::{Secret, too_short};
+/// assert!(too_short(&Secret::new("1")).is_some());
+/// assert!(too_short(&Secret::new("hunter2")).is_none());
+/// ```
+pub fn too_short(s: &Secret) -> Option<String> {
+    let n = s.expose().chars().count();
+    (n > 0 && n < MIN_SECRET_LEN).then(|| {
+        format!(
+            "a secret of {n} character{} cannot be hidden from output without hiding unrelated text too (every occurrence is replaced): use at least {MIN_SECRET_LEN}",
+            if n == 1 { "" } else { "s" }
+        )
+    })
+}
+
 /// Replaces every occurrence of the given secret values in `text` by [`REDACTED`]. Used on
 /// captured output, command lines and error messages before they reach events or reports.
 ///

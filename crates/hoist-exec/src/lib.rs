@@ -51,7 +51,7 @@ pub mod sudo;
 pub mod task;
 pub mod transport;
 
-pub use connect::{Connector, HostTarget};
+pub use connect::{ConnectError, ConnectFailure, Connector, HostTarget};
 pub use local::LocalTransport;
 pub use sudo::{Become, BecomeTransport};
 pub use task::{

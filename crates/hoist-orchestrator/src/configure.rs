@@ -8,7 +8,8 @@ use hoist_core::{
     Action, Credentials, Outputs, Plan, PlannedHost, ResourceId, RetryPolicy, RoleId, Secret,
 };
 use hoist_exec::{
-    Become, HostTarget, LocalTransport, TaskContext, Transport, VarSource, run_action,
+    Become, ConnectError, ConnectFailure, HostTarget, LocalTransport, TaskContext, TaskErrorKind,
+    Transport, VarSource, run_action,
 };
 use hoist_provider::{HostEndpoint, OutputMap};
 use hoist_state::{ResourceStatus, SystemState, TaskRecord, TaskStatus};
@@ -21,7 +22,7 @@ use crate::error::OrchestrationError;
 use crate::events::{EventKind, Phase};
 use crate::journal::Journal;
 use crate::options::SudoPrompt;
-use crate::report::{CapturedOutput, Report, TaskOutcome, TaskReport};
+use crate::report::{CapturedOutput, Report, ResourceOutcome, TaskOutcome, TaskReport};
 use crate::retry::retry;
 
 /// Outputs of provisioned resources, owned (shared by the task workers).
@@ -230,7 +231,7 @@ async fn connect(
     cx: &RunCx,
     spec: &HostSpec,
     creds: &Credentials,
-) -> Result<Arc<dyn Transport>, String> {
+) -> Result<Arc<dyn Transport>, ConnectError> {
     match spec {
         HostSpec::Local(d) => Ok(Arc::new(LocalTransport::sandbox(d.clone()))),
         HostSpec::Net {
@@ -249,25 +250,38 @@ async fn connect(
                     return Ok(t);
                 }
             }
-            Err(format!(
-                "no transport can reach `{address}`: add a connector for network hosts (the SSH transport), \
-                 or map the host to a reachable endpoint with `connect_override`"
+            Err(ConnectError::new(
+                ConnectFailure::Config,
+                format!(
+                    "no transport can reach `{address}`: add a connector for network hosts (the SSH transport), \
+                     or map the host to a reachable endpoint with `connect_override`"
+                ),
             ))
         }
     }
 }
 
-/// Connects and pings, with bounded attempts.
-async fn ready(cx: &RunCx, spec: &HostSpec, creds: &Credentials) -> Connected {
+/// Connects and pings, with bounded attempts. A host that is down or does not answer is tried
+/// again; a changed or unknown host key, or an unusable setting, stops at once; a refused
+/// login stops at once for a host that already existed, and is tried again for a server
+/// created in this run (`fresh`) only within the readiness's login grace (its keys may not
+/// be installed yet).
+async fn ready(cx: &RunCx, spec: &HostSpec, creds: &Credentials, fresh: bool) -> Connected {
     let r = cx.opts.readiness;
     if r.attempts == 0 {
-        return connect(cx, spec, creds).await;
+        return connect(cx, spec, creds).await.map_err(|e| e.message);
     }
+    let t0 = tokio::time::Instant::now();
+    let retryable = |e: &ConnectError| match e.failure {
+        ConnectFailure::Unreachable => true,
+        ConnectFailure::Refused => fresh && t0.elapsed() < r.login_grace,
+        _ => false,
+    };
     let policy = RetryPolicy::attempts(r.attempts).constant(r.interval);
     let (result, attempts) = retry(
         &policy,
         &cx.cancel,
-        |_: &String| true,
+        retryable,
         |_, _, _| {},
         |_| async {
             let t = connect(cx, spec, creds).await?;
@@ -280,10 +294,11 @@ async fn ready(cx: &RunCx, spec: &HostSpec, creds: &Credentials) -> Connected {
                 local_dir: cx.opts.local_dir.clone(),
                 become_: None,
             };
+            let unreachable = |m: String| ConnectError::new(ConnectFailure::Unreachable, m);
             match tokio::time::timeout(r.timeout, run_action(&Action::Ping, &tcx)).await {
                 Ok(Ok(_)) => Ok(t),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer within {:?}", r.timeout)),
+                Ok(Err(e)) => Err(unreachable(e.to_string())),
+                Err(_) => Err(unreachable(format!("no answer within {:?}", r.timeout))),
             }
         },
     )
@@ -311,9 +326,11 @@ impl SudoPassword {
         }
     }
 
-    /// The password (`None`: sudo without one), asking the prompt on first use.
-    async fn get(&self) -> Option<Secret> {
-        self.cell
+    /// The password (`None`: sudo without one), asking the prompt on first use; an answer
+    /// too short to be hidden from output is refused.
+    async fn get(&self) -> Result<Option<Secret>, String> {
+        let password = self
+            .cell
             .get_or_init(|| async {
                 if let Some(s) = &self.fixed {
                     return Some(s.clone());
@@ -323,7 +340,11 @@ impl SudoPassword {
                 tokio::task::spawn_blocking(move || prompt()).await.ok()
             })
             .await
-            .clone()
+            .clone();
+        match password.as_ref().and_then(hoist_core::secret::too_short) {
+            Some(why) => Err(format!("the sudo password: {why}")),
+            None => Ok(password),
+        }
     }
 
     /// `secrets` plus the password, if it is known by now.
@@ -396,7 +417,20 @@ pub(crate) async fn configure(
     // Hosts the remaining tasks run on, and their readiness.
     let valid = |r: RoleId| r.index() < plan.roles.len();
     let mut host_of: HashMap<usize, Result<(HostSpec, String), String>> = HashMap::new();
-    let mut first_creds: BTreeMap<HostSpec, Credentials> = BTreeMap::new();
+    // Each host, the credentials of the first task on it, and whether it is a server this
+    // run created (which may refuse logins for a while).
+    let created: BTreeSet<&str> = report
+        .resources
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.outcome,
+                ResourceOutcome::Created | ResourceOutcome::Adopted
+            )
+        })
+        .map(|r| r.key.as_str())
+        .collect();
+    let mut first_creds: BTreeMap<HostSpec, (Credentials, bool)> = BTreeMap::new();
     for &i in &todo {
         let t = &plan.tasks[i];
         if t.action.is_local() || !valid(t.run_on) {
@@ -404,9 +438,15 @@ pub(crate) async fn configure(
         }
         let h = resolve_host(cx, plan, &outputs, t.run_on);
         if let Ok((spec, _)) = &h {
+            let fresh = match plan.roles[t.run_on.index()].host {
+                PlannedHost::Resource { resource, .. } => {
+                    created.contains(plan.resources[resource.index()].key().as_str())
+                }
+                _ => false,
+            };
             first_creds
                 .entry(spec.clone())
-                .or_insert_with(|| t.creds.clone());
+                .or_insert_with(|| (t.creds.clone(), fresh));
         }
         host_of.insert(i, h);
     }
@@ -414,12 +454,12 @@ pub(crate) async fn configure(
     let mut transports: HashMap<HostSpec, Result<Arc<dyn Transport>, String>> = HashMap::new();
     let mut checks: JoinSet<(HostSpec, Connected)> = JoinSet::new();
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.concurrency));
-    for (spec, creds) in first_creds {
+    for (spec, (creds, fresh)) in first_creds {
         let cx = cx.clone();
         let sem = sem.clone();
         checks.spawn(async move {
             let _p = sem.acquire_owned().await;
-            let r = ready(&cx, &spec, &creds).await;
+            let r = ready(&cx, &spec, &creds, fresh).await;
             (spec, r)
         });
     }
@@ -644,10 +684,18 @@ impl Steps for Runs<'_> {
             async move {
                 let t0 = tokio::time::Instant::now();
                 let become_ = match become_user {
-                    Some(user) => Some(Become {
-                        user,
-                        password: sudo.get().await,
-                    }),
+                    Some(user) => match sudo.get().await {
+                        Ok(password) => Some(Become { user, password }),
+                        Err(why) => {
+                            let e = hoist_exec::TaskError::new(TaskErrorKind::BadArgument, why);
+                            return TaskDone {
+                                host: desc,
+                                result: Err(e),
+                                attempts: 0,
+                                elapsed: t0.elapsed(),
+                            };
+                        }
+                    },
                     None => None,
                 };
                 // The sudo password is scrubbed from this task's output like any secret.

@@ -18,6 +18,10 @@ pub struct Readiness {
     pub interval: Duration,
     /// Time limit of one attempt.
     pub timeout: Duration,
+    /// How long a server created in this run may refuse logins before that counts as a
+    /// failure (cloud-init installs login keys late). A host that already existed, and a
+    /// changed host key anywhere, fail at the first attempt.
+    pub login_grace: Duration,
 }
 
 impl Default for Readiness {
@@ -26,6 +30,7 @@ impl Default for Readiness {
             attempts: 20,
             interval: Duration::from_millis(500),
             timeout: Duration::from_secs(10),
+            login_grace: Duration::from_secs(60),
         }
     }
 }

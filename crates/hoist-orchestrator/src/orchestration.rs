@@ -138,6 +138,33 @@ impl Orchestration {
         Ok(self.inner.store.load(&self.inner.system).await?)
     }
 
+    /// The variables role `role` (its address: `ns/app[0]`) sees, with the values
+    /// provisioning gave them (read from the recorded state): what its tasks see. A value
+    /// whose resource is not provisioned yet is [`deferred`](hoist_core::Expanded::deferred);
+    /// a secret's value is there in clear, marked [`secret`](hoist_core::Expanded::secret).
+    /// Reads only.
+    pub async fn role_vars(
+        &self,
+        role: &str,
+    ) -> Result<Vec<hoist_core::VisibleVar>, OrchestrationError> {
+        let plan = self.plan()?;
+        let Some(r) = plan.roles.iter().find(|r| r.address().to_string() == role) else {
+            return Err(OrchestrationError::Setup(format!(
+                "no role `{role}` in the models of `{}`",
+                self.inner.system
+            )));
+        };
+        let state = self
+            .state()
+            .await?
+            .unwrap_or_else(|| SystemState::new(&self.inner.system));
+        let outputs = crate::provision::StateOutputs {
+            plan: &plan,
+            state: &state,
+        };
+        Ok(plan.visible_vars(r.id, &outputs))
+    }
+
     /// Provisions what the infra model describes and runs the config tasks: only what is not
     /// already done. Returns a report; `Err` only if the run could not start (plan errors,
     /// state store failures, the system's lock held by another run) or could not record its
@@ -636,6 +663,16 @@ impl OrchestrationBuilder {
 
     /// Builds the orchestration.
     pub fn build(mut self) -> Result<Orchestration, OrchestrationError> {
+        if let Some(why) = self
+            .opts
+            .sudo_password
+            .as_ref()
+            .and_then(hoist_core::secret::too_short)
+        {
+            return Err(OrchestrationError::Setup(format!(
+                "the sudo password: {why}"
+            )));
+        }
         if !self.proxies.iter().any(|p| p.supports("core.fixed_host")) {
             self.proxies.push(Arc::new(FixedHostProxy));
         }

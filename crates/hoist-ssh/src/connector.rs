@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hoist_core::{Credentials, Secret};
-use hoist_exec::{Connector, HostTarget, Transport};
+use hoist_exec::{ConnectError, Connector, HostTarget, Transport};
 use russh::client::Handle;
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
@@ -314,10 +314,13 @@ impl SshConnector {
 
 #[async_trait]
 impl Connector for SshConnector {
-    async fn connect(&self, target: &HostTarget) -> Result<Option<Arc<dyn Transport>>, String> {
+    async fn connect(
+        &self,
+        target: &HostTarget,
+    ) -> Result<Option<Arc<dyn Transport>>, ConnectError> {
         match self.connect_host(target).await {
             Ok(t) => Ok(Some(t)),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(ConnectError::new(e.failure(), e.to_string())),
         }
     }
 }

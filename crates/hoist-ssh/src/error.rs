@@ -130,6 +130,20 @@ pub enum SshError {
 }
 
 impl SshError {
+    /// The kind of connection failure this is (what decides whether to try again).
+    pub fn failure(&self) -> hoist_exec::ConnectFailure {
+        use hoist_exec::ConnectFailure as F;
+        match self {
+            SshError::Connect { .. } | SshError::Timeout { .. } => F::Unreachable,
+            SshError::HostKeyUnknown { .. }
+            | SshError::HostKeyChanged { .. }
+            | SshError::HostKeyRevoked { .. } => F::HostKey,
+            SshError::Auth { .. } => F::Refused,
+            SshError::Jump { source, .. } => source.failure(),
+            _ => F::Config,
+        }
+    }
+
     /// True for failures worth retrying (network errors, timeouts, handshakes cut short);
     /// false for host key, authentication, key and configuration errors.
     pub fn is_transient(&self) -> bool {

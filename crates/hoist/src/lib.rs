@@ -46,6 +46,9 @@
 //! assert!(orch.teardown_system_blocking().unwrap().success);
 //! ```
 
+/// For provider and connector authors: the trait objects hoist holds are
+/// `#[async_trait]` traits ([`provider::Provisioner`], [`Connector`]).
+pub use async_trait::async_trait;
 pub use hoist_core::*;
 pub use hoist_orchestrator::{
     CancelHandle, CapturedOutput, Connector, Event, EventKind, EventSink, FIXED_PROXY,

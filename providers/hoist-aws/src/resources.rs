@@ -7,7 +7,7 @@
 //! region otherwise) and an optional `cloud` (the proxy name, when several AWS proxies are
 //! given to one orchestration).
 
-use hoist_core::resource::{Direction, Protocol, check_cidr};
+use hoist_core::resource::{Direction, Protocol, check_val_cidr};
 use hoist_core::{Addressable, Ref, RefPath, Resource, Val, resource_outputs};
 use serde::{Deserialize, Serialize};
 
@@ -30,14 +30,6 @@ pub const KINDS: &[&str] = &[
     "core.server",
     "core.public_ip",
 ];
-
-fn check_val_cidr(field: &str, v: &Val<String>, out: &mut Vec<String>) {
-    if let Some(s) = v.get()
-        && let Err(e) = check_cidr(s)
-    {
-        out.push(format!("{field}: {e}"));
-    }
-}
 
 fn check_nonempty(field: &str, v: &Val<String>, out: &mut Vec<String>) {
     if v.get().is_some_and(|s| s.trim().is_empty()) {

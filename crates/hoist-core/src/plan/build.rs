@@ -17,7 +17,7 @@ use crate::graph::Dag;
 use crate::namespace::{HostRef, Role, VarValue, Vars, is_valid_var_name};
 use crate::path::{Key, ModelPath, Seg, SourceLoc};
 use crate::reference::{Base, KeyExpr, RefPath, RefSeg, decode_placeholder};
-use crate::resource::{ErasedResource, subnet_within_network};
+use crate::resource::ErasedResource;
 use crate::secret::Secret;
 use crate::select::{KeyFilter, Selection};
 
@@ -1147,13 +1147,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             t.diag(DiagKind::BadArgument, l, p);
         }
         if let Some(c) = input.catalog {
+            // The provider's checks of the spec come once its arguments are final.
             match c.assign(kind, cloud.as_deref()) {
-                Ok(p) => {
-                    for msg in c.check(&p, kind, &resources[id.index()].spec) {
-                        t.diag(DiagKind::BadArgument, l, msg);
-                    }
-                    resources[id.index()].provider = p;
-                }
+                Ok(p) => resources[id.index()].provider = p,
                 Err(e) => t.diag(DiagKind::NoProvider, l, e),
             }
         } else {
@@ -1184,31 +1180,6 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             }
         }
         resources[id.index()].deps = deps.into_iter().collect();
-    }
-    // A subnet must lie inside its network (when both are literal).
-    for r in &resources {
-        if r.kind != "core.subnet" {
-            continue;
-        }
-        let (Some(cidr), Some(net)) = (
-            r.spec.get("cidr").and_then(Value::as_str),
-            r.refs.iter().find(|x| x.pointer == "/network"),
-        ) else {
-            continue;
-        };
-        if let Some(ncidr) = resources[net.target.index()]
-            .spec
-            .get("cidr")
-            .and_then(Value::as_str)
-            && !subnet_within_network(cidr, ncidr)
-        {
-            let l = (res_locs[r.id.index()].0, r.path.clone());
-            t.diag(
-                DiagKind::BadArgument,
-                &l,
-                format!("cidr: {cidr} is not inside the network's {ncidr}"),
-            );
-        }
     }
     let rdag = Dag::new(
         resources
@@ -1253,6 +1224,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             let value = match &v.value {
                 VarValue::Text(s) => PVal::Text(s.clone()),
                 VarValue::Secret(s) => {
+                    if let Some(why) = crate::secret::too_short(s) {
+                        let msg = format!("variable `{}`: {why}", v.name);
+                        t.diag_at(DiagKind::BadArgument, &b.referrer, v.loc, msg);
+                    }
                     secrets.push(s.clone());
                     PVal::Secret(s.clone())
                 }
@@ -1457,7 +1432,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             .task_roles
             .get(l)
             .map_or((None, None), |(r, f)| (r.as_ref(), f.as_ref()));
+        // Credentials: the task's own, then its role's, then its cloud's, then the enclosing
+        // defaults (innermost first): the more specific setting wins.
         let mut creds = task.credentials().clone();
+        let mut default_creds = crate::config::Credentials::default();
         let mut retry = task.retry_policy();
         let segs = l.1.segs();
         let container_len = segs
@@ -1501,7 +1479,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 if from.is_none() && task.run_from_role().is_none() {
                     from = dfrom;
                 }
-                creds = creds.or(&d.creds);
+                default_creds = default_creds.or(&d.creds);
                 if retry.is_none() {
                     retry = d.retry;
                 }
@@ -1537,7 +1515,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 creds = creds.or(cc);
             }
         }
+        let creds = creds.or(&default_creds);
         if let Some(p) = &creds.password {
+            if let Some(why) = crate::secret::too_short(p) {
+                task_problems.push((l.clone(), DiagKind::BadArgument, format!("password: {why}")));
+            }
             secrets.push(p.clone());
         }
         tasks.push(PlannedTask {
@@ -1629,6 +1611,13 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     };
 
+    let global_scopes: Vec<u32> = t
+        .models
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.kind == ModelKind::Namespace)
+        .filter_map(|(i, _)| scope_ids.get(&(i, ModelPath::root())).copied())
+        .collect();
     let mut p = Plan {
         system: input.system.clone(),
         resources,
@@ -1638,9 +1627,17 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         task_waves,
         warnings: Vec::new(),
         scopes,
+        global_scopes,
         overrides,
         secrets,
     };
+
+    // ---- resource arguments from variables, and the checks of the final arguments
+    let (mut problems, expanded) = super::args::expand(&mut p);
+    problems.extend(super::args::check(&p, &expanded, input.catalog));
+    for (id, kind, msg) in problems {
+        t.diag(kind, &res_locs[id.index()].clone(), msg);
+    }
 
     // ---- variables used by roles' hosts and tasks
     let outs = NoOutputs;

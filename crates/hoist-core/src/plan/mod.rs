@@ -8,6 +8,7 @@
 //! The [`Plan`] is also what the orchestrator runs from: it holds the resolved graph, and it
 //! evaluates variables and resource specs once provisioning has produced outputs.
 
+mod args;
 mod build;
 mod render;
 mod sources;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use build::plan;
+pub(crate) use vars::View;
 pub use vars::{Expanded, NoOutputs, Outputs, VarError, VisibleVar};
 
 use crate::Model;
@@ -425,6 +427,8 @@ pub struct Plan {
     /// Things that are allowed but probably not meant.
     pub warnings: Vec<crate::Diagnostic>,
     pub(crate) scopes: Vec<Scope>,
+    /// The scopes of the namespace models' roots: what every role sees.
+    pub(crate) global_scopes: Vec<u32>,
     pub(crate) overrides: Scope,
     pub(crate) secrets: Vec<Secret>,
 }

@@ -96,48 +96,78 @@ fn json_text(v: &serde_json::Value) -> String {
     }
 }
 
+/// Where variables are looked up from: a role (its scopes, innermost first), or the roots of
+/// the namespace models (what every role sees: what a resource's arguments may use).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum View {
+    Role(RoleId),
+    Global,
+}
+
+/// What an expansion computes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Success or the error only (the plan's checks need no text).
+    Check,
+    /// The text; a name that cannot be evaluated is an error.
+    Full,
+    /// The text, with what cannot be evaluated left as written (`!{NAME}`).
+    Partial,
+}
+
 impl Plan {
-    fn lookup(&self, role: RoleId, name: &str) -> Option<&PVar> {
+    fn scopes_of(&self, view: View) -> &[u32] {
+        match view {
+            View::Role(r) => &self.roles[r.index()].scopes,
+            View::Global => &self.global_scopes,
+        }
+    }
+
+    fn lookup(&self, view: View, name: &str) -> Option<&PVar> {
         if let Some(v) = self.overrides.vars.iter().find(|v| v.name == name) {
             return Some(v);
         }
-        let r = &self.roles[role.index()];
-        r.scopes
+        self.scopes_of(view)
             .iter()
             .find_map(|&s| self.scopes[s as usize].vars.iter().find(|v| v.name == name))
     }
 
-    /// Evaluates variable `name` for `role`. With `text` false only success or the error is
-    /// computed (the returned text is empty): the plan's checks need no text.
+    fn view_name(&self, view: View) -> String {
+        match view {
+            View::Role(r) => self.roles[r.index()].address().to_string(),
+            View::Global => "the namespace's top level".to_string(),
+        }
+    }
+
+    /// Evaluates variable `name` seen from `view`.
     fn eval_var(
         &self,
-        role: RoleId,
+        view: View,
         name: &str,
         outputs: &dyn super::Outputs,
         stack: &mut Vec<String>,
-        text: bool,
+        mode: Mode,
     ) -> Result<Expanded, VarError> {
         if let Some(i) = stack.iter().position(|s| s == name) {
             let mut cycle = stack[i..].to_vec();
             cycle.push(name.to_string());
             return Err(VarError::Cycle { cycle });
         }
-        let role_name = || self.roles[role.index()].address().to_string();
-        let Some(var) = self.lookup(role, name) else {
+        let Some(var) = self.lookup(view, name) else {
             return Err(VarError::Missing {
                 name: name.to_string(),
-                role: role_name(),
+                role: self.view_name(view),
                 via: stack.clone(),
             });
         };
         match &var.value {
             PVal::Text(t) => {
                 stack.push(name.to_string());
-                let r = self.expand_inner(role, t, outputs, stack, text);
+                let r = self.expand_inner(view, t, outputs, stack, mode);
                 stack.pop();
                 r
             }
-            PVal::Secret(_) | PVal::Out { .. } if !text => Ok(Expanded {
+            PVal::Secret(_) | PVal::Out { .. } if mode == Mode::Check => Ok(Expanded {
                 text: String::new(),
                 deferred: false,
                 secret: false,
@@ -164,20 +194,21 @@ impl Plan {
             },
             PVal::Unset | PVal::Broken => Err(VarError::Unset {
                 name: name.to_string(),
-                role: role_name(),
+                role: self.view_name(view),
             }),
         }
     }
 
-    /// Expands `template`; with `text` false, see [`Plan::eval_var`].
+    /// Expands `template` seen from `view`, as `mode` says.
     fn expand_inner(
         &self,
-        role: RoleId,
+        view: View,
         template: &str,
         outputs: &dyn super::Outputs,
         stack: &mut Vec<String>,
-        text: bool,
+        mode: Mode,
     ) -> Result<Expanded, VarError> {
+        let text = mode != Mode::Check;
         if !text && !template.contains("!{") {
             // Plain text: nothing to evaluate, and nothing that can fail to parse.
             return Ok(Expanded {
@@ -186,7 +217,17 @@ impl Plan {
                 secret: false,
             });
         }
-        let pieces = parse_template(template).map_err(VarError::Template)?;
+        let pieces = match parse_template(template) {
+            Ok(p) => p,
+            Err(_) if mode == Mode::Partial => {
+                return Ok(Expanded {
+                    text: template.to_string(),
+                    deferred: false,
+                    secret: false,
+                });
+            }
+            Err(e) => return Err(VarError::Template(e)),
+        };
         let cap = if text { template.len() } else { 0 };
         let mut out = Expanded {
             text: String::with_capacity(cap),
@@ -198,12 +239,19 @@ impl Plan {
                 Piece::Lit(_) | Piece::EscapedOpen if !text => {}
                 Piece::Lit(s) => out.text.push_str(s),
                 Piece::EscapedOpen => out.text.push_str("!{"),
-                Piece::Var(name) => {
-                    let v = self.eval_var(role, name, outputs, stack, text)?;
-                    out.text.push_str(&v.text);
-                    out.deferred |= v.deferred;
-                    out.secret |= v.secret;
-                }
+                Piece::Var(name) => match self.eval_var(view, name, outputs, stack, mode) {
+                    Ok(v) => {
+                        out.text.push_str(&v.text);
+                        out.deferred |= v.deferred;
+                        out.secret |= v.secret;
+                    }
+                    Err(_) if mode == Mode::Partial => {
+                        out.text.push_str("!{");
+                        out.text.push_str(name);
+                        out.text.push('}');
+                    }
+                    Err(e) => return Err(e),
+                },
             }
         }
         Ok(out)
@@ -219,19 +267,63 @@ impl Plan {
         text: &str,
         outputs: &dyn super::Outputs,
     ) -> Result<Expanded, VarError> {
-        self.expand_inner(role, text, outputs, &mut Vec::new(), true)
+        self.expand_inner(View::Role(role), text, outputs, &mut Vec::new(), Mode::Full)
+    }
+
+    /// Like [`expand`](Self::expand), but never fails: a name that cannot be evaluated (no
+    /// such variable, no value, a loop) is left as written, `!{NAME}`. For display and
+    /// debugging.
+    ///
+    /// ```
+    /// # extern crate hoist_core as hoist;
+    /// use hoist_core::{Model, PlanInput, Role, plan};
+    /// use hoist_core::plan::NoOutputs;
+    /// #[derive(Model)]
+    /// struct Ns { web: Role }
+    /// let ns = Ns { web: Role::on("127.0.0.1").var("USER", "app") };
+    /// let p = plan(&PlanInput::new("demo").namespace("ns", &ns)).unwrap();
+    /// let web = p.role_by_path("ns", "web").unwrap().id;
+    /// assert_eq!(p.expand_partial(web, "!{USER}@!{HOST}", &NoOutputs), "app@!{HOST}");
+    /// ```
+    pub fn expand_partial(&self, role: RoleId, text: &str, outputs: &dyn super::Outputs) -> String {
+        self.expand_inner(
+            View::Role(role),
+            text,
+            outputs,
+            &mut Vec::new(),
+            Mode::Partial,
+        )
+        .map_or_else(|_| text.to_string(), |e| e.text)
+    }
+
+    /// Expands `text` from `view` (a resource argument: from the role on its server, or the
+    /// namespace's top level).
+    pub(crate) fn expand_in(&self, view: View, text: &str) -> Result<Expanded, VarError> {
+        self.expand_inner(view, text, &NoOutputs, &mut Vec::new(), Mode::Full)
     }
 
     /// What [`Plan::expand`] would return as an error, without building any text.
     pub(crate) fn check_expand(&self, role: RoleId, text: &str) -> Result<(), VarError> {
-        self.expand_inner(role, text, &NoOutputs, &mut Vec::new(), false)
-            .map(|_| ())
+        self.expand_inner(
+            View::Role(role),
+            text,
+            &NoOutputs,
+            &mut Vec::new(),
+            Mode::Check,
+        )
+        .map(|_| ())
     }
 
     /// What [`Plan::var_value`] would return as an error, without building any text.
     pub(crate) fn check_var(&self, role: RoleId, name: &str) -> Result<(), VarError> {
-        self.eval_var(role, name, &NoOutputs, &mut Vec::new(), false)
-            .map(|_| ())
+        self.eval_var(
+            View::Role(role),
+            name,
+            &NoOutputs,
+            &mut Vec::new(),
+            Mode::Check,
+        )
+        .map(|_| ())
     }
 
     /// The value of variable `name` as seen from `role`.
@@ -241,7 +333,7 @@ impl Plan {
         name: &str,
         outputs: &dyn super::Outputs,
     ) -> Result<Expanded, VarError> {
-        self.eval_var(role, name, outputs, &mut Vec::new(), true)
+        self.eval_var(View::Role(role), name, outputs, &mut Vec::new(), Mode::Full)
     }
 
     /// The names of the variables visible from `role`, sorted, each with its `in_env` flag

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use hoist::*;
 
-use crate::{assert_in_user_code, errors_of, plan_of};
+use crate::{assert_in_user_code, diag_of, errors_of, plan_of};
 
 /// Local files from a map (what the orchestrator reads from its local directory).
 struct Files(BTreeMap<PathBuf, String>);
@@ -221,4 +221,171 @@ fn warnings_for_what_is_allowed_but_probably_not_meant() {
         .map(|w| re.replace_all(&w.to_string(), ":<line>").into_owned())
         .collect();
     insta::assert_snapshot!("warnings", text.join("\n"));
+}
+
+/// A provider that knows the sizes `small` and `large` only.
+struct Sizes;
+
+impl ProviderCatalog for Sizes {
+    fn assign(&self, _kind: &str, _cloud: Option<&str>) -> Result<String, String> {
+        Ok("sim".into())
+    }
+    fn check(&self, _provider: &str, kind: &str, spec: &serde_json::Value) -> Vec<String> {
+        match spec.get("size").and_then(|s| s.as_str()) {
+            Some(s) if kind == "core.server" && s != "small" && s != "large" => {
+                vec![format!("size: unknown size {s:?}")]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[derive(Model)]
+struct SizedInfra {
+    net: Network,
+    subnet: Subnet,
+    app: Multi<Server>,
+    db: Server,
+}
+
+#[derive(Model)]
+struct SizedNs {
+    vars: Vars,
+    app: Multi<Role>,
+}
+
+fn sized_infra() -> SizedInfra {
+    let i = SizedInfra::refs();
+    SizedInfra {
+        net: Network::new("10.0.0.0/16"),
+        subnet: Subnet::new(i.net.clone(), "!{SUBNET}"),
+        app: Multi::new(Server::new("debian-12", "!{APP_SIZE}", i.subnet.clone())),
+        db: Server::new("debian-12", "!{DB_SIZE}", i.subnet.clone()),
+    }
+}
+
+fn sized_ns(vars: Vars) -> SizedNs {
+    SizedNs {
+        vars,
+        app: Multi::from_fn(|k| {
+            let size = if k.as_str() == "0" { "large" } else { "small" };
+            Role::on(SizedInfra::refs().app.mine()).var("APP_SIZE", size)
+        })
+        .keys(0..2),
+    }
+}
+
+fn sized(vars: Vars, overrides: &[(&str, &str)]) -> Result<Plan, PlanError> {
+    let (infra, ns) = (sized_infra(), sized_ns(vars));
+    let mut input = PlanInput::new("t")
+        .infra("web", &infra)
+        .namespace("ns", &ns)
+        .catalog(&Sizes);
+    for (k, v) in overrides {
+        input = input.override_var(k, *v);
+    }
+    plan(&input)
+}
+
+#[test]
+fn resource_arguments_take_values_from_the_namespace() {
+    let globals = || {
+        Vars::new()
+            .set("SUBNET", "10.0.7.0/24")
+            .set("DB_SIZE", "large")
+    };
+    let p = sized(globals(), &[]).unwrap_or_else(|e| panic!("{e}"));
+    let spec = |k: &str| p.resource_by_key(k).unwrap().spec.clone();
+    // from the role on the server
+    assert_eq!(spec("web/app[0]")["size"], "large");
+    assert_eq!(spec("web/app[1]")["size"], "small");
+    // from the namespace's top level, for resources no role runs on
+    assert_eq!(spec("web/db")["size"], "large");
+    assert_eq!(spec("web/subnet")["cidr"], "10.0.7.0/24");
+    // overrides follow through
+    let p = sized(globals(), &[("APP_SIZE", "small"), ("DB_SIZE", "small")]).unwrap();
+    assert_eq!(
+        p.resource_by_key("web/app[0]").unwrap().spec["size"],
+        "small"
+    );
+    assert_eq!(p.resource_by_key("web/db").unwrap().spec["size"], "small");
+    // and the checks see the final values
+    let e = sized(globals(), &[("DB_SIZE", "huge")]).unwrap_err();
+    assert!(e.to_string().contains("unknown size \"huge\""), "{e}");
+    let e = sized(globals().set("SUBNET", "10.1.0.0/24"), &[]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("is not inside the network's 10.0.0.0/16"),
+        "{e}"
+    );
+    let e = sized(globals().set("SUBNET", "10.0.7.1/24"), &[]).unwrap_err();
+    assert!(e.to_string().contains("host bits set"), "{e}");
+}
+
+#[test]
+fn resource_arguments_from_variables_report_what_is_wrong() {
+    let e = sized(Vars::new().set("SUBNET", "10.0.7.0/24"), &[]).unwrap_err();
+    assert_in_user_code(&e.diagnostics);
+    let d = e
+        .diagnostics
+        .iter()
+        .find(|d| d.path.to_string() == "db")
+        .unwrap();
+    assert_eq!(d.kind, DiagKind::MissingVariable);
+    assert!(
+        d.message
+            .starts_with("size: \"!{DB_SIZE}\": no variable `DB_SIZE`"),
+        "{d}"
+    );
+    // A value known only after provisioning cannot be an argument.
+    let later = Vars::new()
+        .set("SUBNET", "10.0.7.0/24")
+        .set("DB_SIZE", SizedInfra::refs().app.at(0).out().private_ip);
+    let e = sized(later, &[]).unwrap_err();
+    assert!(
+        e.to_string().contains("known only after provisioning"),
+        "{e}"
+    );
+}
+
+#[test]
+fn partial_expansion_leaves_unknown_names_in_place() {
+    let (infra, ns) = (infra(), ns());
+    let p = plan_of(
+        PlanInput::new("t")
+            .infra("web", &infra)
+            .namespace("ns", &ns),
+    );
+    let r = p.role_by_path("ns", "app[0]").unwrap().id;
+    assert_eq!(
+        p.expand_partial(
+            r,
+            "port !{PORT}, !{NOPE}, !!{LIT}, db !{DB_HOST}",
+            &plan::NoOutputs
+        ),
+        "port 8080, !{NOPE}, !{LIT}, db <known after provisioning: web/db:private_ip>"
+    );
+    assert!(p.expand(r, "!{NOPE}", &plan::NoOutputs).is_err());
+}
+
+#[test]
+fn a_secret_too_short_to_hide_is_refused() {
+    #[derive(Model)]
+    struct Sec {
+        vars: Vars,
+        web: Role,
+    }
+    let ns = Sec {
+        vars: Vars::new()
+            .secret("PIN", Secret::new("1"))
+            .secret("OK", Secret::new("long-enough")),
+        web: Role::on("127.0.0.1"),
+    };
+    let e = errors_of(PlanInput::new("t").namespace("ns", &ns));
+    let d = diag_of(&e, DiagKind::BadArgument);
+    assert!(
+        d.message.contains("`PIN`") && d.message.contains("at least 6"),
+        "{d}"
+    );
+    assert_eq!(e.diagnostics.len(), 1, "{e}");
 }

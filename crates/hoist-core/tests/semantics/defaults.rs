@@ -204,7 +204,7 @@ fn shown(c: &Credentials) -> (String, String, String) {
 }
 
 #[test]
-fn credentials_resolve_per_field_task_then_defaults_inner_to_outer_then_cloud_of_the_host() {
+fn credentials_resolve_per_field_task_then_role_then_cloud_of_the_host_then_defaults() {
     #[derive(Model)]
     struct C {
         defaults: TaskDefaults,
@@ -240,16 +240,17 @@ fn credentials_resolve_per_field_task_then_defaults_inner_to_outer_then_cloud_of
     );
     let got = |t: &str| shown(&task(&p, t).creds);
     let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
-    assert_eq!(got("top"), s("root-user", "sim-pw", "/keys/sim"));
-    assert_eq!(got("inner.a"), s("task-user", "inner-pw", "/keys/sim"));
-    assert_eq!(got("inner.b"), s("root-user", "inner-pw", "/keys/sim"));
+    // the cloud's credentials are more specific than the model-wide defaults
+    assert_eq!(got("top"), s("sim-user", "sim-pw", "/keys/sim"));
+    assert_eq!(got("inner.a"), s("task-user", "sim-pw", "/keys/sim"));
+    assert_eq!(got("inner.b"), s("sim-user", "sim-pw", "/keys/sim"));
     // a literal-address host has no provider: no cloud credentials
     assert_eq!(got("inner.own"), s("root-user", "inner-pw", "/keys/own"));
     assert_eq!(got("on_fixed"), s("root-user", "", ""));
     // the provider is that of the host the task runs on
     assert_eq!(
         got("via_bastion"),
-        s("root-user", "other-pw", "/keys/other")
+        s("other-user", "other-pw", "/keys/other")
     );
     assert_eq!(
         p.resources
@@ -265,6 +266,61 @@ fn credentials_resolve_per_field_task_then_defaults_inner_to_outer_then_cloud_of
         exposed.contains(&"inner-pw") && exposed.contains(&"sim-pw"),
         "{exposed:?}"
     );
+}
+
+/// Every combination of the four places a login can be set: the more specific wins (the
+/// task's own, then its role's, then its host's cloud's, then the model-wide defaults).
+#[test]
+fn credentials_the_more_specific_setting_wins_in_every_combination() {
+    #[derive(Model)]
+    struct Ns1 {
+        web: Role,
+    }
+    #[derive(Model)]
+    struct C {
+        defaults: TaskDefaults,
+        t: Task,
+    }
+    let infra = infra();
+    let levels = ["task", "role", "cloud", "defaults"];
+    for combo in 0u8..16 {
+        let set = |i: usize| combo & (1 << i) != 0;
+        let mut role = Role::on(Infra::refs().app);
+        if set(1) {
+            role = role.user("role-user");
+        }
+        let ns = Ns1 { web: role };
+        let mut defaults = TaskDefaults::role(Ns1::refs().web);
+        if set(3) {
+            defaults = defaults.user("defaults-user");
+        }
+        let mut t = Task::shell("true");
+        if set(0) {
+            t = t.user("task-user");
+        }
+        let cfg = C { defaults, t };
+        let mut input = PlanInput::new("t")
+            .infra("web", &infra)
+            .namespace("ns", &ns)
+            .config("cfg", &cfg)
+            .catalog(&Catalog);
+        if set(2) {
+            input = input.cloud_credentials("sim", creds("cloud-user", "", ""));
+        }
+        let p = plan_of(input);
+        let want = (0..4)
+            .find(|&i| set(i))
+            .map_or(String::new(), |i| format!("{}-user", levels[i]));
+        assert_eq!(
+            task(&p, "t").creds.user.clone().unwrap_or_default(),
+            want,
+            "set: {:?}",
+            (0..4)
+                .filter(|&i| set(i))
+                .map(|i| levels[i])
+                .collect::<Vec<_>>()
+        );
+    }
 }
 
 #[test]

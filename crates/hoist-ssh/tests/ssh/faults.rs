@@ -123,6 +123,7 @@ async fn orchestration_reports_an_unreachable_host_and_runs_the_others() {
             attempts: 2,
             interval: Duration::from_millis(100),
             timeout: Duration::from_secs(3),
+            ..Readiness::default()
         })
         .keep_going()
         .build()
@@ -220,6 +221,7 @@ async fn hang_mid_run(keep_going: bool) {
             attempts: 2,
             interval: Duration::from_millis(100),
             timeout: Duration::from_secs(3),
+            ..Readiness::default()
         })
         // Events are delivered on their own thread: hanging the host there is fine.
         .subscribe(move |e: &hoist_orchestrator::Event| {

@@ -65,7 +65,8 @@ async fn a_changed_host_key_aborts_naming_host_and_fingerprints() {
         assert_eq!(ssh.connections_opened(), 0);
         assert_eq!(std::fs::read_to_string(&kh).unwrap(), wrong);
         let e = ssh.connect(&bed.target(0, None)).await.err().unwrap();
-        assert!(e.contains(&label), "{e}");
+        assert!(e.message.contains(&label), "{e}");
+        assert_eq!(e.failure, hoist_exec::ConnectFailure::HostKey);
         // host2 is still fine.
         let t2 = ssh.connect_host(&bed.target(1, None)).await.unwrap();
         assert_eq!(ok(&t2, "hostname").await, "host2\n");
@@ -155,4 +156,98 @@ async fn hashed_known_hosts_entries_are_understood() {
     assert!(text.starts_with("|1|"), "{text}");
     let ssh = bed.builder().known_hosts(&kh2).build();
     ssh.connect_host(&bed.target(0, None)).await.unwrap();
+}
+
+/// Readiness stops at the first attempt on a changed host key, and on a refused login to a
+/// host that already existed (a fixed host), instead of trying 20 times as for a host that is
+/// still booting.
+#[tokio::test]
+async fn readiness_stops_at_once_on_a_changed_key_or_a_refused_login() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use hoist_core::{Model, Role, Task};
+    use hoist_orchestrator::{Orchestration, Readiness, TaskOutcome};
+
+    #[derive(Model)]
+    #[hoist(crate = "hoist_core")]
+    struct Ns {
+        a: Role,
+    }
+    #[derive(Model)]
+    #[hoist(crate = "hoist_core")]
+    struct Cfg {
+        hello: Task,
+    }
+
+    let Some(bed) = Testbed::up(2) else { return };
+    let dir = tempfile::TempDir::new().unwrap();
+    // host1 recorded with host2's key.
+    let kh = dir.path().join("known_hosts");
+    let h1 = host_key_name(&bed.hosts[0].address, bed.hosts[0].port);
+    let other = recorded_key(&bed, 1).to_openssh().unwrap();
+    let text = std::fs::read_to_string(bed.known_hosts()).unwrap();
+    let wrong: String = text
+        .lines()
+        .map(|l| match l.starts_with(&format!("{h1} ")) {
+            true => format!("{h1} {other}\n"),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&kh, wrong).unwrap();
+    // A key no host accepts.
+    let stranger = dir.path().join("stranger");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&stranger)
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    for (ssh, why) in [
+        (bed.builder().known_hosts(&kh).build(), "CHANGED"),
+        (
+            hoist_ssh::SshConnector::builder()
+                .known_hosts(bed.known_hosts())
+                .identity(&stranger, None)
+                .default_user("root")
+                .agent(false)
+                .build(),
+            "authentication failed",
+        ),
+    ] {
+        let orch = Orchestration::builder("ready")
+            .state_in_memory()
+            .namespace(
+                "ns",
+                Ns {
+                    a: Role::on(bed.hosts[0].address.as_str()).port(bed.hosts[0].port),
+                },
+            )
+            .config(
+                "cfg",
+                Cfg {
+                    hello: Task::shell("echo hi").role(Ns::refs().a),
+                },
+            )
+            .connector(Arc::new(ssh))
+            .readiness(Readiness {
+                attempts: 20,
+                interval: Duration::from_millis(500),
+                ..Readiness::default()
+            })
+            .build()
+            .unwrap();
+        let t0 = Instant::now();
+        let report = orch.initiate_system().await.unwrap();
+        let took = t0.elapsed();
+        let t = report.task("cfg/hello").unwrap();
+        assert_eq!(t.outcome, TaskOutcome::Failed, "{report}");
+        let err = t.error.as_deref().unwrap_or_default();
+        assert!(
+            err.contains("after 1 attempt") && err.contains(why),
+            "one attempt: {err}"
+        );
+        assert!(took < Duration::from_secs(5), "no retries: {took:?}");
+    }
 }

@@ -162,6 +162,7 @@ async fn orchestration_asks_for_the_sudo_password_once_for_three_hosts() {
             attempts: 3,
             interval: Duration::from_millis(200),
             timeout: Duration::from_secs(10),
+            ..Readiness::default()
         })
         .sudo_prompt(move || {
             asked2.fetch_add(1, Ordering::SeqCst);
