@@ -20,6 +20,7 @@ mod readiness;
 mod rerun;
 mod resume;
 mod retry;
+mod role_vars;
 mod secrets;
 mod teardown;
 mod throttling;

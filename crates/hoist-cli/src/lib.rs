@@ -529,6 +529,18 @@ async fn status(store: &dyn StateStore, system: &str, json: bool) -> Result<Exit
         }
     }
     println!("resources: {}", s.resources.len());
+    // The clouds they were made in, per proxy: what a teardown's proxies must talk to.
+    let mut clouds: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for r in s.resources.values() {
+        let made_in = r
+            .identity
+            .as_ref()
+            .map_or_else(|| "(not recorded)".to_string(), ToString::to_string);
+        *clouds.entry((r.provider.clone(), made_in)).or_default() += 1;
+    }
+    for ((provider, made_in), n) in clouds {
+        println!("  via `{provider}`: {n} made in {made_in}");
+    }
     for r in s.resources.values() {
         let status = serde_json::to_value(r.status)
             .ok()

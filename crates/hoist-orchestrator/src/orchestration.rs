@@ -632,7 +632,7 @@ impl OrchestrationBuilder {
     }
 
     /// Wait up to `wait` for the system's lock if another run holds it (default: fail at once
-    /// with [`StateError::Locked`], which names the holder, its host and the lock's age).
+    /// with [`StateError::Locked`](hoist_state::StateError::Locked), which names the holder, its host and the lock's age).
     #[must_use]
     pub fn lock_wait(mut self, wait: Duration) -> Self {
         self.opts.lock.wait = Some(wait);

@@ -69,18 +69,10 @@ impl Finds<'_> {
         attempts: u32,
         duration: Duration,
     ) -> &mut ResourceReport {
-        let rec = &self.pending[i];
-        self.report.resources.push(ResourceReport {
-            key: rec.key.clone(),
-            kind: rec.kind.clone(),
-            provider: rec.provider.clone(),
-            outcome,
-            attempts,
-            duration,
-            provider_id: None,
-            error: None,
-        });
-        self.report.resources.last_mut().expect("just pushed")
+        let line = ResourceReport::of_record(&self.pending[i], outcome, attempts, duration);
+        self.report.resources.push(line);
+        let last = self.report.resources.len() - 1;
+        &mut self.report.resources[last]
     }
 }
 

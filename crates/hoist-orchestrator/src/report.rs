@@ -48,6 +48,27 @@ impl ResourceOutcome {
     }
 }
 
+impl ResourceReport {
+    /// The line of recorded resource `rec` with `outcome` (its recorded id, no error).
+    pub(crate) fn of_record(
+        rec: &hoist_state::ResourceRecord,
+        outcome: ResourceOutcome,
+        attempts: u32,
+        duration: Duration,
+    ) -> Self {
+        ResourceReport {
+            key: rec.key.clone(),
+            kind: rec.kind.clone(),
+            provider: rec.provider.clone(),
+            outcome,
+            attempts,
+            duration,
+            provider_id: rec.provider_id.clone(),
+            error: None,
+        }
+    }
+}
+
 /// `items` joined with commas, at most `n` of them, then "and N more".
 pub(crate) fn list_some(items: &[String], n: usize) -> String {
     let mut s = items

@@ -195,17 +195,8 @@ impl Deletes<'_> {
         duration: Duration,
         error: Option<String>,
     ) {
-        let rec = &self.recs[i];
-        self.report.resources.push(ResourceReport {
-            key: rec.key.clone(),
-            kind: rec.kind.clone(),
-            provider: rec.provider.clone(),
-            outcome,
-            attempts,
-            duration,
-            provider_id: rec.provider_id.clone(),
-            error,
-        });
+        let line = ResourceReport::of_record(&self.recs[i], outcome, attempts, duration);
+        self.report.resources.push(ResourceReport { error, ..line });
     }
 }
 

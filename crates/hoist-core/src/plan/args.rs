@@ -26,8 +26,16 @@ pub(super) fn expand(p: &mut Plan) -> (Problems, Vec<bool>) {
         }
     }
     for i in 0..p.resources.len() {
+        // Placeholders of references are objects, never strings.
         let mut strings = Vec::new();
-        find_strings(&p.resources[i].spec, &mut String::new(), &mut strings);
+        super::json::walk(&p.resources[i].spec, &mut |ptr, v| {
+            if let Value::String(s) = v
+                && s.contains("!{")
+            {
+                strings.push((ptr.to_string(), s.clone()));
+            }
+            true
+        });
         if strings.is_empty() {
             continue;
         }
@@ -96,33 +104,6 @@ fn value_for(p: &Plan, views: &[View], text: &str) -> Result<String, (DiagKind, 
         }
     }
     Ok(value.map(|v| v.0).unwrap_or_default())
-}
-
-/// The JSON pointers and texts of the strings in `v` that use `!{` (placeholders of
-/// references are objects, never strings).
-fn find_strings(v: &Value, ptr: &mut String, out: &mut Vec<(String, String)>) {
-    match v {
-        Value::String(s) if s.contains("!{") => out.push((ptr.clone(), s.clone())),
-        Value::Object(m) => {
-            for (k, x) in m {
-                let len = ptr.len();
-                ptr.push('/');
-                ptr.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                find_strings(x, ptr, out);
-                ptr.truncate(len);
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                let len = ptr.len();
-                ptr.push('/');
-                ptr.push_str(&i.to_string());
-                find_strings(x, ptr, out);
-                ptr.truncate(len);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// A string argument known at plan time (one whose `!{}` could not be expanded was reported).

@@ -526,7 +526,13 @@ impl Tree {
             Some(Entry::Resource(r)) => match &r.spec {
                 Ok(v) => {
                     let mut found = Vec::new();
-                    find_placeholders(v, &mut String::new(), &mut found);
+                    super::json::walk(v, &mut |ptr, x| match decode_placeholder(x) {
+                        Some((rp, field)) => {
+                            found.push((ptr.to_string(), rp, field));
+                            false
+                        }
+                        None => true,
+                    });
                     Work::Spec(found)
                 }
                 Err(_) => Work::None,
@@ -779,42 +785,6 @@ impl Tree {
             let src = self.nodes.get(&loc).map(|n| n.loc).unwrap_or_default();
             self.collect(loc.0, loc.1.key(Key::from(name)), src, &*child);
         }
-    }
-}
-
-fn escape_pointer(s: &str) -> String {
-    s.replace('~', "~0").replace('/', "~1")
-}
-
-fn find_placeholders(
-    v: &Value,
-    ptr: &mut String,
-    out: &mut Vec<(String, RefPath, Option<String>)>,
-) {
-    if let Some((rp, field)) = decode_placeholder(v) {
-        out.push((ptr.clone(), rp, field));
-        return;
-    }
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                let len = ptr.len();
-                ptr.push('/');
-                ptr.push_str(&escape_pointer(k));
-                find_placeholders(x, ptr, out);
-                ptr.truncate(len);
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                let len = ptr.len();
-                ptr.push('/');
-                ptr.push_str(&i.to_string());
-                find_placeholders(x, ptr, out);
-                ptr.truncate(len);
-            }
-        }
-        _ => {}
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod args;
 mod build;
+mod json;
 mod render;
 mod sources;
 mod vars;
