@@ -8,7 +8,7 @@ use std::time::Duration;
 use hoist::provider::{DeleteRequest, ErrorKind, Provisioner};
 use hoist::sim::{Fault, SimCloud};
 use hoist::state::{MemoryStore, ResourceStatus, StateStore};
-use hoist::{EventKind, OrchestrationError, ResourceOutcome};
+use hoist::{EventKind, Model, Multi, Network, OrchestrationError, ResourceOutcome};
 use hoist_tests::{Fleet, Recorder, assert_success, builder, resource_outcomes, sim, state_of};
 
 /// Initiates a fleet of `n` servers on `cloud`, recorded in `store`.
@@ -21,13 +21,18 @@ async fn fleet(cloud: &SimCloud, store: &Arc<MemoryStore>, n: usize) {
     assert_success(&orch.initiate_system().await.unwrap());
 }
 
-/// Deletes the objects of `keys` behind hoist's back.
+/// Deletes the objects of `keys` of system `fleet` behind hoist's back.
 async fn delete_out_of_band(cloud: &SimCloud, store: &MemoryStore, keys: &[&str]) {
-    let state = store.load("fleet").await.unwrap().unwrap();
+    delete_in("fleet", cloud, store, keys).await;
+}
+
+/// Deletes the objects of `keys` of `system` behind hoist's back.
+async fn delete_in(system: &str, cloud: &SimCloud, store: &MemoryStore, keys: &[&str]) {
+    let state = store.load(system).await.unwrap().unwrap();
     for key in keys {
         let r = &state.resources[*key];
         let req = DeleteRequest {
-            system: "fleet".into(),
+            system: system.into(),
             key: r.key.clone(),
             kind: r.kind.clone(),
             id: r.provider_id.clone().unwrap(),
@@ -321,4 +326,119 @@ async fn state_is_kept_by_default_and_planning_never_creates_it() {
     assert_eq!(later.state().await.unwrap().unwrap().resources.len(), 3);
     assert_success(&later.teardown_system().await.unwrap());
     assert_eq!(cloud.count(), 0);
+}
+
+/// `n` networks, all pinned to the proxy `cloud`.
+#[derive(Model)]
+struct Nets {
+    net: Multi<Network>,
+}
+
+impl Nets {
+    fn new(cloud: &str, n: usize) -> Self {
+        let net = Network {
+            cloud: Some(cloud.into()),
+            ..Network::new("10.40.0.0/16")
+        };
+        Nets {
+            net: Multi::new(net).keys(0..n),
+        }
+    }
+}
+
+/// The guard counts each proxy's objects apart: most of one cloud's objects gone is a sign of
+/// a wrong cloud, a few gone from another is not.
+#[tokio::test]
+async fn the_missing_objects_guard_counts_each_proxy_apart() {
+    let named = |n: &str| SimCloud::builder().name(n).build();
+    let (a, b) = (named("a"), named("b"));
+    let store = Arc::new(MemoryStore::new());
+    let orch = hoist::Orchestration::builder("two")
+        .provisioner(Arc::new(a.clone()))
+        .provisioner(Arc::new(b.clone()))
+        .infra("in_a", Nets::new("a", 4))
+        .infra("in_b", Nets::new("b", 1))
+        .state(store.clone())
+        .build()
+        .unwrap();
+    assert_success(&orch.initiate_system().await.unwrap());
+    let in_a: Vec<String> = (0..4).map(|k| format!("in_a/net[{k}]")).collect();
+    let in_a: Vec<&str> = in_a.iter().map(String::as_str).collect();
+    delete_in("two", &a, &store, &in_a).await;
+    delete_in("two", &b, &store, &["in_b/net[0]"]).await;
+    let report = orch.teardown_system().await.unwrap();
+    assert!(!report.success, "{report}");
+    let outcomes = resource_outcomes(&report);
+    assert_eq!(outcomes["in_b/net[0]"], ResourceOutcome::AlreadyAbsent);
+    for k in 0..4 {
+        assert_eq!(
+            outcomes[&format!("in_a/net[{k}]")],
+            ResourceOutcome::Missing
+        );
+    }
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.contains("--forget-missing"));
+    assert!(warning.is_some_and(|w| w.contains("`a`")), "{report}");
+    let kept = store.load("two").await.unwrap().unwrap();
+    assert_eq!(kept.resources.len(), 4, "only proxy a's objects are kept");
+    assert!(kept.resources.keys().all(|k| k.starts_with("in_a/")));
+}
+
+/// A teardown that stops (here: its future dropped, as a killed process stops at an await)
+/// after it found objects gone, before it settled what to do with them, leaves them recorded
+/// as existing: the next teardown finds them gone again and applies the guard again (records
+/// left as interrupted deletes would be forgotten without a count).
+#[tokio::test]
+async fn an_object_found_gone_stays_recorded_as_existing_until_the_teardown_settles() {
+    let cloud = sim(Duration::ZERO);
+    let store = Arc::new(MemoryStore::new());
+    fleet(&cloud, &store, 5).await;
+    let keys = Fleet::keys("fleet", 5);
+    let gone: Vec<&str> = keys[2..6].iter().map(String::as_str).collect();
+    delete_out_of_band(&cloud, &store, &gone).await;
+    // The last server's delete keeps the teardown busy (retried for seconds) while the
+    // others are found gone.
+    cloud
+        .faults()
+        .fail_delete("fleet/srv[4]", Fault::always(ErrorKind::Transient, "busy"));
+    let slow = builder("fleet", &cloud)
+        .state(store.clone())
+        .build()
+        .unwrap();
+    let found_gone = async {
+        for _ in 0..500 {
+            let s = store.load("fleet").await.unwrap().unwrap();
+            if gone.iter().all(|k| s.resources[*k].error.is_some()) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the teardown never recorded the objects it found gone");
+    };
+    let state = tokio::select! {
+        r = slow.teardown_system() => panic!("finished before the crash: {r:?}"),
+        s = found_gone => s,
+    };
+    for k in &gone {
+        let r = &state.resources[*k];
+        assert_eq!(r.status, ResourceStatus::Created, "{k}: {r:?}");
+    }
+    store.lock_break("fleet").await.unwrap();
+    cloud.faults().clear();
+    let orch = builder("fleet", &cloud)
+        .state(store.clone())
+        .build()
+        .unwrap();
+    let report = orch.teardown_system().await.unwrap();
+    let outcomes = resource_outcomes(&report);
+    for k in &gone {
+        assert_eq!(outcomes[*k], ResourceOutcome::Missing, "{report}");
+    }
+    assert_eq!(
+        outcomes["fleet/srv[4]"],
+        ResourceOutcome::Deleted,
+        "{report}"
+    );
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hoist::TaskOutcome;
+use hoist::provider::Provisioner as _;
 use hoist::state::{FileStore, StateStore};
 use hoist_tests::{Fleet, FleetRoles, FleetTasks, assert_success, builder, sim};
 
@@ -59,14 +60,20 @@ async fn a_schema_2_state_keeps_its_task_results_under_their_new_addresses() {
         "{report}"
     );
     assert_eq!(cloud.calls().total_creates(), creates);
-    let keys: Vec<String> = store
-        .load("fleet")
-        .await
-        .unwrap()
-        .unwrap()
-        .tasks
-        .into_keys()
-        .collect();
+    assert!(
+        report.warnings.iter().any(|w| w.contains("identity")),
+        "the identities taken on trust are announced: {report}"
+    );
+    let after = store.load("fleet").await.unwrap().unwrap();
+    let identity = cloud.identity().await.unwrap();
+    assert!(
+        after
+            .resources
+            .values()
+            .all(|r| r.identity.as_ref() == Some(&identity)),
+        "the identity guard protects migrated resources from then on"
+    );
+    let keys: Vec<String> = after.tasks.into_keys().collect();
     assert_eq!(keys, ["cfg/work[srv[0]]", "cfg/work[srv[1]]"]);
     for dir in cloud.sandboxes() {
         let ran = std::fs::read_to_string(dir.join("ran.txt")).unwrap();

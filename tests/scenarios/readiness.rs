@@ -1,10 +1,18 @@
 //! Readiness: hosts are checked before configuration; the tasks of a host that is not ready
 //! fail as "not reachable", and (keep going) the other hosts' tasks still run.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use hoist::{Deps, EventKind, HostRef, Model, Phase, Role, Task, TaskOutcome};
-use hoist_tests::{Recorder, assert_success, local_builder, read, task_outcomes};
+use hoist::exec::{ConnectError, ConnectFailure, Connector, HostTarget, LocalTransport, Transport};
+use hoist::provider::HostEndpoint;
+use hoist::{Deps, EventKind, HostRef, Model, Phase, Readiness, Role, Task, TaskOutcome};
+use hoist_tests::{
+    Fleet, FleetRoles, FleetTasks, Recorder, assert_success, builder, local_builder, read, sim,
+    task_outcomes,
+};
 
 #[derive(Model)]
 struct Ns {
@@ -131,4 +139,69 @@ async fn a_missing_sandbox_directory_is_created_on_first_use() {
         .unwrap();
     assert_success(&orch.initiate_system().await.unwrap());
     assert_eq!(read(&host, "f"), "here\n");
+}
+
+/// A connector that refuses the first `refusals` logins (as a server whose login keys
+/// cloud-init has not installed yet), or never answers, then lets in to a local sandbox.
+struct LateKeys {
+    refusals: u32,
+    failure: ConnectFailure,
+    calls: AtomicU32,
+    dir: PathBuf,
+}
+
+#[hoist::async_trait]
+impl Connector for LateKeys {
+    async fn connect(&self, _: &HostTarget) -> Result<Option<Arc<dyn Transport>>, ConnectError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.refusals {
+            return Err(ConnectError::new(self.failure, "not yet"));
+        }
+        Ok(Some(Arc::new(LocalTransport::sandbox(&self.dir))))
+    }
+}
+
+/// A server created in this run may refuse logins for its login grace, beyond the attempts
+/// that bound a host that does not answer; a host that does not answer gets those attempts.
+#[tokio::test]
+async fn a_fresh_server_may_refuse_logins_for_its_grace_and_no_longer() {
+    let dir = tempfile::tempdir().unwrap();
+    for (failure, refusals, ready) in [
+        (ConnectFailure::Refused, 10, true),
+        (ConnectFailure::Unreachable, 10, false),
+        (ConnectFailure::Refused, 1000, false),
+    ] {
+        let cloud = sim(Duration::ZERO);
+        let keys = Arc::new(LateKeys {
+            refusals,
+            failure,
+            calls: AtomicU32::new(0),
+            dir: dir.path().to_path_buf(),
+        });
+        let endpoint = HostEndpoint::Network {
+            address: "127.0.0.1".into(),
+            port: Some(1),
+        };
+        let orch = builder("grace", &cloud)
+            .infra("fleet", Fleet::new(1))
+            .namespace("ns", FleetRoles::new(1))
+            .config("cfg", FleetTasks::new("true"))
+            .connect_override("fleet/srv[0]", endpoint)
+            .connector(keys.clone())
+            .readiness(Readiness {
+                attempts: 3,
+                interval: Duration::from_millis(10),
+                timeout: Duration::from_secs(5),
+                login_grace: Duration::from_millis(300),
+            })
+            .build()
+            .unwrap();
+        let report = orch.initiate_system().await.unwrap();
+        let calls = keys.calls.load(Ordering::SeqCst);
+        assert_eq!(report.success, ready, "{failure:?} x{refusals}: {report}");
+        match (failure, ready) {
+            (ConnectFailure::Refused, true) => assert_eq!(calls, 11, "{report}"),
+            (ConnectFailure::Unreachable, _) => assert_eq!(calls, 3, "{report}"),
+            _ => assert!((3..=31).contains(&calls), "within the grace: {calls}"),
+        }
+    }
 }

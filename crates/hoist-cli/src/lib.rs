@@ -107,7 +107,7 @@ pub enum StateCommand {
     /// List the systems in the store.
     List,
     /// Record what is at one address under another, touching no cloud: after renaming a
-    /// model field (or a model), so the next run sees the same objects instead of deleting
+    /// model field, so the next run sees the same objects instead of deleting
     /// and creating them. Everything below the address moves too (`web/app` moves
     /// `web/app[0]`, `web/app[1]`, …), and so do the dependency edges that name it.
     Mv {
@@ -122,6 +122,10 @@ pub enum StateCommand {
         /// Addresses (`web/app[3]`, `web/app`).
         #[arg(required = true)]
         addresses: Vec<String>,
+        /// Forget resources whose create or delete is in progress too (an object an
+        /// interrupted create made can then no longer be found: run `hoist recover` first).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -330,7 +334,10 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
             })
             .await
         }
-        Command::State(StateCommand::Rm { ref addresses }) => {
+        Command::State(StateCommand::Rm {
+            ref addresses,
+            force,
+        }) => {
             for a in addresses {
                 parse_address(a)?;
             }
@@ -339,7 +346,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
                 let mut s = s.clone();
                 let mut changes = Vec::new();
                 for a in addresses {
-                    let c = s.removed(a)?;
+                    let c = s.removed(a, force)?;
                     s.apply_all(&c);
                     changes.extend(c);
                 }

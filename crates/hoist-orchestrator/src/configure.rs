@@ -272,12 +272,22 @@ async fn ready(cx: &RunCx, spec: &HostSpec, creds: &Credentials, fresh: bool) ->
         return connect(cx, spec, creds).await.map_err(|e| e.message);
     }
     let t0 = tokio::time::Instant::now();
+    // An unreachable host gets `attempts`; a fresh server that refuses logins gets as many
+    // as its login grace needs (both bounded).
+    let unreachable_tries = std::sync::atomic::AtomicU32::new(0);
     let retryable = |e: &ConnectError| match e.failure {
-        ConnectFailure::Unreachable => true,
+        ConnectFailure::Unreachable => {
+            let tries = unreachable_tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            tries < r.attempts
+        }
         ConnectFailure::Refused => fresh && t0.elapsed() < r.login_grace,
         _ => false,
     };
-    let policy = RetryPolicy::attempts(r.attempts).constant(r.interval);
+    let grace = r.login_grace.as_millis() / r.interval.as_millis().max(1) + 1;
+    let grace = u32::try_from(grace)
+        .unwrap_or(u32::MAX)
+        .min(MAX_GRACE_ATTEMPTS);
+    let policy = RetryPolicy::attempts(r.attempts.max(grace)).constant(r.interval);
     let (result, attempts) = retry(
         &policy,
         &cx.cancel,
@@ -305,6 +315,9 @@ async fn ready(cx: &RunCx, spec: &HostSpec, creds: &Credentials, fresh: bool) ->
     .await;
     result.map_err(|last| format!("not ready after {attempts} attempt(s): {last}"))
 }
+
+/// The most attempts a login grace adds, whatever the interval.
+const MAX_GRACE_ATTEMPTS: u32 = 600;
 
 /// A host's transport, or why it could not be reached.
 type Connected = Result<Arc<dyn Transport>, String>;

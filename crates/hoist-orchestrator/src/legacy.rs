@@ -1,13 +1,19 @@
-//! Task records kept under the keys of state schema 2, renamed to the addresses that replaced
-//! them: a multi-task's child was keyed by its role's short name (`cfg/deploy[app_0]`), it is
-//! now keyed by the role's path (`cfg/deploy[app[0]]`). Renaming needs the models, so the
-//! schema migration leaves it to the first initiate, which has them: nothing runs again
-//! because of the migration.
+//! What state schema 2 recorded differently, brought up to date by the first initiate (which
+//! has the models and the proxies the migration lacks):
+//!
+//! - task records under their old keys: a multi-task's child was keyed by its role's short
+//!   name (`cfg/deploy[app_0]`), it is now keyed by the role's path (`cfg/deploy[app[0]]`);
+//!   renamed, so nothing runs again because of the migration;
+//! - resources without the identity of the cloud they were made in: they take the identity
+//!   of the proxy the initiate uses (trusted on first use, with a warning in the report), so
+//!   the identity guard protects them from then on.
 
 use hoist_core::address::parse_path;
 use hoist_core::path::Seg;
 use hoist_core::{Address, ModelPath, Plan, PlannedTask};
-use hoist_state::{Change, SystemState, TaskRecord};
+use hoist_state::{Change, ResourceRecord, SystemState, TaskRecord};
+
+use crate::context::RunCx;
 
 /// The key task `t` had under schema 2, if it differs from its address.
 fn v2_key(t: &PlannedTask) -> Option<String> {
@@ -56,4 +62,22 @@ pub(crate) fn rename_v2_task_keys(plan: &Plan, state: &SystemState) -> Vec<Chang
         changes.push(Change::PutTask(TaskRecord { key, ..old.clone() }));
     }
     changes
+}
+
+/// The changes that record, for each resource recorded without an identity, the identity of
+/// the proxy this run uses for it.
+pub(crate) fn stamp_identities(cx: &RunCx, state: &SystemState) -> Vec<Change> {
+    state
+        .resources
+        .values()
+        .filter(|r| r.identity.is_none())
+        .filter_map(|r| {
+            let (p, base) = (cx.proxy(&r.provider).ok()?, cx.identity(&r.provider)?);
+            let identity = Some(p.identity_of(&base, &r.kind, &r.outputs));
+            Some(Change::PutResource(ResourceRecord {
+                identity,
+                ..r.clone()
+            }))
+        })
+        .collect()
 }

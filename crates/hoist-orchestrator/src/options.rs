@@ -20,7 +20,9 @@ pub struct Readiness {
     pub timeout: Duration,
     /// How long a server created in this run may refuse logins before that counts as a
     /// failure (cloud-init installs login keys late). A host that already existed, and a
-    /// changed host key anywhere, fail at the first attempt.
+    /// changed host key anywhere, fail at the first attempt. A fresh server that refuses
+    /// logins is tried every `interval` until the grace is over (at most 600 times), even
+    /// beyond `attempts`, which bounds the tries of a host that does not answer.
     pub login_grace: Duration,
 }
 

@@ -280,7 +280,10 @@ impl Orchestration {
             Ok(ids) => ids,
             Err(e) => {
                 scope.run.detail = Some(e.to_string());
-                scope.finish(RunOutcome::Failed, Vec::new()).await?;
+                let saved = scope.finish(RunOutcome::Failed, Vec::new()).await;
+                // A cancellation asked for while the run checked its proxies was for it.
+                i.cancel.spend();
+                saved?;
                 return Err(e);
             }
         };
@@ -390,9 +393,17 @@ async fn initiate(
         ));
     }
     let (state, jr) = (&mut scope.state, &scope.journal);
-    let renamed = crate::legacy::rename_v2_task_keys(plan, state);
-    if !renamed.is_empty() {
-        jr.write(state, renamed).await?;
+    let mut migrated = crate::legacy::rename_v2_task_keys(plan, state);
+    let stamped = crate::legacy::stamp_identities(cx, state);
+    if !stamped.is_empty() {
+        report.warnings.push(format!(
+            "{} resource(s) recorded before hoist knew cloud identities now record the identity of the proxy this run uses: check that it is the cloud they were made in",
+            stamped.len()
+        ));
+    }
+    migrated.extend(stamped);
+    if !migrated.is_empty() {
+        jr.write(state, migrated).await?;
     }
     if !plan.resources.is_empty() {
         crate::provision::provision(cx, plan, state, jr, report).await?;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hoist_provider::{Created, FindRequest, ProvisionError};
-use hoist_state::{Change, ResourceRecord, ResourceStatus, SystemState};
+use hoist_state::{ResourceRecord, ResourceStatus, SystemState};
 use tracing::Instrument as _;
 
 use crate::context::RunCx;
@@ -134,9 +134,8 @@ impl Steps for Finds<'_> {
             Ok(None) => {
                 tracing::info!(resource = %rec.key, "pending create made nothing: forgotten");
                 self.line(i, ResourceOutcome::NotCreated, attempts, elapsed);
-                self.jr
-                    .write(self.state, vec![Change::RemoveResource(rec.key.clone())])
-                    .await?;
+                let forget = crate::teardown::forget(self.state, std::slice::from_ref(&rec.key));
+                self.jr.write(self.state, forget).await?;
                 self.cx.em.emit(EventKind::ResourceFinished {
                     key: rec.key,
                     outcome: ResourceOutcome::NotCreated,

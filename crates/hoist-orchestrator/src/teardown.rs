@@ -1,7 +1,7 @@
 //! Teardown: the scheduler steps that delete every recorded resource, dependents first, from
 //! the recorded state alone.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use hoist_provider::{DeleteRequest, Deleted, ErrorKind, FindRequest, ProvisionError, Provisioner};
@@ -62,7 +62,7 @@ pub(crate) async fn teardown(
 /// The changes that forget `keys`: when nothing else is left, in the same write the system
 /// moves to a new generation and forgets its task results, so no crash can leave an empty
 /// state on the old generation (the next initiate starts anew, and config runs again).
-fn forget(state: &SystemState, keys: &[String]) -> Vec<Change> {
+pub(crate) fn forget(state: &SystemState, keys: &[String]) -> Vec<Change> {
     let mut changes: Vec<Change> = keys.iter().cloned().map(Change::RemoveResource).collect();
     if state.resources.keys().all(|k| keys.contains(k)) {
         changes.push(Change::SetGeneration(state.generation + 1));
@@ -96,9 +96,9 @@ struct Deletes<'a> {
     jr: &'a Journal,
     report: &'a mut Report,
     recs: Vec<ResourceRecord>,
-    /// The resources whose objects were found gone: forgotten, or kept, at the end
-    /// ([`Deletes::settle_absent`]).
-    absent: Vec<usize>,
+    /// The resources whose objects were found gone, with the attempts and time it took:
+    /// forgotten, or kept, at the end ([`Deletes::settle_absent`]).
+    absent: Vec<(usize, u32, Duration)>,
 }
 
 /// What a delete found.
@@ -119,72 +119,69 @@ type DeleteResult = (Result<Gone, ProvisionError>, u32, Duration);
 /// stops before forgetting them.
 const MISSING_AT_LEAST: usize = 3;
 
+/// The error recorded for an object found gone, until the teardown forgets it.
+const NOT_FOUND: &str = "not found in the cloud: kept in the state";
+
 impl Deletes<'_> {
-    /// Forgets the resources found gone, unless most of the objects were (at least
+    /// Forgets the resources found gone, unless most of a proxy's objects were (at least
     /// [`MISSING_AT_LEAST`], and more than half): then they stay in the state, reported
     /// missing, unless the orchestration forgets missing objects. True if some were kept.
     async fn settle_absent(&mut self) -> Result<bool, OrchestrationError> {
-        if self.absent.is_empty() {
-            return Ok(false);
-        }
-        // Objects the state knew as existing, not those whose delete an interrupted run sent.
-        let objects = self
-            .recs
-            .iter()
-            .filter(|r| r.status == ResourceStatus::Created && r.provider_id.is_some())
-            .count();
-        let n = self.absent.len();
-        let keep = n >= MISSING_AT_LEAST && 2 * n > objects && !self.cx.opts.forget_missing;
         let absent = std::mem::take(&mut self.absent);
-        if keep {
-            let why = format!(
-                "{n} of the {objects} objects of this teardown were not found in the cloud, which usually means that the proxy talks to another cloud (account, region, store) than the state was made in: nothing was forgotten. If they were deleted outside hoist, tear down again with --forget-missing (`forget_missing()` in a program)"
-            );
-            let msg = "not found in the cloud: kept in the state".to_string();
-            // Back to `created`: the next teardown must find it missing again (a `deleting`
-            // record found gone is what an interrupted delete leaves, and is forgotten).
-            let kept: Vec<Change> = absent
+        let (mut kept_any, mut forget_keys, mut lines) = (false, Vec::new(), Vec::new());
+        let providers: BTreeSet<String> = absent
+            .iter()
+            .map(|a| self.recs[a.0].provider.clone())
+            .collect();
+        for provider in providers {
+            let mine: Vec<&(usize, u32, Duration)> = absent
                 .iter()
-                .filter_map(|&i| self.state.resources.get(&self.recs[i].key))
-                .map(|r| {
-                    Change::PutResource(ResourceRecord {
-                        status: ResourceStatus::Created,
-                        error: Some(msg.clone()),
-                        ..r.clone()
-                    })
-                })
+                .filter(|a| self.recs[a.0].provider == provider)
                 .collect();
-            self.jr.write(self.state, kept).await?;
-            for i in absent {
-                let key = self.recs[i].key.clone();
-                self.cx.em.emit(EventKind::ResourceFinished {
-                    key,
-                    outcome: ResourceOutcome::Missing,
-                });
-                self.line(
-                    i,
-                    ResourceOutcome::Missing,
-                    1,
-                    Duration::ZERO,
-                    Some(msg.clone()),
+            // The objects of this proxy the state knew as existing (not those whose delete an
+            // interrupted run had sent).
+            let objects = self
+                .recs
+                .iter()
+                .filter(|r| r.provider == provider && r.status == ResourceStatus::Created)
+                .count();
+            let n = mine.len();
+            let keep = n >= MISSING_AT_LEAST && 2 * n > objects && !self.cx.opts.forget_missing;
+            if keep {
+                let why = format!(
+                    "{n} of the {objects} objects of proxy `{provider}` in this teardown were not found in the cloud, which usually means that the proxy talks to another cloud (account, region, store) than the state was made in: none of them was forgotten. If they were deleted outside hoist, tear down again with --forget-missing (`forget_missing()` in a program)"
                 );
+                tracing::warn!("{why}");
+                self.report.warnings.push(why);
+                kept_any = true;
+            } else {
+                forget_keys.extend(mine.iter().map(|a| self.recs[a.0].key.clone()));
             }
-            tracing::warn!("{why}");
-            self.report.warnings.push(why);
-            return Ok(true);
+            let outcome = if keep {
+                ResourceOutcome::Missing
+            } else {
+                ResourceOutcome::AlreadyAbsent
+            };
+            lines.extend(
+                mine.into_iter()
+                    .map(|&(i, n, d)| (i, n, d, outcome.clone())),
+            );
         }
-        let keys: Vec<String> = absent.iter().map(|&i| self.recs[i].key.clone()).collect();
-        self.jr.write(self.state, forget(self.state, &keys)).await?;
-        for i in absent {
+        if !forget_keys.is_empty() {
+            self.jr
+                .write(self.state, forget(self.state, &forget_keys))
+                .await?;
+        }
+        for (i, attempts, elapsed, outcome) in lines {
             let key = self.recs[i].key.clone();
-            tracing::info!(resource = %key, "object already gone: forgotten");
             self.cx.em.emit(EventKind::ResourceFinished {
                 key,
-                outcome: ResourceOutcome::AlreadyAbsent,
+                outcome: outcome.clone(),
             });
-            self.line(i, ResourceOutcome::AlreadyAbsent, 1, Duration::ZERO, None);
+            let error = (outcome == ResourceOutcome::Missing).then(|| NOT_FOUND.to_string());
+            self.line(i, outcome, attempts, elapsed, error);
         }
-        Ok(false)
+        Ok(kept_any)
     }
 
     fn line(
@@ -315,8 +312,18 @@ impl Steps for Deletes<'_> {
         let key = self.recs[i].key.clone();
         match result {
             Ok(Gone::Absent) if self.recs[i].status == ResourceStatus::Created => {
-                // Forgotten (or kept) at the end, once it is known how many were gone.
-                self.absent.push(i);
+                // Recorded as created again at once (a crash now must not leave it as an
+                // interrupted delete, which would be forgotten), then forgotten or kept at
+                // the end, once it is known how many were gone.
+                if let Some(r) = self.state.resources.get(&key) {
+                    let r = ResourceRecord {
+                        status: ResourceStatus::Created,
+                        error: Some(NOT_FOUND.to_string()),
+                        ..r.clone()
+                    };
+                    self.jr.resource(self.state, r).await?;
+                }
+                self.absent.push((i, attempts, elapsed));
                 Ok(true)
             }
             Ok(gone) => {

@@ -140,17 +140,15 @@ impl SshError {
             | SshError::HostKeyRevoked { .. } => F::HostKey,
             SshError::Auth { .. } => F::Refused,
             SshError::Jump { source, .. } => source.failure(),
-            _ => F::Config,
+            SshError::KnownHosts { .. } | SshError::Key { .. } | SshError::Config { .. } => {
+                F::Config
+            }
         }
     }
 
     /// True for failures worth retrying (network errors, timeouts, handshakes cut short);
     /// false for host key, authentication, key and configuration errors.
     pub fn is_transient(&self) -> bool {
-        match self {
-            SshError::Connect { .. } | SshError::Timeout { .. } => true,
-            SshError::Jump { source, .. } => source.is_transient(),
-            _ => false,
-        }
+        self.failure() == hoist_exec::ConnectFailure::Unreachable
     }
 }

@@ -28,7 +28,7 @@ pub enum EditError {
     },
     /// A resource is in the middle of a create or delete.
     #[error(
-        "`{key}` has a create or delete in progress (recorded as {status}): run `hoist recover` (or the interrupted run) first"
+        "`{key}` has a create or delete in progress (recorded as {status}): run `hoist recover` (or the interrupted run) first, or force it"
     )]
     Pending {
         /// The key.
@@ -42,6 +42,13 @@ pub enum EditError {
 fn below<'k>(key: &'k str, at: &str) -> Option<&'k str> {
     let rest = key.strip_prefix(at)?;
     (rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')).then_some(rest)
+}
+
+fn status_text(s: ResourceStatus) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 impl SystemState {
@@ -61,13 +68,9 @@ impl SystemState {
         for r in self.resources.values() {
             let Some(key) = renamed(&r.key) else { continue };
             if r.status != ResourceStatus::Created {
-                let status = serde_json::to_value(r.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
                 return Err(EditError::Pending {
                     key: r.key.clone(),
-                    status,
+                    status: status_text(r.status),
                 });
             }
             if self.resources.contains_key(&key) && renamed(&key).is_none() {
@@ -120,8 +123,21 @@ impl SystemState {
     }
 
     /// The changes that forget everything at `at` (and below it), without touching the
-    /// cloud: for objects that are gone for good, or that hoist should stop managing.
-    pub fn removed(&self, at: &str) -> Result<Vec<Change>, EditError> {
+    /// cloud: for objects that are gone for good, or that hoist should stop managing. A
+    /// resource whose create or delete is in progress is refused (its token is how an object
+    /// an interrupted create made is found) unless `force`.
+    pub fn removed(&self, at: &str, force: bool) -> Result<Vec<Change>, EditError> {
+        if !force
+            && let Some(r) = self
+                .resources
+                .values()
+                .find(|r| below(&r.key, at).is_some() && r.status != ResourceStatus::Created)
+        {
+            return Err(EditError::Pending {
+                key: r.key.clone(),
+                status: status_text(r.status),
+            });
+        }
         let mut changes: Vec<Change> = self
             .resources
             .keys()
@@ -232,19 +248,34 @@ mod tests {
     #[test]
     fn a_removal_forgets_what_lies_below() {
         let mut s = state();
-        let changes = s.removed("web/app").unwrap();
+        let changes = s.removed("web/app", false).unwrap();
         s.apply_all(&changes);
         assert_eq!(s.resources.len(), 2);
-        assert!(s.removed("web/app").is_err());
-        let changes = s.removed("web").unwrap_err();
+        assert!(s.removed("web/app", false).is_err());
+        let changes = s.removed("web", false).unwrap_err();
         assert!(
             matches!(changes, EditError::NothingAt { .. }),
             "`web` is a model, not a prefix"
         );
         for k in ["web/net", "web/apps_lb"] {
-            let c = s.removed(k).unwrap();
+            let c = s.removed(k, false).unwrap();
             s.apply_all(&c);
         }
         assert_eq!(s.generation, 1, "emptied: a new generation");
+    }
+
+    #[test]
+    fn a_removal_of_a_pending_create_needs_force() {
+        let mut s = state();
+        s.resources.get_mut("web/app[1]").unwrap().status = ResourceStatus::Creating;
+        let e = s.removed("web/app", false).unwrap_err();
+        assert!(
+            matches!(&e, EditError::Pending { key, status } if key == "web/app[1]" && status == "creating"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("force"), "{e}");
+        let changes = s.removed("web/app", true).unwrap();
+        s.apply_all(&changes);
+        assert_eq!(s.resources.len(), 2);
     }
 }

@@ -415,7 +415,7 @@ impl Tree {
             match seg {
                 RefSeg::Field(n) => {
                     if matches!(self.entry(&here), Some(Entry::Multi)) {
-                        let path = &here.1;
+                        let path = self.address(&here);
                         return Err(format!(
                             "`{path}` is a multi component: pick a child with a key before `.{n}` (in `{r}`)"
                         ));
@@ -431,10 +431,11 @@ impl Tree {
                             .nth(usize::from(*up))
                             .cloned()
                             .ok_or_else(|| {
-                                format!("`{}` has no key at level {up} to use in `{r}`", referrer.1)
+                                let at = self.address(referrer);
+                                format!("`{at}` has no key at level {up} to use in `{r}`")
                             })?,
                     };
-                    let path = &here.1;
+                    let path = self.address(&here);
                     match self.entry(&here) {
                         Some(Entry::Multi) => {}
                         Some(e) => {
@@ -458,11 +459,21 @@ impl Tree {
         }
         if !self.nodes.contains_key(&here) {
             return Err(format!(
-                "`{}` does not exist in model `{}` (in `{r}`)",
-                here.1, self.models[here.0].name
+                "`{}` does not exist (in `{r}`)",
+                self.address(&here)
             ));
         }
         Ok(here)
+    }
+
+    /// The address of the component at `l`.
+    fn address(&self, l: &Loc) -> crate::Address {
+        let model = self
+            .models
+            .get(l.0)
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        crate::Address::new(model, l.1.clone())
     }
 
     /// A reference may make a child of `multi` with `key` only if the multi takes keys other
@@ -479,7 +490,7 @@ impl Tree {
         if keys.len() > 5 {
             declared.push(format!("and {} more", keys.len() - 5));
         }
-        let path = crate::Address::new(self.models[multi.0].name.clone(), multi.1.key(key.clone()));
+        let path = self.address(&(multi.0, multi.1.key(key.clone())));
         Err(format!(
             "`{r}` refers to `{path}`, but the multi declares only the keys {}: declare the key with `.keys(…)`, or let references add keys with `.open_keys()`",
             declared.join(", ")
@@ -725,7 +736,8 @@ impl Tree {
                         p = p.field(*f);
                     }
                     if !self.nodes.contains_key(&(m.0, p.clone())) {
-                        return Err(unresolved(format!("`{p}` does not exist")));
+                        let at = self.address(&(m.0, p));
+                        return Err(unresolved(format!("`{at}` does not exist")));
                     }
                     out.push((m.0, p));
                 }
@@ -768,7 +780,7 @@ impl Tree {
                     &loc,
                     format!(
                         "multi-task selection picked `{}`, which is {what}, not a role",
-                        r.1
+                        self.address(&r)
                     ),
                 );
                 continue;
@@ -1144,7 +1156,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                     l,
                     format!(
                         "refers to `{}`, which is excluded from provisioning",
-                        target.1
+                        t.address(&target)
                     ),
                 ),
             }
@@ -1279,6 +1291,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 value: match &v.value {
                     VarValue::Text(s) => PVal::Text(s.clone()),
                     VarValue::Secret(s) => {
+                        if let Some(why) = crate::secret::too_short(s) {
+                            let at = (0, ModelPath::root());
+                            let msg = format!("the override of `{}`: {why}", v.name);
+                            t.diag_at(DiagKind::BadArgument, &at, v.loc, msg);
+                        }
                         secrets.push(s.clone());
                         PVal::Secret(s.clone())
                     }
@@ -1339,7 +1356,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                             t.diag(
                                 DiagKind::NoHost,
                                 l,
-                                format!("the host `{}` is excluded from provisioning", h.1),
+                                format!(
+                                    "the host `{}` is excluded from provisioning",
+                                    t.address(&h)
+                                ),
                             );
                         }
                         (PlannedHost::None, None)

@@ -8,6 +8,11 @@ use crate::config::{Action, CopySource};
 use crate::secret::{REDACTED, scrub};
 
 fn spec_text(p: &Plan, r: &super::PlannedResource) -> String {
+    // An argument may hold a secret taken from a variable.
+    scrub(&spec_fields(p, r), &p.secrets)
+}
+
+fn spec_fields(p: &Plan, r: &super::PlannedResource) -> String {
     // Placeholders are shown as what they stand for.
     let mut spec = r.spec.clone();
     for sr in &r.refs {

@@ -240,6 +240,10 @@ impl Plan {
                 Piece::Lit(s) => out.text.push_str(s),
                 Piece::EscapedOpen => out.text.push_str("!{"),
                 Piece::Var(name) => match self.eval_var(view, name, outputs, stack, mode) {
+                    // What is shown for display hides secrets.
+                    Ok(v) if v.secret && mode == Mode::Partial => {
+                        out.text.push_str(crate::secret::REDACTED);
+                    }
                     Ok(v) => {
                         out.text.push_str(&v.text);
                         out.deferred |= v.deferred;
@@ -271,8 +275,8 @@ impl Plan {
     }
 
     /// Like [`expand`](Self::expand), but never fails: a name that cannot be evaluated (no
-    /// such variable, no value, a loop) is left as written, `!{NAME}`. For display and
-    /// debugging.
+    /// such variable, no value, a loop) is left as written, `!{NAME}`, and a secret shows as
+    /// `<redacted>`. For display and debugging.
     ///
     /// ```
     /// # extern crate hoist_core as hoist;
