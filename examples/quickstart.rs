@@ -61,6 +61,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("lb.conf on the load balancer:\n{conf}");
     }
 
+    // The diff of the models against what is recorded: nothing left to change.
+    println!("{}\n", orch.diff().await?);
     println!("Running initiate again does nothing:");
     let again = orch.initiate_system().await?;
     println!("  nothing_to_do = {}\n", again.nothing_to_do);

@@ -8,6 +8,7 @@
 mod adoption;
 mod cancel;
 mod checks;
+mod day2;
 mod events;
 mod failures;
 mod identity;

@@ -56,14 +56,13 @@ impl Infra {
         let (subnets, sg) = (r.subnets.clone(), r.sg.clone());
         Infra {
             net: Network::new("10.0.0.0/16"),
-            sg: SecurityGroup {
-                network: r.net.clone(),
-                rules: vec![
+            sg: SecurityGroup::new(
+                r.net.clone(),
+                vec![
                     Rule::tcp_in(22, "0.0.0.0/0"),
                     Rule::tcp_in(8080, "10.0.0.0/16"),
                 ],
-                cloud: None,
-            },
+            ),
             subnets: Multi::from_fn(|k| Subnet::new(Infra::refs().net, format!("10.0.{k}.0/24")))
                 .keys(0..SUBNETS),
             db: Server::new("debian-12", "large", r.subnets.at(0))

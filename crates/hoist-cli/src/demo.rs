@@ -45,11 +45,7 @@ impl DemoInfra {
             net: Network::new("10.60.0.0/16"),
             a: Subnet::new(r.net.clone(), "10.60.1.0/24"),
             b: Subnet::new(r.net.clone(), "10.60.2.0/24"),
-            sg: SecurityGroup {
-                network: r.net.clone(),
-                rules: vec![Rule::tcp_in(22, "10.60.0.0/16")],
-                cloud: None,
-            },
+            sg: SecurityGroup::new(r.net.clone(), vec![Rule::tcp_in(22, "10.60.0.0/16")]),
             srv: Multi::from_fn(move |k| {
                 let odd = k.as_str().parse::<usize>().unwrap_or(0) % 2 == 1;
                 let subnet = if odd { b.clone() } else { a.clone() };

@@ -46,6 +46,7 @@ pub mod component;
 pub mod config;
 pub mod error;
 pub mod graph;
+pub mod lifecycle;
 pub mod namespace;
 pub mod path;
 pub mod plan;
@@ -63,6 +64,7 @@ pub use config::{
 };
 pub use error::{DiagKind, Diagnostic, PlanError};
 pub use hoist_derive::Model;
+pub use lifecycle::{Lifecycle, Manage, Managed, ReplaceMode};
 pub use namespace::{Connection, HostRef, Role, Var, VarValue, Vars};
 pub use path::{Key, ModelPath, SourceLoc};
 pub use plan::{

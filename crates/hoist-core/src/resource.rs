@@ -5,6 +5,7 @@
 //! resources are [`Ref`]s (a dependency edge) or [`Val`]s (a literal or another resource's
 //! output); the planner finds them in the serialized spec, so no field needs an annotation.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,10 @@ pub trait ErasedResource: Send + Sync {
     fn validate(&self) -> Vec<String>;
     /// [`Resource::cloud`].
     fn cloud(&self) -> Option<String>;
+    /// Its lifecycle options (see [`Managed`](crate::Managed)).
+    fn lifecycle(&self) -> crate::Lifecycle {
+        crate::Lifecycle::default()
+    }
 }
 
 impl<R: Resource> ErasedResource for R {
@@ -213,6 +218,9 @@ impl Addressable for FixedHost {}
 pub struct Network {
     /// Address range, e.g. `10.0.0.0/16`.
     pub cidr: Val<String>,
+    /// Tags of the object (changed in place).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     /// Provisioner proxy name, if pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud: Option<String>,
@@ -223,6 +231,7 @@ impl Network {
     pub fn new(cidr: impl Into<Val<String>>) -> Self {
         Network {
             cidr: cidr.into(),
+            tags: BTreeMap::new(),
             cloud: None,
         }
     }
@@ -256,6 +265,9 @@ pub struct Subnet {
     pub network: Ref<Network>,
     /// Address range inside the network's.
     pub cidr: Val<String>,
+    /// Tags of the object (changed in place).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     /// Provisioner proxy name, if pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud: Option<String>,
@@ -267,6 +279,7 @@ impl Subnet {
         Subnet {
             network,
             cidr: cidr.into(),
+            tags: BTreeMap::new(),
             cloud: None,
         }
     }
@@ -358,9 +371,24 @@ pub struct SecurityGroup {
     pub network: Ref<Network>,
     /// The rules.
     pub rules: Vec<Rule>,
+    /// Tags of the object (changed in place).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     /// Provisioner proxy name, if pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud: Option<String>,
+}
+
+impl SecurityGroup {
+    /// A security group of `network` with `rules`.
+    pub fn new(network: Ref<Network>, rules: Vec<Rule>) -> Self {
+        SecurityGroup {
+            network,
+            rules,
+            tags: BTreeMap::new(),
+            cloud: None,
+        }
+    }
 }
 
 resource_outputs!(SecurityGroupOutputs { id: String });
@@ -406,6 +434,9 @@ pub struct Server {
     /// Boot-time user data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_data: Option<Val<String>>,
+    /// Tags of the object (changed in place).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     /// Provisioner proxy name, if pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud: Option<String>,
@@ -424,6 +455,7 @@ impl Server {
             subnet,
             security_groups: Vec::new(),
             user_data: None,
+            tags: BTreeMap::new(),
             cloud: None,
         }
     }
@@ -470,6 +502,9 @@ impl Addressable for Server {}
 pub struct PublicIp {
     /// The server it is attached to.
     pub server: Ref<Server>,
+    /// Tags of the object (changed in place).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     /// Provisioner proxy name, if pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud: Option<String>,
@@ -480,6 +515,7 @@ impl PublicIp {
     pub fn new(server: Ref<Server>) -> Self {
         PublicIp {
             server,
+            tags: BTreeMap::new(),
             cloud: None,
         }
     }
@@ -505,3 +541,18 @@ impl Addressable for PublicIp {}
 
 #[allow(dead_code, reason = "keeps Out imported for the macro's doc links")]
 type _OutForDocs = Out<String>;
+
+/// `tag(key, value)` on the core kinds: tags are changed in place, without a replacement.
+macro_rules! tagged {
+    ($($t:ty),*) => {$(
+        impl $t {
+            /// Adds the tag `key` = `value` to the object.
+            #[must_use]
+            pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+                self.tags.insert(key.into(), value.into());
+                self
+            }
+        }
+    )*};
+}
+tagged!(Network, Subnet, SecurityGroup, Server, PublicIp);

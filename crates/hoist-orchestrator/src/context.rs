@@ -6,6 +6,7 @@ use hoist_exec::Connector;
 use hoist_provider::{CloudIdentity, Provisioner};
 
 use crate::cancel::Cancel;
+use crate::digest::Digester;
 use crate::error::OrchestrationError;
 use crate::events::Emitter;
 use crate::identity::Identities;
@@ -25,6 +26,11 @@ pub(crate) struct RunCx {
     /// The identity of each proxy the run uses, checked against the state before the run
     /// touched anything.
     pub(crate) identities: Arc<Identities>,
+    /// The run's id: part of the token of every object the run creates, so that no two
+    /// creations of one resource share a token.
+    pub(crate) run_id: Arc<str>,
+    /// The key that digests the secret inputs of recorded specs.
+    pub(crate) digester: Arc<std::sync::Mutex<Digester>>,
 }
 
 impl RunCx {
@@ -35,6 +41,20 @@ impl RunCx {
             .find(|p| p.name() == name)
             .cloned()
             .ok_or_else(|| OrchestrationError::Setup(format!("no proxy named `{name}`")))
+    }
+
+    /// `spec` of resource `key` as recorded: secret values as keyed digests.
+    pub(crate) fn recorded_spec(
+        &self,
+        key: &str,
+        spec: &serde_json::Value,
+        secrets: &[hoist_core::Secret],
+    ) -> Result<serde_json::Value, String> {
+        let mut d = self
+            .digester
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::digest::digest_secrets(spec, secrets, &mut d, &self.system, key)
     }
 
     /// The identity proxy `name` reported at the start of the run.

@@ -64,6 +64,22 @@ pub enum OrchestrationError {
         /// Why.
         error: ProvisionError,
     },
+    /// The run would delete or replace protected resources: nothing was touched.
+    #[error(
+        "protected resource{} {}: {detail}",
+        if .resources.len() == 1 { "" } else { "s" },
+        crate::report::list_some(.resources, 5),
+    )]
+    Protected {
+        /// Their keys.
+        resources: Vec<String>,
+        /// What the run would have done, and how to go on.
+        detail: String,
+    },
+    /// The diff cannot be applied (a protected resource to replace or delete, replacement
+    /// orders that contradict each other): nothing was touched.
+    #[error("the plan cannot be applied:\n  - {}", .0.join("\n  - "))]
+    Refused(Vec<String>),
     /// The orchestration was built wrongly.
     #[error("{0}")]
     Setup(String),

@@ -19,6 +19,9 @@ pub enum Phase {
     Configuration,
     /// Deleting resources.
     Teardown,
+    /// Deleting, in an initiate, the objects no model makes any more, and the old objects of
+    /// replacements (before provisioning for those deleted first, after it for the others).
+    Deletion,
     /// Reconciling pending intents with the cloud (`recover_system`).
     Recovery,
 }
@@ -29,6 +32,10 @@ pub enum Phase {
 pub enum ResourceAction {
     /// Create it.
     Create,
+    /// Change it in place.
+    Update,
+    /// Replace it with a new object.
+    Replace,
     /// Delete it.
     Delete,
 }

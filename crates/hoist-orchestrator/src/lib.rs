@@ -40,6 +40,9 @@ mod cancel;
 mod configure;
 mod context;
 mod dag;
+mod day2;
+mod diff;
+mod digest;
 mod error;
 mod events;
 mod fixed;
@@ -56,6 +59,8 @@ mod store;
 mod teardown;
 
 pub use cancel::CancelHandle;
+pub use diff::{Diff, DiffAction, FieldChange, ResourceDiff};
+pub use digest::{STATE_KEY_ENV, STATE_KEY_FILE};
 pub use error::OrchestrationError;
 pub use events::{Event, EventKind, EventSink, Phase, ResourceAction};
 pub use fixed::{FIXED_PROXY, FixedHostProxy};

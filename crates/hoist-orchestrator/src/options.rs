@@ -60,6 +60,10 @@ pub(crate) struct Options {
     pub(crate) lock: LockOptions,
     pub(crate) version: Option<String>,
     pub(crate) forget_missing: bool,
+    pub(crate) force_protected: bool,
+    /// Where the state key file is looked for (`.hoist/state.key` below it): the directory
+    /// the orchestration was built in.
+    pub(crate) state_dir: PathBuf,
 }
 
 impl Default for Options {
@@ -82,6 +86,8 @@ impl Default for Options {
             lock: LockOptions::default(),
             version: None,
             forget_missing: false,
+            force_protected: false,
+            state_dir: PathBuf::new(),
         }
     }
 }

@@ -138,6 +138,31 @@ impl Orchestration {
         Ok(self.inner.store.load(&self.inner.system).await?)
     }
 
+    /// What an initiate would do to each resource now: the plan compared with the recorded
+    /// state (create, update, replace, delete or unchanged, with the fields that decide it).
+    /// Reads only: no cloud call, no lock, and no state file or key file is created.
+    ///
+    /// The diff is also data: serialize it (`serde_json::to_string(&diff)`), or print it.
+    pub async fn diff(&self) -> Result<crate::Diff, OrchestrationError> {
+        let plan = self.plan()?;
+        let state = self.state().await?;
+        let mut d = crate::digest::Digester::load(&self.inner.opts.state_dir).read_only();
+        let proxies = &self.inner.proxies;
+        let updatable = |provider: &str, kind: &str| {
+            proxies
+                .iter()
+                .find(|p| p.name() == provider)
+                .map_or(&[][..], |p| p.updatable(kind))
+        };
+        Ok(crate::diff::compute(
+            &self.inner.system,
+            &plan,
+            state.as_ref(),
+            &updatable,
+            &mut d,
+        ))
+    }
+
     /// The variables role `role` (its address: `ns/app[0]`) sees, with the values
     /// provisioning gave them (read from the recorded state): what its tasks see. A value
     /// whose resource is not provisioned yet is [`deferred`](hoist_core::Expanded::deferred);
@@ -219,9 +244,12 @@ impl Orchestration {
     }
 
     /// The context the phases of one run work with.
-    fn cx(&self, em: Emitter, identities: Identities) -> RunCx {
+    fn cx(&self, em: Emitter, identities: Identities, run_id: &str) -> RunCx {
         let i = &self.inner;
+        let digester = crate::digest::Digester::load(&i.opts.state_dir);
         RunCx {
+            run_id: Arc::from(run_id),
+            digester: Arc::new(std::sync::Mutex::new(digester)),
             system: Arc::from(i.system.as_str()),
             proxies: i.proxies.clone(),
             connectors: i.connectors.clone(),
@@ -289,7 +317,7 @@ impl Orchestration {
         };
         let t0 = tokio::time::Instant::now();
         let (em, delivery) = Emitter::start(&i.system, i.sinks.clone());
-        let cx = self.cx(em.clone(), identities);
+        let cx = self.cx(em.clone(), identities, &scope.run.id);
         em.emit(EventKind::OrchestrationStarting { action });
         let mut report = Report::new(&i.system, action);
         let res = match &kind {
@@ -381,17 +409,6 @@ async fn initiate(
     report
         .warnings
         .extend(plan.warnings.iter().map(ToString::to_string));
-    let planned: BTreeSet<String> = plan.resources.iter().map(|r| r.key()).collect();
-    for k in scope
-        .state
-        .resources
-        .keys()
-        .filter(|k| !planned.contains(*k))
-    {
-        report.warnings.push(format!(
-            "`{k}` is recorded but no longer in the models; left in place (teardown removes it)"
-        ));
-    }
     let (state, jr) = (&mut scope.state, &scope.journal);
     let mut migrated = crate::legacy::rename_v2_task_keys(plan, state);
     let stamped = crate::legacy::stamp_identities(cx, state);
@@ -405,13 +422,23 @@ async fn initiate(
     if !migrated.is_empty() {
         jr.write(state, migrated).await?;
     }
-    if !plan.resources.is_empty() {
-        crate::provision::provision(cx, plan, state, jr, report).await?;
+    let diff = {
+        let mut d = cx
+            .digester
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let updatable =
+            |provider: &str, kind: &str| cx.proxy(provider).map_or(&[][..], |p| p.updatable(kind));
+        crate::diff::compute(&cx.system, plan, Some(state), &updatable, &mut d)
+    };
+    if !diff.violations.is_empty() {
+        return Err(OrchestrationError::Refused(diff.violations));
     }
+    crate::day2::apply(cx, plan, &diff, state, jr, report).await?;
     if report.success && !report.cancelled && !plan.tasks.is_empty() {
         crate::configure::configure(cx, plan, state, jr, report).await?;
     }
-    Ok(())
+    crate::day2::delete_deposed(cx, state, jr, report).await
 }
 
 /// `.hoist/state.db` in the current directory, as an absolute path.
@@ -663,6 +690,14 @@ impl OrchestrationBuilder {
         self
     }
 
+    /// Lets a teardown delete protected resources too (`hoist down --force`). Without it, a
+    /// teardown of a system with a protected resource is refused before it deletes anything.
+    #[must_use]
+    pub fn force_protected(mut self) -> Self {
+        self.opts.force_protected = true;
+        self
+    }
+
     /// The version of the system being deployed (a release label): a successful initiate
     /// records it as the last known good version of the system, a failed one as the last
     /// known bad (what rollouts roll back to and away from).
@@ -695,6 +730,9 @@ impl OrchestrationBuilder {
                     p.name()
                 )));
             }
+        }
+        if self.opts.state_dir.as_os_str().is_empty() {
+            self.opts.state_dir = std::env::current_dir().unwrap_or_default();
         }
         Ok(Orchestration {
             inner: Arc::new(Inner {

@@ -1,21 +1,28 @@
-//! Provisioning: the scheduler steps that create (or adopt) each planned resource.
+//! Provisioning: the scheduler steps that create (or adopt), update or replace each planned
+//! resource, as the diff says.
 //!
 //! The loop records each intent (and its idempotency token) before the call is made, starts
-//! calls as permits allow, and records each outcome. Workers only call providers.
+//! calls as permits allow, and records each outcome with the spec it applied. Workers only
+//! call providers. Each resource's action is computed again from concrete values just before
+//! its call: one that needs more than the diff said (a replacement where it said update)
+//! fails instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hoist_core::{Outputs, Plan, ResourceId};
+use hoist_core::{Outputs, Plan, ReplaceMode, ResourceId};
 use hoist_provider::{
     CreateRequest, Created, ErrorKind, FindRequest, OutputMap, ProvisionError, Provisioner,
+    UpdateRequest,
 };
-use hoist_state::{ResourceRecord, ResourceStatus, SystemState};
+use hoist_state::{Change, ResourceRecord, ResourceStatus, SystemState, deposed_key};
+use serde_json::Value;
 use tracing::Instrument as _;
 
 use crate::context::RunCx;
 use crate::dag::{DagRun, NodeState, Permits, Steps, Work, drive};
+use crate::diff::{Diff, DiffAction};
 use crate::error::OrchestrationError;
 use crate::events::{EventKind, Phase, ResourceAction};
 use crate::journal::Journal;
@@ -64,11 +71,33 @@ pub(crate) fn created_record(cx: &RunCx, rec: ResourceRecord, created: Created) 
     }
 }
 
-/// What a create returns: the object and whether it was adopted (found by its token).
+/// What a call did to the object.
+enum Applied {
+    /// Created (`true`: adopted, found by its token).
+    Created(Created, bool),
+    /// Changed in place.
+    Updated(Created),
+    /// Nothing to do (the record is brought up to date).
+    Unchanged,
+}
+
+/// What a resource's call returns.
 struct CallResult {
-    result: Result<(Created, bool), ProvisionError>,
+    result: Result<Applied, ProvisionError>,
     attempts: u32,
     elapsed: Duration,
+}
+
+impl CallResult {
+    fn now(result: Result<Applied, ProvisionError>) -> Work<CallResult> {
+        Box::pin(async move {
+            CallResult {
+                result,
+                attempts: 0,
+                elapsed: Duration::ZERO,
+            }
+        })
+    }
 }
 
 /// Emits a `ResourceRetrying` event for each failed attempt that will be retried.
@@ -103,6 +132,7 @@ pub(crate) async fn find_with_retry(
 pub(crate) async fn provision(
     cx: &RunCx,
     plan: &Arc<Plan>,
+    diff: &Diff,
     state: &mut SystemState,
     jr: &Journal,
     report: &mut Report,
@@ -114,11 +144,21 @@ pub(crate) async fn provision(
         .map(|r| r.deps.iter().map(|d| d.0).collect())
         .collect();
     let keys: Vec<String> = plan.resources.iter().map(|r| r.key()).collect();
+    let planned: Vec<(DiffAction, Option<ReplaceMode>)> = keys
+        .iter()
+        .map(|k| {
+            diff.resource(k)
+                .map_or((DiffAction::Create, None), |d| (d.action, d.mode))
+        })
+        .collect();
+    // Unchanged, and recorded as it should be: nothing to do, not even a write.
     let mut dag = DagRun::new(&preds, |i| {
-        state
-            .resources
-            .get(&keys[i])
-            .is_some_and(|r| r.status == ResourceStatus::Created)
+        planned[i].0 == DiffAction::Unchanged
+            && state.resources.get(&keys[i]).is_some_and(|r| {
+                r.status == ResourceStatus::Created
+                    && r.spec.is_some()
+                    && r.protect == plan.resources[i].lifecycle.protect
+            })
     });
     let mut steps = Creates {
         cx,
@@ -127,6 +167,8 @@ pub(crate) async fn provision(
         jr,
         report,
         keys,
+        planned,
+        specs: HashMap::new(),
     };
     for i in 0..plan.resources.len() {
         if dag.state[i] == NodeState::Done {
@@ -171,6 +213,10 @@ struct Creates<'a> {
     jr: &'a Journal,
     report: &'a mut Report,
     keys: Vec<String>,
+    /// What the diff said for each resource.
+    planned: Vec<(DiffAction, Option<ReplaceMode>)>,
+    /// What each started resource is being made or changed with.
+    specs: HashMap<usize, Started>,
 }
 
 impl Creates<'_> {
@@ -197,10 +243,12 @@ impl Creates<'_> {
     }
 
     /// Records the intent of creating resource `i` (durable before the call goes out) and
-    /// returns it, with whether an earlier create of it was interrupted.
+    /// returns it, with whether an earlier create of it was interrupted. `replacing`: the
+    /// record of the object it replaces (create first), deposed in the same write.
     async fn record_intent(
         &mut self,
         i: usize,
+        replacing: Option<ResourceRecord>,
     ) -> Result<(ResourceRecord, bool), OrchestrationError> {
         let (plan, state) = (self.plan, &mut *self.state);
         let r = &plan.resources[i];
@@ -208,12 +256,22 @@ impl Creates<'_> {
         let prev = state.resources.get(&key).cloned();
         // A create that was sent but whose outcome was never recorded (or that failed in a way
         // that may have created something) is looked up by its token before creating again.
-        let interrupted = prev
-            .as_ref()
-            .is_some_and(|p| p.status != ResourceStatus::Created);
-        let (token, generation) = match &prev {
-            Some(p) if interrupted => (p.token.clone(), p.generation),
-            _ => (state.token_for(&key), state.generation),
+        let interrupted = replacing.is_none()
+            && prev
+                .as_ref()
+                .is_some_and(|p| p.status != ResourceStatus::Created);
+        let (token, generation, incarnation) = match (&prev, &replacing) {
+            (Some(p), None) if interrupted => (p.token.clone(), p.generation, p.incarnation),
+            (_, Some(old)) => (
+                state.token_for_run(&key, &self.cx.run_id),
+                state.generation,
+                old.incarnation + 1,
+            ),
+            _ => (
+                state.token_for_run(&key, &self.cx.run_id),
+                state.generation,
+                0,
+            ),
         };
         let tags: BTreeMap<String, String> = [
             ("hoist:system".to_string(), self.cx.system.to_string()),
@@ -239,9 +297,107 @@ impl Creates<'_> {
             tags,
             generation,
             identity: self.cx.identity(&r.provider),
+            spec: None,
+            incarnation,
+            protect: r.lifecycle.protect,
+            deposed_of: None,
         };
-        self.jr.resource(state, intent.clone()).await?;
+        let mut changes = Vec::new();
+        if let Some(old) = replacing {
+            changes.push(Change::PutResource(deposed(state, old)));
+        }
+        changes.push(Change::PutResource(intent.clone()));
+        self.jr.write(state, changes).await?;
         Ok((intent, interrupted))
+    }
+
+    /// What resource `i` needs now that its dependencies are done: the action from concrete
+    /// values, the spec to send and the spec to record, and the fields that changed.
+    fn now_needed(&self, i: usize, rec: &ResourceRecord) -> Result<Needed, String> {
+        let r = &self.plan.resources[i];
+        let outputs = StateOutputs {
+            plan: self.plan,
+            state: self.state,
+        };
+        let spec = self.plan.resolve_spec(r.id, &outputs)?;
+        let recorded = self
+            .cx
+            .recorded_spec(&self.keys[i], &spec, self.plan.secrets())?;
+        let changed = match &rec.spec {
+            // No spec recorded (an older hoist): the models are the baseline.
+            None => Vec::new(),
+            Some(old) => top_level_changes(old, &recorded, self.cx),
+        };
+        let allowed = self.cx.proxy(&r.provider).map_err(|e| e.to_string())?;
+        let allowed = allowed.updatable(&r.kind);
+        let action = if changed.is_empty() {
+            DiffAction::Unchanged
+        } else if changed.iter().all(|f| allowed.contains(&f.as_str())) {
+            DiffAction::Update
+        } else {
+            DiffAction::Replace
+        };
+        Ok(Needed {
+            action,
+            spec,
+            recorded,
+            changed,
+        })
+    }
+}
+
+/// What a recorded resource needs, computed just before its call.
+struct Needed {
+    action: DiffAction,
+    spec: Value,
+    recorded: Value,
+    changed: Vec<String>,
+}
+
+/// The top-level fields of `old` and `new` that differ (fields whose recorded secret cannot be
+/// compared excepted).
+fn top_level_changes(old: &Value, new: &Value, cx: &RunCx) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (o, n) = (
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+    );
+    let d = cx
+        .digester
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut fields: Vec<String> = o
+        .keys()
+        .chain(n.keys())
+        .filter(|f| o.get(*f) != n.get(*f))
+        .filter(|f| !o.get(*f).is_some_and(|v| d.cannot_compare(v)))
+        .cloned()
+        .collect();
+    fields.sort();
+    fields.dedup();
+    fields
+}
+
+/// `old`, the current object of its resource, as a deposed object: kept under its own key
+/// until the replacement is done, depending on what it depended on and on the deposed
+/// objects of those (so that it is deleted before them).
+fn deposed(state: &SystemState, old: ResourceRecord) -> ResourceRecord {
+    let mut deps = old.deps.clone();
+    for d in &old.deps {
+        deps.extend(
+            state
+                .resources
+                .values()
+                .filter(|r| r.deposed_of.as_deref() == Some(d.as_str()))
+                .map(|r| r.key.clone()),
+        );
+    }
+    ResourceRecord {
+        key: deposed_key(&old.key, old.incarnation),
+        name: deposed_key(&old.key, old.incarnation),
+        deposed_of: Some(old.key.clone()),
+        deps,
+        ..old
     }
 }
 
@@ -291,16 +447,32 @@ async fn create_or_adopt(
     (result.map(|c| (c, false)), attempts + n)
 }
 
-impl Steps for Creates<'_> {
-    type Done = CallResult;
+/// What a started resource is being made or changed with.
+struct Started {
+    /// What the call does.
+    action: DiffAction,
+    /// The spec to record once it succeeded.
+    recorded: Option<Value>,
+}
 
-    fn permit_key(&self, i: usize) -> String {
-        self.plan.resources[i].provider.clone()
-    }
+fn invalid(msg: String) -> ProvisionError {
+    ProvisionError::new(ErrorKind::InvalidSpec, msg)
+}
 
-    async fn start(&mut self, i: usize) -> Result<Option<Work<CallResult>>, OrchestrationError> {
-        let p = self.cx.proxy(&self.plan.resources[i].provider)?;
-        let (intent, interrupted) = self.record_intent(i).await?;
+impl Creates<'_> {
+    /// Starts the create of resource `i` (or of the new object of its replacement).
+    async fn start_create(
+        &mut self,
+        i: usize,
+        p: Arc<dyn Provisioner>,
+        replacing: Option<ResourceRecord>,
+    ) -> Result<Option<Work<CallResult>>, OrchestrationError> {
+        let action = if replacing.is_some() {
+            DiffAction::Replace
+        } else {
+            DiffAction::Create
+        };
+        let (intent, interrupted) = self.record_intent(i, replacing).await?;
         let spec = self.plan.resolve_spec(
             self.plan.resources[i].id,
             &StateOutputs {
@@ -308,9 +480,20 @@ impl Steps for Creates<'_> {
                 state: self.state,
             },
         );
+        let recorded = match &spec {
+            Ok(s) => self
+                .cx
+                .recorded_spec(&intent.key, s, self.plan.secrets())
+                .ok(),
+            Err(_) => None,
+        };
+        self.specs.insert(i, Started { action, recorded });
         self.cx.em.emit(EventKind::ResourceStarting {
             key: intent.key.clone(),
-            action: ResourceAction::Create,
+            action: match action {
+                DiffAction::Replace => ResourceAction::Replace,
+                _ => ResourceAction::Create,
+            },
         });
         let cx = self.cx.clone();
         let span = tracing::info_span!("provider.call", provider = %intent.provider, op = "create", resource = %intent.key);
@@ -327,12 +510,10 @@ impl Steps for Creates<'_> {
                             token: intent.token,
                             tags: intent.tags,
                         };
-                        create_or_adopt(&cx, &*p, req, interrupted).await
+                        let (r, n) = create_or_adopt(&cx, &*p, req, interrupted).await;
+                        (r.map(|(c, adopted)| Applied::Created(c, adopted)), n)
                     }
-                    Err(e) => {
-                        let msg = format!("cannot resolve the spec: {e}");
-                        (Err(ProvisionError::new(ErrorKind::InvalidSpec, msg)), 0)
-                    }
+                    Err(e) => (Err(invalid(format!("cannot resolve the spec: {e}"))), 0),
                 };
                 CallResult {
                     result,
@@ -342,6 +523,161 @@ impl Steps for Creates<'_> {
             }
             .instrument(span),
         )))
+    }
+
+    /// Starts the in-place update of resource `i`, recorded as `rec`.
+    fn start_update(
+        &mut self,
+        p: Arc<dyn Provisioner>,
+        rec: &ResourceRecord,
+        needed: Needed,
+    ) -> Work<CallResult> {
+        self.cx.em.emit(EventKind::ResourceStarting {
+            key: rec.key.clone(),
+            action: ResourceAction::Update,
+        });
+        let req = UpdateRequest {
+            system: self.cx.system.to_string(),
+            key: rec.key.clone(),
+            kind: rec.kind.clone(),
+            id: rec.provider_id.clone().unwrap_or_default(),
+            spec: needed.spec,
+            changed: needed.changed,
+            outputs: rec.outputs.clone(),
+        };
+        let cx = self.cx.clone();
+        let span = tracing::info_span!("provider.call", provider = %rec.provider, op = "update", resource = %rec.key);
+        Box::pin(
+            async move {
+                let t0 = tokio::time::Instant::now();
+                // An update sets fields to values: sending it again is safe.
+                let (result, attempts) = retry(
+                    &cx.opts.provision_retry,
+                    &cx.cancel,
+                    ProvisionError::is_retryable,
+                    on_retry(&cx, &req.key),
+                    |_| p.update(&req),
+                )
+                .await;
+                CallResult {
+                    result: result.map(Applied::Updated),
+                    attempts,
+                    elapsed: t0.elapsed(),
+                }
+            }
+            .instrument(span),
+        )
+    }
+
+    /// Records the outcome of a call that failed.
+    async fn failed(
+        &mut self,
+        i: usize,
+        mut rec: ResourceRecord,
+        action: DiffAction,
+        e: &ProvisionError,
+        (attempts, elapsed): (u32, Duration),
+    ) -> Result<bool, OrchestrationError> {
+        let key = self.keys[i].clone();
+        let msg = hoist_core::secret::scrub(&e.to_string(), self.plan.secrets());
+        // A failed update leaves the object as it was: still created.
+        if action != DiffAction::Update && action != DiffAction::Unchanged {
+            rec.status = ResourceStatus::Failed;
+        }
+        rec.error = Some(msg.clone());
+        self.jr.resource(self.state, rec).await?;
+        self.cx.em.emit(EventKind::ResourceFailed {
+            key: key.clone(),
+            error: msg.clone(),
+        });
+        tracing::warn!(resource = %key, error = %msg, "resource failed");
+        let outcome = ResourceOutcome::Failed;
+        self.line(i, outcome, attempts, elapsed, None, Some(msg));
+        Ok(false)
+    }
+}
+
+impl Steps for Creates<'_> {
+    type Done = CallResult;
+
+    fn permit_key(&self, i: usize) -> String {
+        self.plan.resources[i].provider.clone()
+    }
+
+    async fn start(&mut self, i: usize) -> Result<Option<Work<CallResult>>, OrchestrationError> {
+        let p = self.cx.proxy(&self.plan.resources[i].provider)?;
+        let existing = self
+            .state
+            .resources
+            .get(&self.keys[i])
+            .filter(|r| r.status == ResourceStatus::Created)
+            .cloned();
+        let Some(rec) = existing else {
+            return self.start_create(i, p, None).await;
+        };
+        let (planned, mode) = self.planned[i];
+        let needed = match self.now_needed(i, &rec) {
+            Ok(n) => n,
+            Err(e) => {
+                self.specs.insert(
+                    i,
+                    Started {
+                        action: DiffAction::Unchanged,
+                        recorded: None,
+                    },
+                );
+                let e = invalid(format!("cannot resolve the spec: {e}"));
+                return Ok(Some(CallResult::now(Err(e))));
+            }
+        };
+        let refused = match (planned, mode, needed.action) {
+            (DiffAction::Replace, Some(ReplaceMode::DeleteFirst), DiffAction::Replace) => Some(
+                "its old object had to be deleted first, and was not: nothing was created"
+                    .to_string(),
+            ),
+            (DiffAction::Replace, _, _) | (_, _, DiffAction::Unchanged | DiffAction::Update) => {
+                None
+            }
+            (p, _, _) => Some(format!(
+                "the plan said {}, but applying it needs a replacement ({} changed since): plan again",
+                p.word(),
+                needed.changed.join(", ")
+            )),
+        };
+        if let Some(why) = refused {
+            self.specs.insert(
+                i,
+                Started {
+                    action: DiffAction::Unchanged,
+                    recorded: None,
+                },
+            );
+            return Ok(Some(CallResult::now(Err(invalid(why)))));
+        }
+        let recorded = Some(needed.recorded.clone());
+        match needed.action {
+            DiffAction::Update => {
+                self.specs.insert(
+                    i,
+                    Started {
+                        action: DiffAction::Update,
+                        recorded,
+                    },
+                );
+                Ok(Some(self.start_update(p, &rec, needed)))
+            }
+            DiffAction::Replace => self.start_create(i, p, Some(rec)).await,
+            _ => {
+                self.specs.insert(
+                    i,
+                    Started {
+                        action: DiffAction::Unchanged,
+                        recorded,
+                    },
+                );
+                Ok(Some(CallResult::now(Ok(Applied::Unchanged))))
+            }
+        }
     }
 
     async fn finish(
@@ -358,44 +694,57 @@ impl Steps for Creates<'_> {
             elapsed: Duration::ZERO,
         });
         let key = self.keys[i].clone();
-        let Some(mut rec) = self.state.resources.get(&key).cloned() else {
+        let Some(rec) = self.state.resources.get(&key).cloned() else {
             return Err(OrchestrationError::Setup(format!(
                 "the intent of `{key}` is not in the state"
             )));
         };
-        match done.result {
-            Ok((created, adopted)) => {
-                let id = Some(created.id.clone());
-                let rec = created_record(self.cx, rec, created);
-                self.jr.resource(self.state, rec).await?;
-                let outcome = if adopted {
-                    ResourceOutcome::Adopted
-                } else {
-                    ResourceOutcome::Created
-                };
-                self.cx.em.emit(EventKind::ResourceFinished {
-                    key: key.clone(),
-                    outcome: outcome.clone(),
-                });
-                tracing::info!(resource = %key, id = ?id, adopted, "resource ready");
-                self.line(i, outcome, done.attempts, done.elapsed, id, None);
-                Ok(true)
-            }
+        let started = self.specs.remove(&i).unwrap_or(Started {
+            action: DiffAction::Create,
+            recorded: None,
+        });
+        let protect = self.plan.resources[i].lifecycle.protect;
+        let (rec, outcome) = match done.result {
             Err(e) => {
-                let msg = hoist_core::secret::scrub(&e.to_string(), self.plan.secrets());
-                rec.status = ResourceStatus::Failed;
-                rec.error = Some(msg.clone());
-                self.jr.resource(self.state, rec).await?;
-                self.cx.em.emit(EventKind::ResourceFailed {
-                    key: key.clone(),
-                    error: msg.clone(),
-                });
-                tracing::warn!(resource = %key, error = %msg, "resource failed");
-                let outcome = ResourceOutcome::Failed;
-                self.line(i, outcome, done.attempts, done.elapsed, None, Some(msg));
-                Ok(false)
+                let took = (done.attempts, done.elapsed);
+                return self.failed(i, rec, started.action, &e, took).await;
             }
+            Ok(Applied::Created(created, adopted)) => {
+                let outcome = match (adopted, started.action) {
+                    (true, _) => ResourceOutcome::Adopted,
+                    (false, DiffAction::Replace) => ResourceOutcome::Replaced,
+                    _ => ResourceOutcome::Created,
+                };
+                (created_record(self.cx, rec, created), outcome)
+            }
+            Ok(Applied::Updated(updated)) => {
+                let rec = ResourceRecord {
+                    outputs: updated.outputs,
+                    error: None,
+                    ..rec
+                };
+                (rec, ResourceOutcome::Updated)
+            }
+            Ok(Applied::Unchanged) => (rec, ResourceOutcome::AlreadyPresent),
+        };
+        let rec = ResourceRecord {
+            spec: started.recorded.or(rec.spec.clone()),
+            protect,
+            ..rec
+        };
+        let id = rec.provider_id.clone();
+        if self.state.resources.get(&key) != Some(&rec) {
+            self.jr.resource(self.state, rec).await?;
         }
+        if outcome != ResourceOutcome::AlreadyPresent {
+            self.cx.em.emit(EventKind::ResourceFinished {
+                key: key.clone(),
+                outcome: outcome.clone(),
+            });
+            tracing::info!(resource = %key, id = ?id, outcome = outcome.word(), "resource ready");
+        }
+        self.line(i, outcome, done.attempts, done.elapsed, id, None);
+        Ok(true)
     }
 
     fn not_run(&mut self, i: usize) {

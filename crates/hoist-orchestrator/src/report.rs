@@ -11,8 +11,12 @@ pub enum ResourceOutcome {
     Created,
     /// Adopted: an interrupted earlier run had created it.
     Adopted,
-    /// Already created by an earlier run: nothing done.
+    /// Already created by an earlier run, and unchanged: nothing done.
     AlreadyPresent,
+    /// Changed in place in this run.
+    Updated,
+    /// Replaced in this run: a new object made (the old one deleted, or deposed until it is).
+    Replaced,
     /// Deleted in this run.
     Deleted,
     /// Already gone when the run deleted it (deleted outside hoist): forgotten.
@@ -38,6 +42,8 @@ impl ResourceOutcome {
             ResourceOutcome::Created => "created",
             ResourceOutcome::Adopted => "adopted",
             ResourceOutcome::AlreadyPresent => "present",
+            ResourceOutcome::Updated => "updated",
+            ResourceOutcome::Replaced => "replaced",
             ResourceOutcome::Deleted => "deleted",
             ResourceOutcome::AlreadyAbsent => "absent",
             ResourceOutcome::NotCreated => "not created",

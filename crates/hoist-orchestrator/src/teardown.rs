@@ -24,8 +24,49 @@ pub(crate) async fn teardown(
     jr: &Journal,
     report: &mut Report,
 ) -> Result<(), OrchestrationError> {
-    cx.em.emit(EventKind::PhaseStarting(Phase::Teardown));
-    let recs: Vec<ResourceRecord> = state.resources.values().cloned().collect();
+    let protected: Vec<&str> = state
+        .resources
+        .values()
+        .filter(|r| r.protect)
+        .map(|r| r.key.as_str())
+        .collect();
+    if !protected.is_empty() && !cx.opts.force_protected {
+        return Err(OrchestrationError::Protected {
+            resources: protected.iter().map(ToString::to_string).collect(),
+            detail: "a teardown deletes them: tear down with --force (`force_protected()` in a program) to delete them too".into(),
+        });
+    }
+    let had_resources = !state.resources.is_empty();
+    let keys: BTreeSet<String> = state.resources.keys().cloned().collect();
+    let ok = delete_records(cx, state, jr, report, &keys, Phase::Teardown).await?;
+    if state.resources.is_empty() && ok && !had_resources && !state.tasks.is_empty() {
+        // Nothing was provisioned (config only): config runs anew after a teardown.
+        let changes = vec![
+            Change::SetGeneration(state.generation + 1),
+            Change::ClearTasks,
+        ];
+        jr.write(state, changes).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the recorded resources `keys`, dependents first, in `phase`. True if every one
+/// was deleted (or found gone and forgotten).
+pub(crate) async fn delete_records(
+    cx: &RunCx,
+    state: &mut SystemState,
+    jr: &Journal,
+    report: &mut Report,
+    keys: &BTreeSet<String>,
+    phase: Phase,
+) -> Result<bool, OrchestrationError> {
+    cx.em.emit(EventKind::PhaseStarting(phase));
+    let recs: Vec<ResourceRecord> = state
+        .resources
+        .values()
+        .filter(|r| keys.contains(&r.key))
+        .cloned()
+        .collect();
     let mut dag = DagRun::new(&reverse_edges(&recs), |_| false);
     let opts = &cx.opts;
     let mut permits = Permits::new(
@@ -33,8 +74,7 @@ pub(crate) async fn teardown(
         opts.provider_limits.clone(),
         opts.concurrency,
     );
-    let had_resources = !recs.is_empty();
-    // Teardown is best effort: it keeps going past a failure, and what the failed resource
+    // Deletion is best effort: it keeps going past a failure, and what the failed resource
     // depends on stays.
     let mut steps = Deletes {
         cx,
@@ -46,17 +86,10 @@ pub(crate) async fn teardown(
     };
     let driven = drive(&mut steps, &mut dag, &mut permits, &cx.cancel, false).await?;
     let kept = steps.settle_absent().await?;
-    if state.resources.is_empty() && driven.ok && !had_resources && !state.tasks.is_empty() {
-        // Nothing was provisioned (config only): config runs anew after a teardown.
-        let changes = vec![
-            Change::SetGeneration(state.generation + 1),
-            Change::ClearTasks,
-        ];
-        jr.write(state, changes).await?;
-    }
-    driven.close(Phase::Teardown, &cx.em, report);
+    let ok = driven.ok && !kept;
+    driven.close(phase, &cx.em, report);
     report.success &= !kept;
-    Ok(())
+    Ok(ok)
 }
 
 /// The changes that forget `keys`: when nothing else is left, in the same write the system

@@ -63,6 +63,40 @@ pub struct DeleteRequest {
     pub outputs: OutputMap,
 }
 
+/// A request to change an existing object in place.
+#[derive(Clone, Debug)]
+pub struct UpdateRequest {
+    /// System name.
+    pub system: String,
+    /// Resource key.
+    pub key: String,
+    /// Kind.
+    pub kind: String,
+    /// Provider id of the object.
+    pub id: String,
+    /// The whole new spec, references resolved as in a [`CreateRequest`].
+    pub spec: serde_json::Value,
+    /// The top-level fields of the spec that changed: the ones to change.
+    pub changed: Vec<String>,
+    /// The outputs recorded for the object.
+    pub outputs: OutputMap,
+}
+
+/// A request to read an existing object back.
+#[derive(Clone, Debug)]
+pub struct ReadRequest {
+    /// System name.
+    pub system: String,
+    /// Resource key.
+    pub key: String,
+    /// Kind.
+    pub kind: String,
+    /// Provider id of the object.
+    pub id: String,
+    /// The outputs recorded for the object.
+    pub outputs: OutputMap,
+}
+
 /// What a delete found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -200,6 +234,36 @@ pub trait Provisioner: Send + Sync + 'static {
     /// Looks up an object created with `req.token` (by token or tag). `Ok(None)` if none.
     async fn find(&self, _req: &FindRequest) -> Result<Option<Created>, ProvisionError> {
         Ok(None)
+    }
+
+    /// The top-level spec fields of `kind` that [`update`](Self::update) changes in place;
+    /// a change of any other field replaces the object. Default: none (every change
+    /// replaces).
+    fn updatable(&self, _kind: &str) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Changes the fields `req.changed` (all of them [`updatable`](Self::updatable)) of an
+    /// existing object to their values in `req.spec`, and returns its outputs. Must be safe
+    /// to call again with the same request (a run that was cut off sends it again).
+    async fn update(&self, req: &UpdateRequest) -> Result<Created, ProvisionError> {
+        Err(ProvisionError::new(
+            ErrorKind::InvalidSpec,
+            format!(
+                "{} cannot change {} in place ({})",
+                self.name(),
+                req.kind,
+                req.changed.join(", ")
+            ),
+        ))
+    }
+
+    /// Reads an existing object back: `Ok(None)` if it is gone. Never changes anything.
+    async fn read(&self, req: &ReadRequest) -> Result<Option<Created>, ProvisionError> {
+        Err(ProvisionError::new(
+            ErrorKind::Other,
+            format!("{} cannot read {} objects back", self.name(), req.kind),
+        ))
     }
 
     /// How to reach a host of kind `kind` with these outputs for configuration. `None` means

@@ -191,6 +191,10 @@ mod tests {
             tags: BTreeMap::new(),
             generation: 0,
             identity: None,
+            spec: None,
+            incarnation: 0,
+            protect: false,
+            deposed_of: None,
         }
     }
 

@@ -58,7 +58,7 @@ pub use migrate::{from_json, from_value};
 pub use pg::PgStore;
 pub use record::{
     Change, ResourceRecord, ResourceStatus, RunOutcome, RunRecord, SCHEMA_VERSION, SystemState,
-    TaskRecord, TaskStatus, VersionRecord,
+    TaskRecord, TaskStatus, VersionRecord, deposed_key,
 };
 pub use sqlite::SqliteStore;
 

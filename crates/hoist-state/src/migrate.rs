@@ -53,6 +53,8 @@ pub fn from_value(mut value: Value, location: &str) -> Result<SystemState, State
     }
     // 2 -> 3: resources gain an optional `identity` (absent: unknown, not checked); task keys
     // are renamed by the orchestrator, which needs the models for it.
+    // 3 -> 4: resources gain `spec` (absent: none recorded, the next run takes the models as
+    // the baseline), `incarnation` (0), `protect` (false) and `deposed_of` (none).
     let mut s: SystemState =
         serde_json::from_value(value).map_err(|e| corrupt(&system, location, e))?;
     s.schema = SCHEMA_VERSION;

@@ -19,7 +19,7 @@ pub const DEFAULT_SCHEMA: &str = "hoist";
 
 /// The schema, one script per version (`{s}` is the PostgreSQL schema): script `n` takes the
 /// tables from version `n` to `n + 1` (recorded in `{s}.schema_version`).
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "CREATE TABLE {s}.systems (
         name TEXT PRIMARY KEY,
         generation BIGINT NOT NULL DEFAULT 0
@@ -95,6 +95,10 @@ const MIGRATIONS: [&str; 3] = [
     CREATE UNIQUE INDEX ON {s}.runs (system, seq);
     ALTER TABLE {s}.locks ADD COLUMN machine TEXT NOT NULL DEFAULT '';",
     "ALTER TABLE {s}.resources ADD COLUMN identity TEXT;",
+    "ALTER TABLE {s}.resources ADD COLUMN spec TEXT;
+    ALTER TABLE {s}.resources ADD COLUMN incarnation BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE {s}.resources ADD COLUMN protect BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE {s}.resources ADD COLUMN deposed_of TEXT;",
 ];
 
 /// The tables, for [`PgStore::dump`].
@@ -436,15 +440,19 @@ impl PgStore {
                 tx.execute(
                     &self.sql(
                         "INSERT INTO {s}.resources (system, key, name, kind, provider, deps, status,
-                            token, provider_id, outputs, error, tags, generation, identity)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                            token, provider_id, outputs, error, tags, generation, identity, spec,
+                            incarnation, protect, deposed_of)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                            $15, $16, $17, $18)
                          ON CONFLICT (system, key) DO UPDATE SET name = excluded.name,
                             kind = excluded.kind, provider = excluded.provider,
                             deps = excluded.deps, status = excluded.status,
                             token = excluded.token, provider_id = excluded.provider_id,
                             outputs = excluded.outputs, error = excluded.error,
                             tags = excluded.tags, generation = excluded.generation,
-                            identity = excluded.identity",
+                            identity = excluded.identity, spec = excluded.spec,
+                            incarnation = excluded.incarnation, protect = excluded.protect,
+                            deposed_of = excluded.deposed_of",
                     ),
                     &[
                         &system,
@@ -461,6 +469,10 @@ impl PgStore {
                         &r.tags,
                         &r.generation,
                         &r.identity,
+                        &r.spec,
+                        &r.incarnation,
+                        &r.protect,
+                        &r.deposed_of,
                     ],
                 )
                 .await?;
@@ -610,7 +622,8 @@ impl StateStore for PgStore {
             .query(
                 &self.sql(
                     "SELECT key, name, kind, provider, deps, status, token, provider_id, outputs,
-                        error, tags, generation, identity FROM {s}.resources WHERE system = $1
+                        error, tags, generation, identity, spec, incarnation, protect,
+                        deposed_of FROM {s}.resources WHERE system = $1
                         ORDER BY key",
                 ),
                 &[&system],
@@ -632,6 +645,10 @@ impl StateStore for PgStore {
                 tags: r.get(10),
                 generation: r.get(11),
                 identity: r.get(12),
+                spec: r.get(13),
+                incarnation: r.get(14),
+                protect: r.get(15),
+                deposed_of: r.get(16),
             }
             .into_record()
             .map_err(bad)?;

@@ -21,10 +21,16 @@ use serde::{Deserialize, Serialize};
 ///   keyed by its role's path, `cfg/deploy[app[0]]`, where it was keyed by the role's short
 ///   name, `cfg/deploy[app_0]`): the orchestrator renames such records at the first initiate
 ///   that has the models, so nothing runs again because of the migration.
+/// - **4**: resources gain the resolved `spec` they were last made or changed with (secret
+///   values as keyed digests, never in clear), the `incarnation` of their object, whether they
+///   are protected (`protect`), and, for the old object of a replacement that is not deleted
+///   yet, the key of the resource it was deposed from (`deposed_of`). Records migrated from
+///   schema 3 have no spec: the first run with the models takes the current models as their
+///   baseline, so the migration by itself changes nothing.
 ///
 /// State written with an older version is migrated when it is read ([`crate::from_json`] for
 /// JSON, the SQL stores' migrations for databases); a newer version is refused.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Lifecycle of a recorded resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +86,30 @@ pub struct ResourceRecord {
     /// before schema 3.
     #[serde(default)]
     pub identity: Option<CloudIdentity>,
+    /// The resolved spec the object was last created or changed with: references as
+    /// `{"$ref": key, "id": provider_id}`, secret values as keyed digests
+    /// (`{"$secret": "hmac-sha256:…", "key": "<key id>"}`). `None` for resources recorded
+    /// before schema 4 (the next run records its models' spec as the baseline). Since schema 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<serde_json::Value>,
+    /// How many times the resource's object was replaced: each object has its own
+    /// incarnation, and its own token. Since schema 4.
+    #[serde(default)]
+    pub incarnation: u32,
+    /// Never deleted or replaced unless forced (copied from the model's `.protect()`).
+    /// Since schema 4.
+    #[serde(default)]
+    pub protect: bool,
+    /// For the old object of a replacement that is not deleted yet (a *deposed* object, kept
+    /// under [`deposed_key`]): the key of the resource it was replaced in. Since schema 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposed_of: Option<String>,
+}
+
+/// The key under which incarnation `incarnation` of resource `key` is kept once a
+/// replacement has deposed it: `web/subnet~0`.
+pub fn deposed_key(key: &str, incarnation: u32) -> String {
+    format!("{key}~{incarnation}")
 }
 
 /// Outcome of a recorded task.
@@ -223,6 +253,10 @@ pub struct SystemState {
 /// [`StateStore::apply`](crate::StateStore::apply); stores write only what changed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "changes live for one journal write, a few at a time; boxing would only add noise"
+)]
 pub enum Change {
     /// Inserts or replaces the resource with this key.
     PutResource(ResourceRecord),
@@ -267,7 +301,24 @@ impl SystemState {
     /// assert_ne!(s.token_for("web/db"), s.token_for("web/app[0]"));
     /// ```
     pub fn token_for(&self, key: &str) -> String {
-        // FNV-1a over system, key and generation: stable across processes and versions.
+        self.token_with(key, "")
+    }
+
+    /// The idempotency token of a new object of resource `key` made by the run `run` (its
+    /// id): every creation of a resource has its own token, so a replacement's create, or the
+    /// create of a resource removed and added again, never finds an earlier object.
+    ///
+    /// ```
+    /// let s = hoist_state::SystemState::new("demo");
+    /// assert_ne!(s.token_for_run("web/db", "run-1"), s.token_for_run("web/db", "run-2"));
+    /// ```
+    pub fn token_for_run(&self, key: &str, run: &str) -> String {
+        self.token_with(key, run)
+    }
+
+    fn token_with(&self, key: &str, salt: &str) -> String {
+        // FNV-1a over system, key, generation (and salt): stable across processes and
+        // versions.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in self
             .system
@@ -276,6 +327,7 @@ impl SystemState {
             .chain(key.bytes())
             .chain([0])
             .chain(self.generation.to_le_bytes())
+            .chain(salt.bytes())
         {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);

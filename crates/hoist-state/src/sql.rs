@@ -50,6 +50,10 @@ pub(crate) struct ResourceRow {
     pub tags: String,
     pub generation: i64,
     pub identity: Option<String>,
+    pub spec: Option<String>,
+    pub incarnation: i64,
+    pub protect: bool,
+    pub deposed_of: Option<String>,
 }
 
 impl ResourceRow {
@@ -68,6 +72,10 @@ impl ResourceRow {
             tags: json_text(&r.tags),
             generation: i(r.generation),
             identity: r.identity.as_ref().map(json_text),
+            spec: r.spec.as_ref().map(json_text),
+            incarnation: i64::from(r.incarnation),
+            protect: r.protect,
+            deposed_of: r.deposed_of.clone(),
         }
     }
 
@@ -79,6 +87,10 @@ impl ResourceRow {
             tags: json_parse(&self.tags)?,
             generation: u(self.generation),
             identity: self.identity.as_deref().map(json_parse).transpose()?,
+            spec: self.spec.as_deref().map(json_parse).transpose()?,
+            incarnation: u32::try_from(self.incarnation).unwrap_or(0),
+            protect: self.protect,
+            deposed_of: self.deposed_of,
             key: self.key,
             name: self.name,
             kind: self.kind,

@@ -16,7 +16,7 @@ use crate::{
 
 /// The schema, one script per version: script `n` takes a database from version `n` to
 /// `n + 1` (`PRAGMA user_version`).
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     // 1: the tables of schema 1.
     "CREATE TABLE systems (
         name TEXT PRIMARY KEY,
@@ -96,6 +96,11 @@ const MIGRATIONS: [&str; 3] = [
     ALTER TABLE locks ADD COLUMN machine TEXT NOT NULL DEFAULT '';",
     // 3: the identity of the cloud each resource was made in (JSON; NULL: unknown).
     "ALTER TABLE resources ADD COLUMN identity TEXT;",
+    // 4: what day 2 compares and protects (see `SCHEMA_VERSION`).
+    "ALTER TABLE resources ADD COLUMN spec TEXT;
+    ALTER TABLE resources ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE resources ADD COLUMN protect INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE resources ADD COLUMN deposed_of TEXT;",
 ];
 
 /// The embedded default store: every system of a project in one SQLite file (by default
@@ -261,8 +266,10 @@ fn write_change(tx: &Tx<'_>, system: &str, c: &Change) -> rusqlite::Result<()> {
             let r = ResourceRow::from_record(r);
             tx.execute(
                 "INSERT OR REPLACE INTO resources (system, key, name, kind, provider, deps, status,
-                    token, provider_id, outputs, error, tags, generation, identity)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    token, provider_id, outputs, error, tags, generation, identity, spec,
+                    incarnation, protect, deposed_of)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18)",
                 params![
                     system,
                     r.key,
@@ -277,7 +284,11 @@ fn write_change(tx: &Tx<'_>, system: &str, c: &Change) -> rusqlite::Result<()> {
                     r.error,
                     r.tags,
                     r.generation,
-                    r.identity
+                    r.identity,
+                    r.spec,
+                    r.incarnation,
+                    r.protect,
+                    r.deposed_of
                 ],
             )?;
         }
@@ -373,7 +384,8 @@ fn load(tx: &Tx<'_>, system: &str, loc: &str) -> Result<Option<SystemState>, Sta
     let mut st = tx
         .prepare(
             "SELECT key, name, kind, provider, deps, status, token, provider_id, outputs, error,
-                tags, generation, identity FROM resources WHERE system = ?1 ORDER BY key",
+                tags, generation, identity, spec, incarnation, protect, deposed_of
+                FROM resources WHERE system = ?1 ORDER BY key",
         )
         .map_err(sql)?;
     let rows = st
@@ -392,6 +404,10 @@ fn load(tx: &Tx<'_>, system: &str, loc: &str) -> Result<Option<SystemState>, Sta
                 tags: r.get(10)?,
                 generation: r.get(11)?,
                 identity: r.get(12)?,
+                spec: r.get(13)?,
+                incarnation: r.get(14)?,
+                protect: r.get(15)?,
+                deposed_of: r.get(16)?,
             })
         })
         .map_err(sql)?;

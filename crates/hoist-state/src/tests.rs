@@ -18,6 +18,10 @@ fn sample() -> SystemState {
             tags: [("hoist:system".to_string(), "demo".to_string())].into(),
             generation: 0,
             identity: Some(CloudIdentity::new("sim", "store-1")),
+            spec: Some(serde_json::json!({"size": "small"})),
+            incarnation: 1,
+            protect: true,
+            deposed_of: None,
         },
     );
     s

@@ -51,9 +51,10 @@
 pub use async_trait::async_trait;
 pub use hoist_core::*;
 pub use hoist_orchestrator::{
-    CancelHandle, CapturedOutput, Connector, Event, EventKind, EventSink, FIXED_PROXY,
-    FixedHostProxy, HostTarget, Orchestration, OrchestrationBuilder, OrchestrationError, Phase,
-    Readiness, Report, ResourceAction, ResourceOutcome, ResourceReport, TaskOutcome, TaskReport,
+    CancelHandle, CapturedOutput, Connector, Diff, DiffAction, Event, EventKind, EventSink,
+    FIXED_PROXY, FieldChange, FixedHostProxy, HostTarget, Orchestration, OrchestrationBuilder,
+    OrchestrationError, Phase, Readiness, Report, ResourceAction, ResourceDiff, ResourceOutcome,
+    ResourceReport, STATE_KEY_ENV, STATE_KEY_FILE, TaskOutcome, TaskReport,
 };
 
 /// The provisioner proxy trait and its types, for provider authors.

@@ -89,15 +89,14 @@ impl WebInfra {
         WebInfra {
             net: Network::new(p.cidr.as_str()),
             subnet: hoist::Subnet::new(r.net.clone(), p.subnet_cidr.as_str()),
-            sg: SecurityGroup {
-                network: r.net.clone(),
-                rules: vec![
+            sg: SecurityGroup::new(
+                r.net.clone(),
+                vec![
                     Rule::tcp_in(80, "0.0.0.0/0"),
                     Rule::tcp_in(p.app_port, &p.cidr),
                     Rule::tcp_in(5432, &p.cidr),
                 ],
-                cloud: None,
-            },
+            ),
             db: server("medium"),
             app: Multi::new(server(&p.app_size)),
             lb: server("small"),

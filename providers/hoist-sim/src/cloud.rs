@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hoist_provider::{
     CloudIdentity, CreateRequest, Created, DeleteRequest, Deleted, ErrorKind, FindRequest,
-    HostEndpoint, OutputMap, ProvisionError, Provisioner,
+    HostEndpoint, OutputMap, ProvisionError, Provisioner, ReadRequest, UpdateRequest,
 };
 use serde_json::Value;
 use tracing::debug;
@@ -32,6 +32,10 @@ pub struct Calls {
     pub delete: BTreeMap<String, u64>,
     /// `find` calls (any kind).
     pub find: u64,
+    /// `update` calls per kind.
+    pub update: BTreeMap<String, u64>,
+    /// `read` calls (any kind).
+    pub read: u64,
 }
 
 impl Calls {
@@ -53,6 +57,11 @@ impl Calls {
     /// `delete` calls of every kind.
     pub fn total_deletes(&self) -> u64 {
         self.delete.values().sum()
+    }
+
+    /// `update` calls of every kind.
+    pub fn total_updates(&self) -> u64 {
+        self.update.values().sum()
     }
 }
 
@@ -160,6 +169,7 @@ impl Inner {
         let map = match op {
             Op::Create => &mut c.create,
             Op::Delete => &mut c.delete,
+            Op::Update => &mut c.update,
             // Lookups are counted per call, not per kind (`Calls::find`).
             Op::Find => return,
         };
@@ -198,6 +208,19 @@ impl Inner {
             return Ok(id);
         }
         self.with_state(true, |s| s.id.get_or_insert_with(new_store_id).clone())
+    }
+
+    fn do_update(&self, req: &UpdateRequest, kind: Kind) -> Result<Created, ProvisionError> {
+        self.throttled()?;
+        let fault = self.faults().take(Op::Update, &req.key);
+        if let Some(f) = fault.as_ref().filter(|f| !f.takes_effect()) {
+            return Err(f.error());
+        }
+        let updated = self.with_state(true, |s| s.update(req, kind))??;
+        match fault {
+            Some(f) => Err(f.error()),
+            None => Ok(updated),
+        }
     }
 
     fn do_delete(&self, req: &DeleteRequest, kind: Kind) -> Result<bool, ProvisionError> {
@@ -562,6 +585,41 @@ impl Provisioner for SimCloud {
             "sim call"
         );
         result
+    }
+
+    fn updatable(&self, kind: &str) -> &'static [&'static str] {
+        Kind::parse(kind).map_or(&[], State::updatable)
+    }
+
+    async fn update(&self, req: &UpdateRequest) -> Result<Created, ProvisionError> {
+        let inner = &self.inner;
+        inner.count(Op::Update, &req.kind);
+        let _guard = inner.enter();
+        inner.round_trip().await;
+        let result = match Kind::parse(&req.kind) {
+            Some(kind) => inner.do_update(req, kind),
+            None => Err(unsupported(&req.kind)),
+        };
+        debug!(
+            proxy = %inner.name,
+            op = "update",
+            kind = %req.kind,
+            key = %req.key,
+            id = %req.id,
+            fields = %req.changed.join(","),
+            result = %fmt_result(&result),
+            "sim call"
+        );
+        result
+    }
+
+    async fn read(&self, req: &ReadRequest) -> Result<Option<Created>, ProvisionError> {
+        let inner = &self.inner;
+        lock(&inner.calls).read += 1;
+        inner.round_trip().await;
+        let kind = Kind::parse(&req.kind).ok_or_else(|| unsupported(&req.kind))?;
+        inner.throttled()?;
+        inner.with_state(false, |s| s.read(&req.id, kind))
     }
 
     fn endpoint(&self, kind: &str, outputs: &OutputMap) -> Option<HostEndpoint> {

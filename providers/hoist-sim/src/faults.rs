@@ -87,6 +87,7 @@ pub(crate) enum Op {
     Create,
     Delete,
     Find,
+    Update,
 }
 
 /// Armed faults (behind the cloud's lock).
@@ -172,6 +173,16 @@ impl Faults {
             .faults()
             .by_key
             .insert((Op::Delete, key.into()), fault);
+        self
+    }
+
+    /// Makes updating resource `key` fail as `fault` says (replacing an earlier update fault
+    /// for `key`).
+    pub fn fail_update(&self, key: impl Into<String>, fault: Fault) -> &Self {
+        self.inner
+            .faults()
+            .by_key
+            .insert((Op::Update, key.into()), fault);
         self
     }
 

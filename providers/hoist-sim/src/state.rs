@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use hoist_core::resource::{check_cidr, subnet_within_network};
 use hoist_core::{Network, PublicIp, SecurityGroup, Server, Subnet};
-use hoist_provider::{CreateRequest, Created, DeleteRequest, ErrorKind, OutputMap, ProvisionError};
+use hoist_provider::{
+    CreateRequest, Created, DeleteRequest, ErrorKind, OutputMap, ProvisionError, UpdateRequest,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -621,6 +623,68 @@ impl State {
                 offset,
             },
         ))
+    }
+
+    /// The fields of `kind` an update changes in place.
+    pub(crate) fn updatable(kind: Kind) -> &'static [&'static str] {
+        match kind {
+            Kind::Network | Kind::Subnet | Kind::PublicIp => &["tags"],
+            Kind::SecurityGroup => &["tags", "rules"],
+            Kind::Server => &["tags", "size"],
+        }
+    }
+
+    /// Changes the fields `req.changed` of an object in place (its spec as reported by
+    /// [`SimObject`]); refuses a field its kind cannot change, and a size it does not know.
+    pub(crate) fn update(
+        &mut self,
+        req: &UpdateRequest,
+        kind: Kind,
+    ) -> Result<Created, ProvisionError> {
+        let allowed = State::updatable(kind);
+        if let Some(f) = req.changed.iter().find(|f| !allowed.contains(&f.as_str())) {
+            return Err(invalid(format!(
+                "{f}: a {} cannot change it in place (only {})",
+                kind.as_str(),
+                allowed.join(", ")
+            )));
+        }
+        if kind == Kind::Server && req.changed.iter().any(|f| f == "size") {
+            let size = req
+                .spec
+                .get("size")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if !SIZES.contains(&size) {
+                return Err(invalid(format!("size: unknown size {size:?}")));
+            }
+        }
+        let obj = match self.objects.get_mut(&req.id) {
+            Some(o) if o.kind == kind => o,
+            _ => {
+                return Err(not_found(format!(
+                    "{} {:?} does not exist",
+                    kind.as_str(),
+                    req.id
+                )));
+            }
+        };
+        for f in &req.changed {
+            let v = req.spec.get(f).cloned().unwrap_or(Value::Null);
+            if let Some(spec) = obj.spec.as_object_mut() {
+                spec.insert(f.clone(), v);
+            }
+        }
+        self.seq += 1;
+        Ok(obj.created())
+    }
+
+    /// The object with id `id`, if it exists.
+    pub(crate) fn read(&self, id: &str, kind: Kind) -> Option<Created> {
+        self.objects
+            .get(id)
+            .filter(|o| o.kind == kind)
+            .map(Obj::created)
     }
 
     /// Deletes an object. Unknown ids are success (after removing a sandbox that the request's

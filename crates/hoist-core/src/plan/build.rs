@@ -118,6 +118,7 @@ struct ResEntry {
     address: Option<&'static str>,
     problems: Vec<String>,
     cloud: Option<String>,
+    lifecycle: crate::Lifecycle,
 }
 
 struct Node {
@@ -197,6 +198,7 @@ impl Visitor for Collector<'_> {
             address: r.address_output(),
             problems: r.validate(),
             cloud: r.cloud(),
+            lifecycle: r.lifecycle(),
         };
         self.t
             .insert(self.here(), Entry::Resource(Box::new(e)), self.loc);
@@ -1104,6 +1106,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             deps: Vec::new(),
             address_output: r.address.map(str::to_string),
             short_name: l.1.short_name("_"),
+            lifecycle: r.lifecycle,
             loc: n.loc,
         });
     }

@@ -285,6 +285,8 @@ pub struct PlannedResource {
     /// Actuator's short name (`app_3`: the field, then the keys); the resource's name is its
     /// [`address`](Self::address).
     pub short_name: String,
+    /// Whether it is protected, and how it is replaced.
+    pub lifecycle: crate::Lifecycle,
     /// Where it was declared.
     pub loc: SourceLoc,
 }

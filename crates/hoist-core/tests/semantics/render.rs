@@ -27,14 +27,13 @@ impl WebInfra {
         WebInfra {
             net: Network::new("10.0.0.0/16"),
             subnet: Subnet::new(r.net.clone(), "10.0.1.0/24"),
-            fw: SecurityGroup {
-                network: r.net.clone(),
-                rules: vec![
+            fw: SecurityGroup::new(
+                r.net.clone(),
+                vec![
                     Rule::tcp_in(22, "10.0.0.0/8"),
                     Rule::tcp_in(80, "0.0.0.0/0"),
                 ],
-                cloud: None,
-            },
+            ),
             db: server("large"),
             app: Multi::new(server("small")),
             lb: server("small"),

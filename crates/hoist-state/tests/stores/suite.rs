@@ -30,6 +30,14 @@ pub fn resource(s: &SystemState, key: &str, status: ResourceStatus) -> ResourceR
         tags: BTreeMap::from([("hoist:resource".to_string(), key.to_string())]),
         generation: s.generation,
         identity: Some(hoist_state::CloudIdentity::new("sim", "store-1").in_region("r1")),
+        spec: Some(
+            serde_json::json!({"size": "small", "user_data": {"$secret": "hmac-sha256:00", "key": "k"}}),
+        ),
+        incarnation: 2,
+        protect: true,
+        deposed_of: key
+            .contains('~')
+            .then(|| key.split('~').next().unwrap_or_default().to_string()),
     }
 }
 

@@ -1,0 +1,446 @@
+//! Day 2: a re-run after a model change converges. The diff says what will happen (create,
+//! update, replace, delete, unchanged) before anything does, and the run does exactly that:
+//! scaling a `Multi` up and down, a replaced subnet taking its servers with it (create first,
+//! or delete first), tags changed in place, protected resources refused, a rename through
+//! `hoist state mv`, and state of the previous schema taken as the baseline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hoist::sim::SimCloud;
+use hoist::state::{MemoryStore, StateStore};
+use hoist::{
+    DiffAction, Manage, Managed, Model, Multi, Network, OrchestrationError, ReplaceMode,
+    ResourceOutcome, Server, Subnet,
+};
+use hoist_tests::{assert_success, builder, resource_outcomes, sim};
+
+/// A network, a subnet and `n` servers in it.
+#[derive(Model)]
+struct Web {
+    net: Network,
+    subnet: Managed<Subnet>,
+    app: Multi<Server>,
+}
+
+/// What a test changes in [`Web`].
+#[derive(Clone)]
+struct Shape {
+    n: usize,
+    cidr: &'static str,
+    size: &'static str,
+    tag: Option<&'static str>,
+    protect: bool,
+    mode: Option<ReplaceMode>,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            n: 3,
+            cidr: "10.50.1.0/24",
+            size: "small",
+            tag: None,
+            protect: false,
+            mode: None,
+        }
+    }
+}
+
+impl Web {
+    fn new(s: &Shape) -> Self {
+        let r = Web::refs();
+        let mut subnet = Subnet::new(r.net, s.cidr);
+        if let Some(t) = s.tag {
+            subnet = subnet.tag("team", t);
+        }
+        let mut subnet = subnet.managed();
+        if s.protect {
+            subnet = subnet.protect();
+        }
+        if let Some(m) = s.mode {
+            subnet = subnet.replace_mode(m);
+        }
+        Web {
+            net: Network::new("10.50.0.0/16"),
+            subnet,
+            app: Multi::new(Server::new("debian-12", s.size, r.subnet)).keys(0..s.n),
+        }
+    }
+}
+
+fn orch(cloud: &SimCloud, store: &Arc<MemoryStore>, s: &Shape) -> hoist::Orchestration {
+    builder("web", cloud)
+        .infra("web", Web::new(s))
+        .state(store.clone())
+        .build()
+        .unwrap()
+}
+
+/// Initiates `s` and returns the report.
+async fn up(cloud: &SimCloud, store: &Arc<MemoryStore>, s: &Shape) -> hoist::Report {
+    let report = orch(cloud, store, s).initiate_system().await.unwrap();
+    assert_success(&report);
+    report
+}
+
+/// The diff of `s` against what is recorded.
+async fn diff_of(cloud: &SimCloud, store: &Arc<MemoryStore>, s: &Shape) -> hoist::Diff {
+    orch(cloud, store, s).diff().await.unwrap()
+}
+
+/// After a run of `s`, nothing is left to change.
+async fn assert_converged(cloud: &SimCloud, store: &Arc<MemoryStore>, s: &Shape) {
+    let d = diff_of(cloud, store, s).await;
+    assert!(!d.has_changes(), "{d}");
+}
+
+fn count(diff: &hoist::Diff, a: DiffAction) -> usize {
+    diff.counts().get(&a).copied().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_multi_scaled_up_and_down_creates_and_deletes_only_the_difference() {
+    let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
+    up(&cloud, &store, &Shape::default()).await;
+    let again = orch(&cloud, &store, &Shape::default());
+    let diff = again.diff().await.unwrap();
+    assert!(!diff.has_changes(), "{diff}");
+    assert!(again.initiate_system().await.unwrap().nothing_to_do);
+
+    let five = Shape {
+        n: 5,
+        ..Shape::default()
+    };
+    let diff = diff_of(&cloud, &store, &five).await;
+    assert_eq!(
+        (
+            count(&diff, DiffAction::Create),
+            count(&diff, DiffAction::Unchanged)
+        ),
+        (2, 5),
+        "{diff}"
+    );
+    up(&cloud, &store, &five).await;
+    assert_eq!(cloud.objects_of("core.server").len(), 5);
+
+    let two = Shape {
+        n: 2,
+        ..Shape::default()
+    };
+    let diff = diff_of(&cloud, &store, &two).await;
+    assert_eq!(count(&diff, DiffAction::Delete), 3, "{diff}");
+    assert_eq!(
+        diff.resource("web/app[4]").unwrap().cause.as_deref(),
+        Some("no longer in the models")
+    );
+    let creates = cloud.calls().total_creates();
+    let report = up(&cloud, &store, &two).await;
+    let outcomes = resource_outcomes(&report);
+    for k in 2..5 {
+        assert_eq!(
+            outcomes[&format!("web/app[{k}]")],
+            ResourceOutcome::Deleted,
+            "{report}"
+        );
+    }
+    assert_eq!(cloud.calls().total_creates(), creates, "nothing created");
+    assert_eq!(cloud.objects_of("core.server").len(), 2);
+    assert_eq!(store.load("web").await.unwrap().unwrap().resources.len(), 4);
+    // Scaled up again, a removed key gets a new object with a new token.
+    let report = up(
+        &cloud,
+        &store,
+        &Shape {
+            n: 3,
+            ..Shape::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        resource_outcomes(&report)["web/app[2]"],
+        ResourceOutcome::Created
+    );
+    assert_eq!(cloud.objects_of("core.server").len(), 3);
+}
+
+#[tokio::test]
+async fn a_changed_subnet_is_replaced_with_its_servers_create_first() {
+    let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
+    up(&cloud, &store, &Shape::default()).await;
+    let old_subnet = cloud.objects_of("core.subnet")[0].id.clone();
+    let moved = Shape {
+        cidr: "10.50.2.0/24",
+        ..Shape::default()
+    };
+    let diff = diff_of(&cloud, &store, &moved).await;
+    let subnet = diff.resource("web/subnet").unwrap();
+    assert_eq!(subnet.action, DiffAction::Replace, "{diff}");
+    assert_eq!(subnet.mode, Some(ReplaceMode::CreateFirst));
+    let cidr = subnet.fields.iter().find(|f| f.field == "cidr").unwrap();
+    assert!(cidr.forces_replace);
+    let app = diff.resource("web/app[0]").unwrap();
+    assert_eq!(app.action, DiffAction::Replace, "{diff}");
+    assert!(
+        app.fields.iter().any(|f| f.field == "subnet" && f.unknown),
+        "{diff}"
+    );
+    assert_eq!(
+        diff.resource("web/net").unwrap().action,
+        DiffAction::Unchanged
+    );
+
+    let report = up(&cloud, &store, &moved).await;
+    let outcomes = resource_outcomes(&report);
+    assert_eq!(
+        outcomes["web/subnet"],
+        ResourceOutcome::Replaced,
+        "{report}"
+    );
+    assert_eq!(
+        outcomes["web/app[1]"],
+        ResourceOutcome::Replaced,
+        "{report}"
+    );
+    // The old objects were deposed, then deleted once everything converged.
+    assert_eq!(
+        outcomes["web/subnet~0"],
+        ResourceOutcome::Deleted,
+        "{report}"
+    );
+    let subnets = cloud.objects_of("core.subnet");
+    assert_eq!(subnets.len(), 1);
+    assert_ne!(subnets[0].id, old_subnet);
+    assert_eq!(subnets[0].outputs["cidr"], "10.50.2.0/24");
+    assert_eq!(cloud.objects_of("core.server").len(), 3);
+    let state = store.load("web").await.unwrap().unwrap();
+    assert_eq!(state.resources.len(), 5, "no deposed record left");
+    assert_eq!(state.resources["web/subnet"].incarnation, 1);
+    assert_converged(&cloud, &store, &moved).await;
+}
+
+#[tokio::test]
+async fn a_subnet_replaced_delete_first_deletes_its_servers_first() {
+    let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
+    let first = Shape {
+        mode: Some(ReplaceMode::DeleteFirst),
+        ..Shape::default()
+    };
+    up(&cloud, &store, &first).await;
+    // The same range: the new subnet could not coexist with the old one.
+    let net = Shape {
+        cidr: "10.50.1.0/25",
+        ..first.clone()
+    };
+    let diff = diff_of(&cloud, &store, &net).await;
+    assert_eq!(
+        diff.resource("web/subnet").unwrap().mode,
+        Some(ReplaceMode::DeleteFirst)
+    );
+    assert_eq!(
+        diff.resource("web/app[2]").unwrap().mode,
+        Some(ReplaceMode::DeleteFirst),
+        "the servers cannot outlive their subnet: {diff}"
+    );
+    let report = up(&cloud, &store, &net).await;
+    let deleted: Vec<&str> = report
+        .resources
+        .iter()
+        .filter(|r| r.outcome == ResourceOutcome::Deleted)
+        .map(|r| r.key.as_str())
+        .collect();
+    assert_eq!(
+        deleted.last(),
+        Some(&"web/subnet"),
+        "servers first: {deleted:?}"
+    );
+    assert_eq!(deleted.len(), 4);
+    assert_eq!(
+        cloud.objects_of("core.subnet")[0].outputs["cidr"],
+        "10.50.1.0/25"
+    );
+    assert_eq!(cloud.objects_of("core.server").len(), 3);
+    assert_converged(&cloud, &store, &net).await;
+}
+
+#[tokio::test]
+async fn tags_and_sizes_change_in_place() {
+    let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
+    up(&cloud, &store, &Shape::default()).await;
+    let changed = Shape {
+        tag: Some("blue"),
+        size: "medium",
+        ..Shape::default()
+    };
+    let diff = diff_of(&cloud, &store, &changed).await;
+    assert_eq!(count(&diff, DiffAction::Update), 4, "{diff}");
+    assert_eq!(count(&diff, DiffAction::Replace), 0, "{diff}");
+    let creates = cloud.calls().total_creates();
+    let report = up(&cloud, &store, &changed).await;
+    assert_eq!(
+        resource_outcomes(&report)["web/subnet"],
+        ResourceOutcome::Updated
+    );
+    assert_eq!(cloud.calls().total_creates(), creates, "nothing replaced");
+    assert_eq!(cloud.calls().total_updates(), 4);
+    assert_eq!(
+        cloud.objects_of("core.subnet")[0].spec["tags"]["team"],
+        "blue"
+    );
+    assert_eq!(cloud.objects_of("core.server")[0].spec["size"], "medium");
+    assert_converged(&cloud, &store, &changed).await;
+}
+
+#[tokio::test]
+async fn a_protected_resource_is_never_replaced_nor_deleted_unless_forced() {
+    let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
+    let kept = Shape {
+        protect: true,
+        ..Shape::default()
+    };
+    up(&cloud, &store, &kept).await;
+    let moved = Shape {
+        cidr: "10.50.2.0/24",
+        ..kept.clone()
+    };
+    let diff = diff_of(&cloud, &store, &moved).await;
+    assert_eq!(diff.violations.len(), 1, "{diff}");
+    let calls = cloud.calls();
+    let err = orch(&cloud, &store, &moved)
+        .initiate_system()
+        .await
+        .unwrap_err();
+    let OrchestrationError::Refused(why) = &err else {
+        panic!("{err}")
+    };
+    assert!(why[0].contains("`web/subnet` is protected"), "{err}");
+    assert_eq!(cloud.calls().total_creates(), calls.total_creates());
+    assert_eq!(cloud.calls().total_deletes(), calls.total_deletes());
+    // Protection is recorded: a teardown without the model refuses too.
+    let bare = builder("web", &cloud).state(store.clone()).build().unwrap();
+    let err = bare.teardown_system().await.unwrap_err();
+    assert!(matches!(err, OrchestrationError::Protected { .. }), "{err}");
+    assert!(err.to_string().contains("--force"), "{err}");
+    assert_eq!(cloud.count(), 5);
+    let forced = builder("web", &cloud)
+        .state(store.clone())
+        .force_protected()
+        .build()
+        .unwrap();
+    assert_success(&forced.teardown_system().await.unwrap());
+    assert_eq!(cloud.count(), 0);
+}
+
+#[tokio::test]
+async fn a_rename_recorded_with_state_mv_replaces_nothing() {
+    let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
+    up(&cloud, &store, &Shape::default()).await;
+    let mut s = store.load("web").await.unwrap().unwrap();
+    let changes = s.moved("web/app", "web/servers").unwrap();
+    s.apply_all(&changes);
+    store.save(&s).await.unwrap();
+    // The same model, its field renamed.
+    #[derive(Model)]
+    struct Renamed {
+        net: Network,
+        subnet: Managed<Subnet>,
+        servers: Multi<Server>,
+    }
+    let r = Renamed::refs();
+    let model = Renamed {
+        net: Network::new("10.50.0.0/16"),
+        subnet: Subnet::new(r.net, "10.50.1.0/24").managed(),
+        servers: Multi::new(Server::new("debian-12", "small", r.subnet)).keys(0..3),
+    };
+    let o = builder("web", &cloud)
+        .infra("web", model)
+        .state(store.clone())
+        .build()
+        .unwrap();
+    let diff = o.diff().await.unwrap();
+    assert!(!diff.has_changes(), "{diff}");
+    assert!(o.initiate_system().await.unwrap().nothing_to_do);
+}
+
+#[tokio::test]
+async fn state_of_the_previous_schema_is_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(hoist::state::FileStore::new(dir.path()));
+    let cloud = sim(Duration::ZERO);
+    let o = builder("web", &cloud)
+        .infra("web", Web::new(&Shape::default()))
+        .state(store.clone())
+        .build()
+        .unwrap();
+    assert_success(&o.initiate_system().await.unwrap());
+    // The same state as schema 3 recorded it: no specs, incarnations or protection.
+    let path = store.path_for("web");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["schema"] = 3.into();
+    for r in v["resources"].as_object_mut().unwrap().values_mut() {
+        for f in ["spec", "incarnation", "protect", "deposed_of"] {
+            r.as_object_mut().unwrap().remove(f);
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let diff = o.diff().await.unwrap();
+    assert!(!diff.has_changes(), "{diff}");
+    let calls = cloud.calls();
+    let report = o.initiate_system().await.unwrap();
+    assert_success(&report);
+    assert_eq!(cloud.calls().total_creates(), calls.total_creates());
+    assert_eq!(cloud.calls().total_updates(), 0);
+    let state = store.load("web").await.unwrap().unwrap();
+    assert!(
+        state.resources.values().all(|r| r.spec.is_some()),
+        "the baseline is recorded"
+    );
+    // From then on, a change is seen.
+    let moved = Shape {
+        size: "medium",
+        ..Shape::default()
+    };
+    let diff = builder("web", &cloud)
+        .infra("web", Web::new(&moved))
+        .state(store.clone())
+        .build()
+        .unwrap()
+        .diff()
+        .await
+        .unwrap();
+    assert_eq!(count(&diff, DiffAction::Update), 3, "{diff}");
+}
+
+#[tokio::test]
+async fn the_diff_as_text_and_as_json() {
+    let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
+    up(
+        &cloud,
+        &store,
+        &Shape {
+            n: 3,
+            ..Shape::default()
+        },
+    )
+    .await;
+    let changed = Shape {
+        n: 2,
+        cidr: "10.50.2.0/24",
+        tag: Some("blue"),
+        ..Shape::default()
+    };
+    let diff = diff_of(&cloud, &store, &changed).await;
+    insta::assert_snapshot!("diff_text", diff.to_string());
+    let mut json = diff.to_json();
+    // Provider ids differ from run to run.
+    for r in json["resources"].as_array_mut().unwrap() {
+        let fields = r.get_mut("fields").and_then(|f| f.as_array_mut());
+        for f in fields.into_iter().flatten() {
+            if f["old"].get("$ref").is_some() {
+                f["old"]["id"] = "<id>".into();
+            }
+        }
+    }
+    insta::assert_snapshot!("diff_json", serde_json::to_string_pretty(&json).unwrap());
+}
