@@ -71,6 +71,10 @@ pub enum Command {
         /// and fails: that usually means the cloud is not the one the state was made in.
         #[arg(long)]
         forget_missing: bool,
+        /// Delete protected resources too (`.protect()` in the models). Without it, a
+        /// teardown of a system with a protected resource deletes nothing.
+        #[arg(long)]
+        force: bool,
     },
     /// Show the recorded resources, tasks, versions, lock and recent runs.
     Status {
@@ -273,6 +277,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Down {
             yes,
             forget_missing,
+            force,
         } => {
             let state = store
                 .load(&system)
@@ -285,11 +290,15 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
                     store.location()
                 )));
             }
-            let orch = orchestration(&system, store, &cli, forget_missing)?;
+            let flags = DownFlags {
+                forget_missing,
+                force,
+            };
+            let orch = orchestration(&system, store, &cli, flags)?;
             Ok(outcome(&orch.teardown_system().await?))
         }
         Command::Recover => {
-            let orch = orchestration(&system, store, &cli, false)?;
+            let orch = orchestration(&system, store, &cli, DownFlags::default())?;
             Ok(outcome(&orch.recover_system().await?))
         }
         Command::Status { json } => status(&*store, &system, json).await,
@@ -423,16 +432,28 @@ async fn pick_system(store: &dyn StateStore, named: Option<&str>) -> Result<Stri
     }
 }
 
+/// What `hoist down` may do beyond deleting what it finds.
+#[derive(Clone, Copy, Default)]
+struct DownFlags {
+    /// Forget objects found gone even when most of them are.
+    forget_missing: bool,
+    /// Delete protected resources too.
+    force: bool,
+}
+
 /// An orchestration with no models: the proxies from the environment, and the store.
 fn orchestration(
     system: &str,
     store: Arc<dyn StateStore>,
     cli: &Cli,
-    forget_missing: bool,
+    flags: DownFlags,
 ) -> Result<Orchestration, CliError> {
     let mut b = Orchestration::builder(system).state(store);
-    if forget_missing {
+    if flags.forget_missing {
         b = b.forget_missing();
+    }
+    if flags.force {
+        b = b.force_protected();
     }
     for p in providers::from_env().map_err(CliError::Message)? {
         b = b.provisioner(p);
