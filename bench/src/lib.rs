@@ -5,3 +5,4 @@
 //! that `bench/run-ssh-fanout.sh` can run them side by side with Ansible and pyinfra.
 
 pub mod fanout;
+pub mod scale;

@@ -444,3 +444,33 @@ async fn the_diff_as_text_and_as_json() {
     }
     insta::assert_snapshot!("diff_json", serde_json::to_string_pretty(&json).unwrap());
 }
+
+/// A delete that an earlier run left unfinished (here: the old object of a delete-first
+/// replacement, recorded as `deleting` when the run died) is finished before the resource is
+/// made again: the old object is never adopted as the new one.
+#[tokio::test]
+async fn an_interrupted_delete_is_finished_before_the_resource_is_made_again() {
+    let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
+    up(&cloud, &store, &Shape::default()).await;
+    let mut s = store.load("web").await.unwrap().unwrap();
+    let old = s.resources["web/app[0]"].provider_id.clone().unwrap();
+    s.resources.get_mut("web/app[0]").unwrap().status = hoist::state::ResourceStatus::Deleting;
+    store.save(&s).await.unwrap();
+    let d = diff_of(&cloud, &store, &Shape::default()).await;
+    let app = d.resource("web/app[0]").unwrap();
+    assert_eq!(app.action, DiffAction::Create, "{d}");
+    assert!(
+        app.cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("delete was interrupted")
+    );
+    up(&cloud, &store, &Shape::default()).await;
+    let servers = cloud.objects_of("core.server");
+    assert_eq!(servers.len(), 3);
+    assert!(
+        servers.iter().all(|o| o.id != old),
+        "the old object was deleted"
+    );
+    assert_converged(&cloud, &store, &Shape::default()).await;
+}

@@ -18,130 +18,17 @@
 //! iteration through `/proc/self/clear_refs` where the kernel allows it). The table is printed
 //! as Markdown; the process exits with status 1 if a bar is missed.
 
-extern crate hoist_core as hoist;
-
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use hoist_core::{
-    Deps, Model, Multi, MultiTask, Network, PlanInput, PublicIp, Ref, Role, Rule, SecurityGroup,
-    Server, Subnet, Task, TaskDefaults, Vars, plan,
-};
-
-/// Roles in the namespace (each one materialises one app server).
-const ROLES: usize = 10_000;
-/// Subnets the app servers are spread over.
-const SUBNETS: usize = 16;
-/// Tasks per role in the fanned-out struct.
-const TASKS_PER_ROLE: usize = 5;
+use hoist_core::{PlanInput, plan};
 
 /// The time bar for construction + plan.
 const TIME_BAR: Duration = Duration::from_secs(1);
 /// The memory bar: 300 MB (decimal), in KiB.
 const RSS_BAR_KIB: u64 = 300_000_000 / 1024;
 
-#[derive(Model)]
-struct Infra {
-    net: Network,
-    sg: SecurityGroup,
-    subnets: Multi<Subnet>,
-    db: Server,
-    db_ip: PublicIp,
-    app: Multi<Server>,
-}
-
-impl Infra {
-    fn new() -> Self {
-        let r = Infra::refs();
-        let (subnets, sg) = (r.subnets.clone(), r.sg.clone());
-        Infra {
-            net: Network::new("10.0.0.0/16"),
-            sg: SecurityGroup::new(
-                r.net.clone(),
-                vec![
-                    Rule::tcp_in(22, "0.0.0.0/0"),
-                    Rule::tcp_in(8080, "10.0.0.0/16"),
-                ],
-            ),
-            subnets: Multi::from_fn(|k| Subnet::new(Infra::refs().net, format!("10.0.{k}.0/24")))
-                .keys(0..SUBNETS),
-            db: Server::new("debian-12", "large", r.subnets.at(0))
-                .with_security_group(r.sg.clone()),
-            db_ip: PublicIp::new(r.db.clone()),
-            // No declared keys: the namespace's roles make the servers exist.
-            app: Multi::from_fn(move |k| {
-                let i: usize = k.as_str().parse().unwrap_or(0);
-                Server::new("debian-12", "small", subnets.at(i % SUBNETS))
-                    .with_security_group(sg.clone())
-            }),
-        }
-    }
-}
-
-#[derive(Model)]
-struct Ns {
-    vars: Vars,
-    app: Multi<Role>,
-}
-
-impl Ns {
-    fn new() -> Self {
-        let infra = Infra::refs();
-        let role = Role::on(infra.app.mine())
-            .var("NODE_IP", infra.app.mine().out().private_ip)
-            .var("URL", "http://!{NODE_IP}:!{APP_PORT}/");
-        Ns {
-            vars: Vars::new()
-                .set("DOMAIN", "bench.example")
-                .set("APP_PORT", "8080")
-                .set("DB_HOST", infra.db_ip.out().ip),
-            app: Multi::new(role)
-                .vars(Vars::new().set("TIER", "app"))
-                .keys(0..ROLES),
-        }
-    }
-}
-
-#[derive(Model)]
-struct Deploy {
-    ping: Task,
-    install: Task,
-    configure: Task,
-    start: Task,
-    check: Task,
-    deps: Deps,
-}
-
-fn deploy(role: Ref<Role>) -> Deploy {
-    let s = Deploy::siblings();
-    Deploy {
-        ping: Task::ping().role(role.clone()),
-        install: Task::command("apt-get install -y nginx").role(role.clone()),
-        configure: Task::template_text(
-            "listen !{APP_PORT}; server_name !{TIER}.!{DOMAIN}; upstream !{DB_HOST};",
-            "/etc/app.conf",
-        )
-        .role(role.clone()),
-        start: Task::shell("systemctl restart app && echo !{URL}").role(role.clone()),
-        check: Task::command("curl -fsS http://!{NODE_IP}:!{APP_PORT}/health").role(role),
-        deps: Deps::new([s.ping | (s.install & s.configure) | s.start | s.check]),
-    }
-}
-
-#[derive(Model)]
-struct Cfg {
-    defaults: TaskDefaults,
-    deploy: MultiTask<Deploy>,
-}
-
-impl Cfg {
-    fn new() -> Self {
-        Cfg {
-            defaults: TaskDefaults::default().user("hoist"),
-            deploy: MultiTask::new(deploy, Ns::refs().app.all()),
-        }
-    }
-}
+use hoist_bench::scale::{Cfg, Infra, Ns, TASKS_PER_ROLE};
 
 /// One iteration's measurements.
 struct Sample {

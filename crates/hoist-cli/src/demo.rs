@@ -58,6 +58,16 @@ impl DemoInfra {
         }
     }
 
+    /// The infrastructure after a day-2 change of [`new`](Self::new): subnet `a` tagged
+    /// (an update in place), subnet `b` moved to another range (a replacement, with the odd
+    /// servers on it and their public IP); with fewer `servers`, the rest are deleted.
+    pub fn day2(servers: usize) -> Self {
+        let mut infra = DemoInfra::new(servers);
+        infra.a = infra.a.tag("team", "blue");
+        infra.b.cidr = "10.60.3.0/24".into();
+        infra
+    }
+
     /// The number of resources of `DemoInfra::new(servers)`.
     pub fn resource_count(servers: usize) -> usize {
         4 + servers.max(3) + 3
@@ -140,8 +150,18 @@ pub fn infra_builder(
     store: Arc<dyn StateStore>,
     servers: usize,
 ) -> OrchestrationBuilder {
+    with_infra(system, cloud, store, DemoInfra::new(servers))
+}
+
+/// An orchestration of `infra` alone.
+pub fn with_infra(
+    system: &str,
+    cloud: Arc<dyn Provisioner>,
+    store: Arc<dyn StateStore>,
+    infra: DemoInfra,
+) -> OrchestrationBuilder {
     Orchestration::builder(system)
         .provisioner(cloud)
         .state(store)
-        .infra("infra", DemoInfra::new(servers))
+        .infra("infra", infra)
 }

@@ -1,8 +1,9 @@
 //! Applying a [`Diff`]: the order in which an initiate deletes, creates, updates and
 //! replaces.
 //!
-//! 1. **Deletion first**: the objects no model makes any more, and the old objects of
-//!    replacements ordered delete-first, dependents first. A deleted record is forgotten; a
+//! 1. **Deletion first**: the objects no model makes any more, the old objects of
+//!    replacements ordered delete-first, and the objects whose delete an earlier run left
+//!    unfinished, dependents first. A deleted record is forgotten; a
 //!    resource deleted to be replaced is created again in step 2, with a new token.
 //! 2. **Provisioning** ([`crate::provision`]): creates, updates, and create-first
 //!    replacements, whose old objects are *deposed*: kept in the state under their own key
@@ -15,7 +16,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use hoist_core::{Plan, ReplaceMode};
-use hoist_state::SystemState;
+use hoist_state::{ResourceStatus, SystemState};
 
 use crate::context::RunCx;
 use crate::diff::{Diff, DiffAction};
@@ -36,13 +37,15 @@ pub(crate) async fn apply(
     let first: BTreeSet<String> = diff
         .resources
         .iter()
-        .filter(|r| match r.action {
-            DiffAction::Delete => state
-                .resources
-                .get(&r.key)
-                .is_some_and(|rec| rec.deposed_of.is_none()),
-            DiffAction::Replace => r.mode == Some(ReplaceMode::DeleteFirst),
-            _ => false,
+        .filter(|r| {
+            let rec = state.resources.get(&r.key);
+            match r.action {
+                DiffAction::Delete => rec.is_some_and(|rec| rec.deposed_of.is_none()),
+                DiffAction::Replace => r.mode == Some(ReplaceMode::DeleteFirst),
+                // A delete that was interrupted is finished before the resource is made
+                // again (its old object must never be adopted as the new one).
+                _ => rec.is_some_and(|rec| rec.status == ResourceStatus::Deleting),
+            }
         })
         .map(|r| r.key.clone())
         .collect();

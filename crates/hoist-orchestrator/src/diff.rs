@@ -382,8 +382,11 @@ pub(crate) fn compute(
         match rec {
             Some(rec) if rec.status == ResourceStatus::Created => {
                 let new = planned_spec(plan, r.id, state, &|t| unstable[t.index()]);
-                let new =
-                    digest_secrets(&new, plan.secrets(), digester, system, &key).unwrap_or(new);
+                let new = if plan.secrets().is_empty() {
+                    new
+                } else {
+                    digest_secrets(&new, plan.secrets(), digester, system, &key).unwrap_or(new)
+                };
                 let (changed, cannot) = changed_fields(rec.spec.as_ref(), &new, digester);
                 e.cannot_compare = cannot;
                 let allowed = updatable(&r.provider, &r.kind);
@@ -403,13 +406,18 @@ pub(crate) fn compute(
                 };
             }
             Some(rec) => {
-                e.cause = Some(format!(
-                    "its last create was {} (looked up by its token first)",
+                e.cause = Some(
                     match rec.status {
-                        ResourceStatus::Failed => "a failure",
-                        _ => "interrupted",
+                        ResourceStatus::Deleting => {
+                            "its delete was interrupted: it is deleted first, then created"
+                        }
+                        ResourceStatus::Failed => {
+                            "its last create failed (looked up by its token first)"
+                        }
+                        _ => "its last create was interrupted (looked up by its token first)",
                     }
-                ));
+                    .to_string(),
+                );
             }
             None => {}
         }

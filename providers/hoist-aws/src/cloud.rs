@@ -22,7 +22,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use hoist_core::Secret;
 use hoist_provider::{
     CloudIdentity, CreateRequest, Created, DeleteRequest, Deleted, ErrorKind, FindRequest,
-    OutputMap, ProvisionError, Provisioner,
+    OutputMap, ProvisionError, Provisioner, UpdateRequest,
 };
 use tracing::Instrument;
 
@@ -689,6 +689,15 @@ impl Provisioner for AwsCloud {
 
     async fn delete(&self, req: &DeleteRequest) -> Result<Deleted, ProvisionError> {
         crate::ops::delete(&self.inner, req).await
+    }
+
+    /// The user's tags of the core kinds; everything else is replaced.
+    fn updatable(&self, kind: &str) -> &'static [&'static str] {
+        crate::ops::updatable(kind)
+    }
+
+    async fn update(&self, req: &UpdateRequest) -> Result<Created, ProvisionError> {
+        crate::ops::update(&self.inner, req).await
     }
 
     /// `aws account <id> in <default region>`: the account from STS `GetCallerIdentity`

@@ -21,7 +21,7 @@ use hoist_core::resource::{Direction, Protocol};
 use hoist_core::{Ref, Rule, Secret, Val};
 use hoist_provider::{
     CreateRequest, Created, DeleteRequest, Deleted, ErrorKind, FindRequest, OutputMap,
-    ProvisionError,
+    ProvisionError, UpdateRequest,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -148,6 +148,9 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn tags(&self, extra: &[(&str, String)]) -> Vec<Tag> {
         let mut t: BTreeMap<String, String> = self.req.tags.clone();
+        for (k, v) in user_tags(&self.req.spec) {
+            t.entry(k).or_insert(v);
+        }
         t.entry(TAG_SYSTEM.into())
             .or_insert_with(|| self.req.system.clone());
         t.entry(TAG_RESOURCE.into())
@@ -232,6 +235,100 @@ pub(crate) fn check(c: &Inner, kind: &str, spec: &Value) -> Vec<String> {
         _ => {}
     }
     v
+}
+
+// ----------------------------------------------------------------------------------------------
+// update
+
+/// The fields of `kind` an update changes in place: the user's tags of the core kinds. (An
+/// instance type, a subnet's range or a group's rules change by replacement.)
+pub(crate) fn updatable(kind: &str) -> &'static [&'static str] {
+    if kind.starts_with("core.") {
+        &["tags"]
+    } else {
+        &[]
+    }
+}
+
+/// Tags hoist sets itself (`hoist:*`, `Name`): never the user's to set, change or remove.
+fn managed_tag(key: &str) -> bool {
+    key.starts_with("hoist:") || key == "Name"
+}
+
+/// The user's tags of a spec (its `tags` field), without the ones hoist manages.
+fn user_tags(spec: &Value) -> BTreeMap<String, String> {
+    spec.get("tags")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !managed_tag(k))
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
+}
+
+/// Sets the user's tags of an object to those of `req.spec`: `CreateTags` for the wanted
+/// ones, `DeleteTags` for the others it has (never hoist's own). Sending it again is harmless.
+pub(crate) async fn update(c: &Inner, req: &UpdateRequest) -> Result<Created, ProvisionError> {
+    let allowed = updatable(&req.kind);
+    if let Some(f) = req.changed.iter().find(|f| !allowed.contains(&f.as_str())) {
+        return Err(ProvisionError::new(
+            ErrorKind::InvalidSpec,
+            format!(
+                "{f}: the AWS proxy changes it by replacement only, on {}",
+                req.kind
+            ),
+        ));
+    }
+    let region = region_from(c, &req.outputs).await?;
+    let client = c.client(&region).await;
+    let id = req.id.as_str();
+    let want = user_tags(&req.spec);
+    let have = c
+        .call(
+            "DescribeTags",
+            client
+                .describe_tags()
+                .filters(filter("resource-id", id))
+                .send(),
+        )
+        .await?;
+    let stale: Vec<Tag> = have
+        .tags()
+        .iter()
+        .filter_map(|t| t.key())
+        .filter(|k| !managed_tag(k) && !want.contains_key(*k))
+        .map(|k| Tag::builder().key(k).build())
+        .collect();
+    if !stale.is_empty() {
+        c.call(
+            "DeleteTags",
+            client
+                .delete_tags()
+                .resources(id)
+                .set_tags(Some(stale))
+                .send(),
+        )
+        .await?;
+    }
+    if !want.is_empty() {
+        let tags = want
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        c.call(
+            "CreateTags",
+            client
+                .create_tags()
+                .resources(id)
+                .set_tags(Some(tags))
+                .send(),
+        )
+        .await?;
+    }
+    Ok(Created {
+        id: req.id.clone(),
+        outputs: req.outputs.clone(),
+    })
 }
 
 // ----------------------------------------------------------------------------------------------

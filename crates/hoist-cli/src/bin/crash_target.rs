@@ -2,12 +2,13 @@
 //! run it as a separate process so they can kill it (`kill -9`) or stop it at any moment.
 //!
 //! ```text
-//! hoist-crash-target up   --state PATH --system NAME [--servers 12] [--concurrency 4] [--cloud sim|aws]
+//! hoist-crash-target up   --state PATH --system NAME [--servers 12] [--concurrency 4] [--cloud sim|aws] [--day2]
 //!     initiates the demo system (hoist_cli::demo) with its state in PATH (or a URL), on the
 //!     simulated cloud that the environment names (HOIST_SIM_STATE, HOIST_SIM_LATENCY_MS), or
 //!     with `--cloud aws` on the AWS endpoint it names (AWS_ENDPOINT_URL, AWS_REGION, ...;
 //!     the demo's infrastructure alone, its image `debian-12` launching the AMI `--image`,
-//!     default `ami-12c6146b`)
+//!     default `ami-12c6146b`); with `--day2`, the demo's infrastructure after a day-2 change
+//!     (`DemoInfra::day2`: an update, replacements, and deletions if `--servers` is smaller)
 //! hoist-crash-target hold --state URL --system NAME --lease-ms L --hold-ms H [--then-write]
 //!     takes the system's lock, prints `locked <id>`, holds it H ms (heartbeating), then
 //!     (with --then-write) tries a write fenced with its lock and prints `wrote` or
@@ -44,6 +45,8 @@ enum Cmd {
         cloud: String,
         #[arg(long, default_value = "ami-12c6146b")]
         image: String,
+        #[arg(long)]
+        day2: bool,
     },
     Hold {
         #[arg(long)]
@@ -108,10 +111,14 @@ async fn run(cmd: Cmd) -> Result<ExitCode, Box<dyn std::error::Error>> {
             concurrency,
             cloud,
             image,
+            day2,
         } => {
             let store = hoist::state::open(&state).await?;
             // On AWS (an emulator: its hosts must never be dialled) the infrastructure alone.
-            let b = if cloud == "aws" {
+            let b = if day2 {
+                let infra = hoist_cli::demo::DemoInfra::day2(servers);
+                hoist_cli::demo::with_infra(&system, proxy(&cloud, &image)?, store, infra)
+            } else if cloud == "aws" {
                 hoist_cli::demo::infra_builder(&system, proxy(&cloud, &image)?, store, servers)
             } else {
                 hoist_cli::demo::builder(&system, proxy(&cloud, &image)?, store, servers, None)

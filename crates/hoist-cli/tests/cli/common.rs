@@ -20,6 +20,9 @@ pub const TARGET: &str = env!("CARGO_BIN_EXE_hoist-crash-target");
 /// Servers of the demo system the crash target initiates (19 resources).
 pub const SERVERS: usize = 12;
 
+/// Servers of the demo after its day-2 change (`DemoInfra::day2`): three fewer.
+pub const DAY2_SERVERS: usize = SERVERS - 3;
+
 /// A cloud and a state store location, with a temporary directory as the working directory.
 pub struct Bed {
     pub dir: tempfile::TempDir,
@@ -146,6 +149,16 @@ impl Bed {
 
     /// The crash target initiating `system`, started.
     pub fn spawn_up(&self, system: &str) -> Child {
+        self.spawn_target_up(system, &["--servers", &SERVERS.to_string()])
+    }
+
+    /// The crash target initiating `system` after a day-2 change (`DemoInfra::day2` with
+    /// [`DAY2_SERVERS`] servers), started.
+    pub fn spawn_up_day2(&self, system: &str) -> Child {
+        self.spawn_target_up(system, &["--day2", "--servers", &DAY2_SERVERS.to_string()])
+    }
+
+    fn spawn_target_up(&self, system: &str, extra: &[&str]) -> Child {
         let mut c = Command::new(TARGET);
         self.env(&mut c);
         c.args([
@@ -154,11 +167,10 @@ impl Bed {
             &self.state,
             "--system",
             system,
-            "--servers",
-            &SERVERS.to_string(),
             "--cloud",
             if self.aws.is_some() { "aws" } else { "sim" },
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -167,14 +179,13 @@ impl Bed {
 
     /// The crash target initiating `system`, to completion; panics unless it succeeded.
     pub fn up(&self, system: &str) -> Duration {
-        let t0 = Instant::now();
-        let out = self.spawn_up(system).wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "initiate of {system} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t0.elapsed()
+        finished(Instant::now(), self.spawn_up(system), system)
+    }
+
+    /// The crash target initiating `system` after a day-2 change, to completion; panics
+    /// unless it succeeded.
+    pub fn up_day2(&self, system: &str) -> Duration {
+        finished(Instant::now(), self.spawn_up_day2(system), system)
     }
 
     /// `hoist down --yes --system S` to completion; panics unless it succeeded.
@@ -295,6 +306,17 @@ impl Bed {
 }
 
 /// Sends a signal with `kill(1)` (no unsafe code here).
+/// Waits for an initiate started at `t0`; panics unless it succeeded.
+fn finished(t0: Instant, child: Child, system: &str) -> Duration {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "initiate of {system} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t0.elapsed()
+}
+
 pub fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
         .args([&format!("-{sig}"), &pid.to_string()])

@@ -213,6 +213,80 @@ fn kill_teardowns(bed: &Bed, test: &str, n: usize) {
     );
 }
 
+/// Kills `n` day-2 runs (an update, replacements create-first with deposed objects, and
+/// deletions) at random moments. After each kill, the next run converges: exactly one object
+/// per resource of the changed models, no deposed object left behind, nothing pending; then
+/// `hoist down` leaves nothing.
+fn kill_day2_runs(bed: &Bed, test: &str, n: usize) {
+    let t_all = Instant::now();
+    let mut rng = fastrand::Rng::with_seed(seed(test));
+    let system = "calibrate-day2";
+    bed.up(system);
+    let full = bed.up_day2(system);
+    let expected = bed.per_key(system);
+    assert!(expected.values().all(|n| *n == 1), "{expected:?}");
+    bed.down(system);
+    assert_none(bed, system, "calibration");
+    for k in 0..n {
+        let system = format!("{test}-{k}");
+        bed.up(&system);
+        let at =
+            Duration::from_micros(rng.u64(0..=u64::try_from(full.as_micros() * 11 / 10).unwrap()));
+        let mut child = bed.spawn_up_day2(&system);
+        std::thread::sleep(at);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let state = bed.state_blocking(&system).expect("a state");
+        let deposed = state
+            .resources
+            .values()
+            .filter(|r| r.deposed_of.is_some())
+            .count();
+        eprintln!(
+            "{test}: kill {k} at {at:?}: {} objects in the cloud, {deposed} deposed",
+            bed.objects(&system).len()
+        );
+        bed.up_day2(&system);
+        let what = format!("converged after kill {k} at {at:?}");
+        assert_as_expected(bed, &system, &expected, &what);
+        let state = bed.state_blocking(&system).expect("a state");
+        assert!(
+            state
+                .resources
+                .values()
+                .all(|r| r.deposed_of.is_none() && r.status == ResourceStatus::Created),
+            "{what}: {:?}",
+            state
+                .resources
+                .values()
+                .map(|r| (&r.key, r.status))
+                .collect::<Vec<_>>()
+        );
+        bed.down(&system);
+        assert_none(bed, &system, &format!("teardown after kill {k}"));
+    }
+    eprintln!(
+        "{test}: {n} kills (full day-2 run {full:?}) in {:?}",
+        t_all.elapsed()
+    );
+}
+
+/// 30 kills during day-2 runs on the simulated cloud; the next run converges.
+#[test]
+fn killed_day2_runs_converge_without_leaks() {
+    kill_day2_runs(&Bed::sqlite(SIM_LATENCY_MS), "crash-day2", 30);
+}
+
+/// Against moto: 30 kills during day-2 runs; the next run converges.
+#[test]
+fn moto_killed_day2_runs_converge_without_leaks() {
+    let test = "moto_killed_day2_runs_converge_without_leaks";
+    let Some(url) = hoist::aws::testing::moto_url(test) else {
+        return;
+    };
+    kill_day2_runs(&Bed::moto(&url, test), "moto-crash-day2", 30);
+}
+
 /// 16 kills during initiate; teardown from state after each, then a fresh initiate.
 #[test]
 fn killed_initiates_are_torn_down_from_state_without_leaks() {

@@ -437,16 +437,19 @@ impl Tree {
                                 format!("`{at}` has no key at level {up} to use in `{r}`")
                             })?,
                     };
-                    let path = self.address(&here);
                     match self.entry(&here) {
                         Some(Entry::Multi) => {}
                         Some(e) => {
                             return Err(format!(
-                                "`{path}` is {}, not a multi component; it cannot be indexed with [{key}]",
+                                "`{}` is {}, not a multi component; it cannot be indexed with [{key}]",
+                                self.address(&here),
                                 e.what()
                             ));
                         }
-                        None => return Err(format!("`{path}` does not exist (in `{r}`)")),
+                        None => {
+                            let path = self.address(&here);
+                            return Err(format!("`{path}` does not exist (in `{r}`)"));
+                        }
                     }
                     // Most children exist already: look before materialising (which copies).
                     here.1.push(Seg::Key(key.clone()));

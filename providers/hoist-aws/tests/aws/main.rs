@@ -7,6 +7,7 @@
 mod support;
 
 mod cycle;
+mod day2;
 mod faults;
 mod idempotency;
 mod web;

@@ -1,0 +1,146 @@
+//! The planning-at-scale model: 10,000 resources, 10,000 roles and 50,000 tasks, used by
+//! `plan_scale` (planning) and `diff_scale` (the diff against a recorded state).
+//!
+//! - an infra model: a network, a security group, subnets, a database server with a public IP,
+//!   and a `Multi<Server>` whose children are made by the namespace (one per role);
+//! - a namespace model: a `Multi<Role>` of 10,000 roles, each on `infra.app.mine()`, with
+//!   variables at three scopes, one of them wired to the role's own server's output;
+//! - a config model: a `MultiTask` fanning a five-task struct (with its own `Deps`) out over
+//!   every role.
+
+use hoist::{
+    Deps, Model, Multi, MultiTask, Network, PublicIp, Ref, Role, Rule, SecurityGroup, Server,
+    Subnet, Task, TaskDefaults, Vars,
+};
+
+/// Roles in the namespace (each one materialises one app server).
+pub const ROLES: usize = 10_000;
+/// Subnets the app servers are spread over.
+pub const SUBNETS: usize = 16;
+/// Tasks per role in the fanned-out struct.
+pub const TASKS_PER_ROLE: usize = 5;
+
+/// The infrastructure: a network, a security group, subnets, a database server with a public
+/// IP, and app servers made by the namespace (one per role).
+#[derive(Model)]
+pub struct Infra {
+    net: Network,
+    sg: SecurityGroup,
+    subnets: Multi<Subnet>,
+    db: Server,
+    db_ip: PublicIp,
+    app: Multi<Server>,
+}
+
+impl Infra {
+    /// The benchmark's instance.
+    #[allow(
+        clippy::new_without_default,
+        reason = "built once per iteration, by name"
+    )]
+    pub fn new() -> Self {
+        let r = Infra::refs();
+        let (subnets, sg) = (r.subnets.clone(), r.sg.clone());
+        Infra {
+            net: Network::new("10.0.0.0/16"),
+            sg: SecurityGroup::new(
+                r.net.clone(),
+                vec![
+                    Rule::tcp_in(22, "0.0.0.0/0"),
+                    Rule::tcp_in(8080, "10.0.0.0/16"),
+                ],
+            ),
+            subnets: Multi::from_fn(|k| Subnet::new(Infra::refs().net, format!("10.0.{k}.0/24")))
+                .keys(0..SUBNETS),
+            db: Server::new("debian-12", "large", r.subnets.at(0))
+                .with_security_group(r.sg.clone()),
+            db_ip: PublicIp::new(r.db.clone()),
+            // No declared keys: the namespace's roles make the servers exist.
+            app: Multi::from_fn(move |k| {
+                let i: usize = k.as_str().parse().unwrap_or(0);
+                Server::new("debian-12", "small", subnets.at(i % SUBNETS))
+                    .with_security_group(sg.clone())
+            }),
+        }
+    }
+}
+
+/// The namespace: [`ROLES`] roles, each on its own app server, with variables at three
+/// scopes.
+#[derive(Model)]
+pub struct Ns {
+    vars: Vars,
+    app: Multi<Role>,
+}
+
+impl Ns {
+    /// The benchmark's instance.
+    #[allow(
+        clippy::new_without_default,
+        reason = "built once per iteration, by name"
+    )]
+    pub fn new() -> Self {
+        let infra = Infra::refs();
+        let role = Role::on(infra.app.mine())
+            .var("NODE_IP", infra.app.mine().out().private_ip)
+            .var("URL", "http://!{NODE_IP}:!{APP_PORT}/");
+        Ns {
+            vars: Vars::new()
+                .set("DOMAIN", "bench.example")
+                .set("APP_PORT", "8080")
+                .set("DB_HOST", infra.db_ip.out().ip),
+            app: Multi::new(role)
+                .vars(Vars::new().set("TIER", "app"))
+                .keys(0..ROLES),
+        }
+    }
+}
+
+/// The tasks of one role.
+#[derive(Model)]
+pub struct Deploy {
+    ping: Task,
+    install: Task,
+    configure: Task,
+    start: Task,
+    check: Task,
+    deps: Deps,
+}
+
+/// The tasks of `role`.
+pub fn deploy(role: Ref<Role>) -> Deploy {
+    let s = Deploy::siblings();
+    Deploy {
+        ping: Task::ping().role(role.clone()),
+        install: Task::command("apt-get install -y nginx").role(role.clone()),
+        configure: Task::template_text(
+            "listen !{APP_PORT}; server_name !{TIER}.!{DOMAIN}; upstream !{DB_HOST};",
+            "/etc/app.conf",
+        )
+        .role(role.clone()),
+        start: Task::shell("systemctl restart app && echo !{URL}").role(role.clone()),
+        check: Task::command("curl -fsS http://!{NODE_IP}:!{APP_PORT}/health").role(role),
+        deps: Deps::new([s.ping | (s.install & s.configure) | s.start | s.check]),
+    }
+}
+
+/// The config: [`Deploy`] fanned out over every role.
+#[derive(Model)]
+pub struct Cfg {
+    defaults: TaskDefaults,
+    deploy: MultiTask<Deploy>,
+}
+
+impl Cfg {
+    /// The benchmark's instance.
+    #[allow(
+        clippy::new_without_default,
+        reason = "built once per iteration, by name"
+    )]
+    pub fn new() -> Self {
+        Cfg {
+            defaults: TaskDefaults::default().user("hoist"),
+            deploy: MultiTask::new(deploy, Ns::refs().app.all()),
+        }
+    }
+}

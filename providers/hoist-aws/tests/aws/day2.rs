@@ -1,0 +1,247 @@
+//! Day 2 on moto: a system changed after it was made converges, through the same diff as on
+//! the simulated cloud: a `Multi` scaled 3 → 5 → 2 (deletes, dependents first), tags changed
+//! in place (`CreateTags`/`DeleteTags`, nothing replaced), a subnet moved to another range
+//! (replaced create-first with its instances; the old objects deleted), a protected subnet's
+//! replacement refused before any call, a rename through `state mv`, and state of the
+//! previous schema taken as the baseline.
+
+use std::sync::Arc;
+
+use aws_sdk_ec2::types::Filter;
+use hoist::state::{MemoryStore, StateStore};
+use hoist::{
+    DiffAction, Manage, Managed, Model, Multi, Network, Orchestration, OrchestrationError,
+    ResourceOutcome, Server, Subnet,
+};
+
+use crate::support::{self, tag};
+
+#[derive(Model)]
+struct Web {
+    net: Network,
+    subnet: Managed<Subnet>,
+    app: Multi<Server>,
+}
+
+fn web(n: usize, cidr: &str, team: Option<&str>, protect: bool) -> Web {
+    let r = Web::refs();
+    let mut subnet = Subnet::new(r.net, cidr);
+    if let Some(t) = team {
+        subnet = subnet.tag("team", t);
+    }
+    let mut subnet = subnet.managed();
+    if protect {
+        subnet = subnet.protect();
+    }
+    Web {
+        net: Network::new("10.70.0.0/16"),
+        subnet,
+        app: Multi::new(Server::new("debian-12", "t3.micro", r.subnet)).keys(0..n),
+    }
+}
+
+/// The instances of the system that are not terminated.
+async fn instances(ec2: &aws_sdk_ec2::Client) -> Vec<String> {
+    let out = ec2
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name("tag:hoist:system")
+                .values("day2")
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut v: Vec<String> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_system_on_moto_converges_after_each_change() {
+    let test = "a_system_on_moto_converges_after_each_change";
+    let Some(url) = support::moto(test) else {
+        return;
+    };
+    let cloud = support::builder(test, &url).build();
+    let ec2 = support::sdk(test, &url);
+    let store = Arc::new(MemoryStore::new());
+    let orch = |m: Web| {
+        Orchestration::builder("day2")
+            .state(store.clone())
+            .infra("web", m)
+            .provisioner(Arc::new(cloud.clone()))
+            .build()
+            .unwrap()
+    };
+    let up = |m: Web| async {
+        let report = orch(m).initiate_system().await.unwrap();
+        assert!(report.success, "{report}");
+        report
+    };
+    let base = || web(3, "10.70.1.0/24", None, false);
+    up(base()).await;
+    assert!(!orch(base()).diff().await.unwrap().has_changes());
+    assert!(orch(base()).initiate_system().await.unwrap().nothing_to_do);
+
+    // 3 -> 5 -> 2.
+    let report = up(web(5, "10.70.1.0/24", None, false)).await;
+    let created = report.count_resources(&ResourceOutcome::Created);
+    assert_eq!(created, 2, "{report}");
+    assert_eq!(instances(&ec2).await.len(), 5);
+    let report = up(web(2, "10.70.1.0/24", None, false)).await;
+    let deleted = report.count_resources(&ResourceOutcome::Deleted);
+    assert_eq!(deleted, 3, "{report}");
+    let kept = instances(&ec2).await;
+    assert_eq!(kept.len(), 2);
+
+    // Tags: changed in place, nothing replaced.
+    let diff = orch(web(2, "10.70.1.0/24", Some("blue"), false))
+        .diff()
+        .await
+        .unwrap();
+    assert_eq!(
+        diff.resource("web/subnet").unwrap().action,
+        DiffAction::Update,
+        "{diff}"
+    );
+    let creates = cloud.calls().get("CreateSubnet").copied().unwrap_or(0);
+    up(web(2, "10.70.1.0/24", Some("blue"), false)).await;
+    let state = store.load("day2").await.unwrap().unwrap();
+    let subnet_id = state.resources["web/subnet"].provider_id.clone().unwrap();
+    let sn = ec2
+        .describe_subnets()
+        .subnet_ids(&subnet_id)
+        .send()
+        .await
+        .unwrap();
+    let tags = sn.subnets()[0].tags();
+    assert_eq!(tag(tags, "team").as_deref(), Some("blue"));
+    assert_eq!(tag(tags, "hoist:resource").as_deref(), Some("web/subnet"));
+    assert_eq!(
+        cloud.calls().get("CreateSubnet").copied().unwrap_or(0),
+        creates
+    );
+    assert_eq!(instances(&ec2).await, kept, "nothing replaced");
+    up(web(2, "10.70.1.0/24", None, false)).await;
+    let sn = ec2
+        .describe_subnets()
+        .subnet_ids(&subnet_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tag(sn.subnets()[0].tags(), "team"),
+        None,
+        "the tag was removed"
+    );
+
+    // A protected subnet is not replaced: refused before any call.
+    up(web(2, "10.70.1.0/24", None, true)).await;
+    let calls: u64 = cloud.calls().values().sum();
+    let err = orch(web(2, "10.70.2.0/24", None, true))
+        .initiate_system()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OrchestrationError::Refused(_)), "{err}");
+    let after: u64 = cloud.calls().values().sum();
+    assert_eq!(after, calls, "no EC2 call: {:?}", cloud.calls());
+
+    // Unprotecting is a change of its own, applied first: protection is recorded, so a
+    // plan that unprotects and replaces at once is refused too.
+    let both = orch(web(2, "10.70.2.0/24", None, false))
+        .diff()
+        .await
+        .unwrap();
+    assert_eq!(both.violations.len(), 1, "{both}");
+    up(web(2, "10.70.1.0/24", None, false)).await;
+
+    // Another range: the subnet and its instances are replaced, create first.
+    let report = up(web(2, "10.70.2.0/24", None, false)).await;
+    let outcomes: std::collections::BTreeMap<&str, &ResourceOutcome> = report
+        .resources
+        .iter()
+        .map(|r| (r.key.as_str(), &r.outcome))
+        .collect();
+    assert_eq!(
+        outcomes["web/subnet"],
+        &ResourceOutcome::Replaced,
+        "{report}"
+    );
+    assert_eq!(
+        outcomes["web/app[0]"],
+        &ResourceOutcome::Replaced,
+        "{report}"
+    );
+    let now = instances(&ec2).await;
+    assert_eq!(now.len(), 2);
+    assert!(now.iter().all(|i| !kept.contains(i)), "new instances");
+    let state = store.load("day2").await.unwrap().unwrap();
+    let new_subnet = state.resources["web/subnet"].provider_id.clone().unwrap();
+    assert_ne!(new_subnet, subnet_id);
+    let old = ec2
+        .describe_subnets()
+        .filters(
+            Filter::builder()
+                .name("subnet-id")
+                .values(&subnet_id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(old.subnets().is_empty(), "the old subnet was deleted");
+    assert_eq!(state.resources.len(), 4, "no deposed record left");
+
+    // A rename recorded with state mv replaces nothing.
+    let mut s = store.load("day2").await.unwrap().unwrap();
+    let moved = s.moved("web/app", "web/servers").unwrap();
+    s.apply_all(&moved);
+    store.save(&s).await.unwrap();
+    #[derive(Model)]
+    struct Renamed {
+        net: Network,
+        subnet: Managed<Subnet>,
+        servers: Multi<Server>,
+    }
+    let r = Renamed::refs();
+    let renamed = Renamed {
+        net: Network::new("10.70.0.0/16"),
+        subnet: Subnet::new(r.net, "10.70.2.0/24").managed(),
+        servers: Multi::new(Server::new("debian-12", "t3.micro", r.subnet)).keys(0..2),
+    };
+    let o = Orchestration::builder("day2")
+        .state(store.clone())
+        .infra("web", renamed)
+        .provisioner(Arc::new(cloud.clone()))
+        .build()
+        .unwrap();
+    let diff = o.diff().await.unwrap();
+    assert!(!diff.has_changes(), "{diff}");
+
+    // State of the previous schema: the models are the baseline.
+    let mut s = store.load("day2").await.unwrap().unwrap();
+    for r in s.resources.values_mut() {
+        r.spec = None;
+    }
+    store.save(&s).await.unwrap();
+    let diff = o.diff().await.unwrap();
+    assert!(!diff.has_changes(), "{diff}");
+    assert!(o.initiate_system().await.unwrap().nothing_to_do);
+
+    assert!(o.teardown_system().await.unwrap().success);
+    assert!(instances(&ec2).await.is_empty());
+}
