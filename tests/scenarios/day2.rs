@@ -474,3 +474,94 @@ async fn an_interrupted_delete_is_finished_before_the_resource_is_made_again() {
     );
     assert_converged(&cloud, &store, &Shape::default()).await;
 }
+
+/// A server whose user data holds a secret variable.
+#[derive(Model)]
+struct Keyed {
+    net: Network,
+    subnet: Subnet,
+    app: Server,
+}
+
+/// The namespace that gives it the secret `TOKEN`.
+#[derive(Model)]
+struct KeyedNs {
+    vars: hoist::Vars,
+}
+
+fn keyed(cloud: &SimCloud, store: &Arc<MemoryStore>, token: &str) -> hoist::Orchestration {
+    let r = Keyed::refs();
+    let mut app = Server::new("debian-12", "small", r.subnet.clone());
+    app.user_data = Some("token=!{TOKEN}".into());
+    let infra = Keyed {
+        net: Network::new("10.50.0.0/16"),
+        subnet: Subnet::new(r.net, "10.50.1.0/24"),
+        app,
+    };
+    let ns = KeyedNs {
+        vars: hoist::Vars::new().set("TOKEN", hoist::Secret::new(token)),
+    };
+    builder("keyed", cloud)
+        .infra("web", infra)
+        .namespace("ns", ns)
+        .state(store.clone())
+        .build()
+        .unwrap()
+}
+
+/// A secret input is recorded as a keyed digest, never in clear; a changed secret is seen;
+/// without the key (or with another one) it cannot be compared, and nothing is replaced
+/// because of it. (This test changes the process's current directory, where the key file is
+/// kept: nextest runs every test in a process of its own.)
+#[tokio::test]
+async fn a_secret_input_is_compared_through_its_keyed_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_current_dir(dir.path()).unwrap();
+    let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
+    assert_success(
+        &keyed(&cloud, &store, "first-secret")
+            .initiate_system()
+            .await
+            .unwrap(),
+    );
+    let key_file = dir.path().join(hoist::STATE_KEY_FILE);
+    assert!(
+        key_file.exists(),
+        "the key was made by the run that needed it"
+    );
+    let state = store.load("keyed").await.unwrap().unwrap();
+    let text = serde_json::to_string(&state).unwrap();
+    assert!(
+        !text.contains("first-secret"),
+        "no secret in the state: {text}"
+    );
+    let digest = &state.resources["web/app"].spec.as_ref().unwrap()["user_data"];
+    assert!(
+        digest["$secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac-sha256:"),
+        "{digest}"
+    );
+
+    let same = keyed(&cloud, &store, "first-secret").diff().await.unwrap();
+    assert!(!same.has_changes(), "{same}");
+    let changed = keyed(&cloud, &store, "other-secret").diff().await.unwrap();
+    let app = changed.resource("web/app").unwrap();
+    assert_eq!(app.action, DiffAction::Replace, "{changed}");
+    assert_eq!(app.fields[0].field, "user_data");
+    let shown = format!("{changed}{}", changed.to_json());
+    assert!(
+        !shown.contains("other-secret") && !shown.contains("first-secret"),
+        "{shown}"
+    );
+
+    // Without the key: cannot compare, never a replacement.
+    std::fs::remove_file(&key_file).unwrap();
+    let blind = keyed(&cloud, &store, "first-secret").diff().await.unwrap();
+    let app = blind.resource("web/app").unwrap();
+    assert_eq!(app.action, DiffAction::Unchanged, "{blind}");
+    assert_eq!(app.cannot_compare, ["user_data"]);
+    assert!(blind.to_string().contains("cannot compare"), "{blind}");
+    assert!(!key_file.exists(), "a diff reads only: it made no key");
+}
