@@ -10,7 +10,7 @@
 //! and the old object of an unfinished replacement, is deleted. Protected resources are never
 //! deleted or replaced: such a plan is refused ([`Diff::violations`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use hoist_core::{Plan, ReplaceMode, ResourceId};
@@ -233,9 +233,9 @@ pub(crate) type Updatable<'a> = &'a dyn Fn(&str, &str) -> &'static [&'static str
 const UNKNOWN: &str = "$unknown";
 
 /// The spec of resource `id` as it would be sent now: references to resources that keep
-/// their objects resolved from the state, the others marked unknown. `None` if a reference
-/// has nothing recorded to resolve it from.
-pub(crate) fn planned_spec(
+/// their objects resolved from the state; the others, and references with nothing recorded
+/// to resolve them from, marked unknown.
+fn planned_spec(
     plan: &Plan,
     id: ResourceId,
     state: &SystemState,
@@ -441,11 +441,11 @@ pub(crate) fn compute(
         entries[i] = Some(e);
     }
     let mut resources: Vec<ResourceDiff> = entries.into_iter().flatten().collect();
-    let planned: HashMap<String, ()> = resources.iter().map(|r| (r.key.clone(), ())).collect();
+    let planned: HashSet<&str> = resources.iter().map(|r| r.key.as_str()).collect();
     let gone: Vec<&ResourceRecord> = state
         .resources
         .values()
-        .filter(|rec| !planned.contains_key(&rec.key))
+        .filter(|rec| !planned.contains(rec.key.as_str()))
         .collect();
     for rec in delete_order(&gone) {
         let cause = match &rec.deposed_of {
