@@ -287,7 +287,7 @@ fn change(field: &str, old: Option<&Value>, new: Option<&Value>, unknown: bool) 
 }
 
 /// The fields of `old` and `new` that differ, and the fields that cannot be compared.
-fn changed_fields(
+pub(crate) fn changed_fields(
     old: Option<&Value>,
     new: &Value,
     d: &Digester,

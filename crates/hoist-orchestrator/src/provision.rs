@@ -323,10 +323,16 @@ impl Creates<'_> {
         let recorded = self
             .cx
             .recorded_spec(&self.keys[i], &spec, self.plan.secrets())?;
-        let changed = match &rec.spec {
-            // No spec recorded (an older hoist): the models are the baseline.
-            None => Vec::new(),
-            Some(old) => top_level_changes(old, &recorded, self.cx),
+        // The same comparison as the diff's, of concrete values (no spec recorded: the models
+        // are the baseline; a secret that cannot be compared is no change).
+        let changed: Vec<String> = {
+            let d = self
+                .cx
+                .digester
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (fields, _) = crate::diff::changed_fields(rec.spec.as_ref(), &recorded, &d);
+            fields.into_iter().map(|c| c.field).collect()
         };
         let allowed = self.cx.proxy(&r.provider).map_err(|e| e.to_string())?;
         let allowed = allowed.updatable(&r.kind);
@@ -352,30 +358,6 @@ struct Needed {
     spec: Value,
     recorded: Value,
     changed: Vec<String>,
-}
-
-/// The top-level fields of `old` and `new` that differ (fields whose recorded secret cannot be
-/// compared excepted).
-fn top_level_changes(old: &Value, new: &Value, cx: &RunCx) -> Vec<String> {
-    let empty = serde_json::Map::new();
-    let (o, n) = (
-        old.as_object().unwrap_or(&empty),
-        new.as_object().unwrap_or(&empty),
-    );
-    let d = cx
-        .digester
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut fields: Vec<String> = o
-        .keys()
-        .chain(n.keys())
-        .filter(|f| o.get(*f) != n.get(*f))
-        .filter(|f| !o.get(*f).is_some_and(|v| d.cannot_compare(v)))
-        .cloned()
-        .collect();
-    fields.sort();
-    fields.dedup();
-    fields
 }
 
 /// `old`, the current object of its resource, as a deposed object: kept under its own key
