@@ -642,6 +642,11 @@ impl Task {
     pub fn loc(&self) -> SourceLoc {
         self.loc
     }
+    /// The action and the `become` user, moved out (the planner's copy of a task is not needed
+    /// after it).
+    pub(crate) fn into_action(self) -> (Action, Option<String>) {
+        (self.action, self.become_user)
+    }
 }
 
 /// Defaults for every task in the enclosing struct and the structs inside it (unless they set

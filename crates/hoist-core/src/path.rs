@@ -20,38 +20,53 @@ pub type Name = Cow<'static, str>;
 /// assert_eq!(Key::from(3).as_str(), "3");
 /// assert!(Key::from(2) < Key::from(10));
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Key(Arc<str>);
+#[derive(Clone, Eq, Deserialize)]
+#[serde(from = "String")]
+pub struct Key {
+    text: Arc<str>,
+    /// The key as an integer, if it is one: read once, as keys are compared very often while
+    /// planning.
+    int: Option<i64>,
+}
 
 impl Key {
     /// The key as a string.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    fn new(text: Arc<str>) -> Self {
+        let int = match text.as_bytes().first() {
+            Some(b'0'..=b'9' | b'+' | b'-') => text.parse().ok(),
+            _ => None,
+        };
+        Key { text, int }
     }
 }
 
-impl Key {
-    /// The key as an integer: `self.0.parse::<i64>().ok()`, without the parse for keys that
-    /// cannot be integers (keys are compared very often while planning).
-    fn as_int(&self) -> Option<i64> {
-        match self.0.as_bytes().first() {
-            Some(b'0'..=b'9' | b'+' | b'-') => self.0.parse().ok(),
-            _ => None,
-        }
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        // Copies of one key share their text (`Arc` looks at the bytes only for sized types).
+        Arc::ptr_eq(&self.text, &other.text) || self.text == other.text
+    }
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
     }
 }
 
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
-        if Arc::ptr_eq(&self.0, &other.0) {
+        if Arc::ptr_eq(&self.text, &other.text) {
             return Ordering::Equal;
         }
-        match (self.as_int(), other.as_int()) {
-            (Some(a), Some(b)) => a.cmp(&b).then_with(|| self.0.cmp(&other.0)),
+        match (self.int, other.int) {
+            (Some(a), Some(b)) => a.cmp(&b).then_with(|| self.text.cmp(&other.text)),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
-            (None, None) => self.0.cmp(&other.0),
+            (None, None) => self.text.cmp(&other.text),
         }
     }
 }
@@ -64,13 +79,13 @@ impl PartialOrd for Key {
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", &*self.0)
+        write!(f, "{:?}", &*self.text)
     }
 }
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -78,7 +93,7 @@ macro_rules! key_from_int {
     ($($t:ty),*) => {$(
         impl From<$t> for Key {
             fn from(v: $t) -> Self {
-                Key(Arc::from(v.to_string()))
+                Key::new(Arc::from(v.to_string()))
             }
         }
     )*};
@@ -87,19 +102,25 @@ key_from_int!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
 
 impl From<&str> for Key {
     fn from(v: &str) -> Self {
-        Key(Arc::from(v))
+        Key::new(Arc::from(v))
     }
 }
 
 impl From<String> for Key {
     fn from(v: String) -> Self {
-        Key(Arc::from(v))
+        Key::new(Arc::from(v))
     }
 }
 
 impl From<&String> for Key {
     fn from(v: &String) -> Self {
-        Key(Arc::from(v.as_str()))
+        Key::new(Arc::from(v.as_str()))
+    }
+}
+
+impl Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
     }
 }
 
@@ -165,7 +186,8 @@ impl PartialOrd for Seg {
 /// The concrete path of a component inside one model: `db`, `grid[3].foreman`.
 ///
 /// Paths are what the plan, the report, the events and the recorded state use to name things;
-/// together with the model instance name they identify a component uniquely.
+/// together with the model instance name they identify a component uniquely. A path is shared,
+/// not copied, when it is cloned (planning a large model clones each path several times).
 ///
 /// ```
 /// use hoist_core::{Key, ModelPath};
@@ -173,18 +195,43 @@ impl PartialOrd for Seg {
 /// assert_eq!(p.to_string(), "grid[3].foreman");
 /// assert_eq!(p.container().to_string(), "grid[3]");
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ModelPath(Vec<Seg>);
+#[derive(Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ModelPath(Arc<[Seg]>);
+
+impl PartialEq for ModelPath {
+    fn eq(&self, other: &Self) -> bool {
+        // Clones of one path share their segments.
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+// Hashes as its segments do, so that the planner can look a path up by a slice of segments.
+impl std::hash::Hash for ModelPath {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.segs().hash(state);
+    }
+}
+
+impl Default for ModelPath {
+    fn default() -> Self {
+        ModelPath::root()
+    }
+}
 
 impl ModelPath {
     /// The path of a model's root.
     pub fn root() -> Self {
-        ModelPath(Vec::new())
+        ModelPath(Arc::from([]))
     }
 
     /// Builds a path from segments.
     pub fn from_segs(segs: Vec<Seg>) -> Self {
-        ModelPath(segs)
+        ModelPath(Arc::from(segs))
+    }
+
+    /// A path of a copy of `segs`.
+    pub(crate) fn from_slice(segs: &[Seg]) -> Self {
+        ModelPath(Arc::from(segs))
     }
 
     /// This path extended by a field.
@@ -199,22 +246,9 @@ impl ModelPath {
         self.with(Seg::Key(key))
     }
 
-    /// This path extended by `seg`, allocated once at its final size.
+    /// This path extended by `seg`.
     fn with(&self, seg: Seg) -> Self {
-        let mut v = Vec::with_capacity(self.0.len() + 1);
-        v.extend_from_slice(&self.0);
-        v.push(seg);
-        ModelPath(v)
-    }
-
-    /// Extends this path in place (for walks that descend and come back up).
-    pub(crate) fn push(&mut self, seg: Seg) {
-        self.0.push(seg);
-    }
-
-    /// Removes the last segment in place.
-    pub(crate) fn pop(&mut self) {
-        self.0.pop();
+        ModelPath(self.0.iter().cloned().chain([seg]).collect())
     }
 
     /// The segments.
@@ -235,21 +269,19 @@ impl ModelPath {
     /// The parent path (one segment less); the root is its own parent.
     #[must_use]
     pub fn parent(&self) -> Self {
-        let mut v = self.0.clone();
-        v.pop();
-        ModelPath(v)
+        self.prefix(self.0.len().saturating_sub(1))
     }
 
     /// The path of the struct (group or model root) that contains this component: trailing keys
     /// and then one field are removed. `grid[3].foreman` → `grid[3]`; `app[3]` → root.
     #[must_use]
     pub fn container(&self) -> Self {
-        let mut v = self.0.clone();
-        while matches!(v.last(), Some(Seg::Key(_))) {
-            v.pop();
-        }
-        v.pop();
-        ModelPath(v)
+        self.prefix(container_len(&self.0))
+    }
+
+    /// The first `len` segments.
+    fn prefix(&self, len: usize) -> Self {
+        ModelPath::from_slice(&self.0[..len])
     }
 
     /// The keys on this path, innermost first: for `grid[3].workers[5]`, `[5, 3]`.
@@ -290,13 +322,24 @@ impl ModelPath {
     }
 }
 
+/// The number of segments of the container of a component at `segs` (see
+/// [`ModelPath::container`]).
+pub(crate) fn container_len(segs: &[Seg]) -> usize {
+    let keys = segs
+        .iter()
+        .rev()
+        .take_while(|s| matches!(s, Seg::Key(_)))
+        .count();
+    segs.len().saturating_sub(keys + 1)
+}
+
 impl fmt::Display for ModelPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.is_empty() {
             return f.write_str("<root>");
         }
         let mut first = true;
-        for s in &self.0 {
+        for s in self.0.iter() {
             match s {
                 Seg::Field(n) => {
                     if !first {

@@ -1,7 +1,6 @@
 //! Building a [`Plan`]: collect, materialise, resolve, fan out, order, check.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::Value;
 
@@ -15,7 +14,7 @@ use crate::config::{Action, CopySource, DepExpr, Deps, Task, TaskDefaults};
 use crate::error::{DiagKind, Diagnostic, PlanError};
 use crate::graph::Dag;
 use crate::namespace::{HostRef, Role, VarValue, Vars, is_valid_var_name};
-use crate::path::{Key, ModelPath, Seg, SourceLoc};
+use crate::path::{Key, ModelPath, Seg, SourceLoc, container_len};
 use crate::reference::{Base, KeyExpr, RefPath, RefSeg, decode_placeholder};
 use crate::resource::ErasedResource;
 use crate::secret::Secret;
@@ -24,52 +23,20 @@ use crate::select::{KeyFilter, Selection};
 /// A component's location: model index and path.
 type Loc = (usize, ModelPath);
 
-/// A fast, deterministic hasher (FxHash) for the planner's own maps. Their keys are paths of
-/// the user's models, hashed many times per component; hash flooding is no concern here.
-#[derive(Clone, Copy, Default)]
-struct FxHasher(u64);
+/// The planner's hash maps: hashbrown's, so that a location can be looked up by a [`LocRef`]
+/// without building its path, with a fast, fixed-seed hasher (the keys are the user's own model
+/// paths, hashed many times per component: hash flooding is no concern here).
+type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
 
-impl FxHasher {
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+/// A location borrowed from a path being walked. It hashes as the [`Loc`] it equals.
+#[derive(Hash)]
+struct LocRef<'a>(usize, &'a [Seg]);
+
+impl hashbrown::Equivalent<Loc> for LocRef<'_> {
+    fn equivalent(&self, key: &Loc) -> bool {
+        self.0 == key.0 && self.1 == key.1.segs()
     }
 }
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        // The multiply mixes upwards; hash tables index with the low bits.
-        self.0.rotate_left(26)
-    }
-}
-
-/// A hash map with [`FxHasher`].
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// The locations in `it` that pass `keep`, in model order (model index, then path).
 fn sorted_locs<'a, V: 'a>(
@@ -143,24 +110,24 @@ struct VarsBlock {
 #[derive(Default)]
 struct Tree {
     models: Vec<ModelInfo>,
-    nodes: FxMap<Loc, Node>,
+    nodes: FastMap<Loc, Node>,
     /// The keys of each multi's materialised children (in materialisation order).
-    children: FxMap<Loc, Vec<Key>>,
+    children: FastMap<Loc, Vec<Key>>,
     queue: Vec<Loc>,
-    multis: FxMap<Loc, Box<dyn ErasedMulti>>,
-    multi_tasks: FxMap<Loc, Box<dyn ErasedMultiTask>>,
+    multis: FastMap<Loc, Box<dyn ErasedMulti>>,
+    multi_tasks: FastMap<Loc, Box<dyn ErasedMultiTask>>,
     vars: Vec<VarsBlock>,
     deps: Vec<(Loc, Deps)>,
-    defaults: FxMap<Loc, (Loc, TaskDefaults)>,
+    defaults: FastMap<Loc, (Loc, TaskDefaults)>,
     // resolutions
-    spec_refs: FxMap<Loc, Vec<(String, Loc, Option<String>)>>,
-    role_hosts: FxMap<Loc, Loc>,
-    task_roles: FxMap<Loc, (Option<Loc>, Option<Loc>)>,
-    default_roles: FxMap<Loc, (Option<Loc>, Option<Loc>)>,
-    var_outs: FxMap<(usize, usize), Loc>,
+    spec_refs: FastMap<Loc, Vec<(String, Loc, Option<String>)>>,
+    role_hosts: FastMap<Loc, Loc>,
+    task_roles: FastMap<Loc, (Option<Loc>, Option<Loc>)>,
+    default_roles: FastMap<Loc, (Option<Loc>, Option<Loc>)>,
+    var_outs: FastMap<(usize, usize), Loc>,
     /// What each node of a `Deps` resolved to: (index in `deps`, the node's number in
     /// declaration order).
-    dep_nodes: FxMap<(usize, usize), Loc>,
+    dep_nodes: FastMap<(usize, usize), Loc>,
     diags: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
@@ -168,13 +135,14 @@ struct Tree {
 struct Collector<'t> {
     t: &'t mut Tree,
     model: usize,
-    path: ModelPath,
+    /// The path being visited, extended and shortened in place.
+    path: Vec<Seg>,
     loc: SourceLoc,
 }
 
 impl Collector<'_> {
     fn here(&self) -> Loc {
-        (self.model, self.path.clone())
+        (self.model, ModelPath::from_slice(&self.path))
     }
 }
 
@@ -232,24 +200,26 @@ impl Visitor for Collector<'_> {
     }
 
     fn vars(&mut self, v: &Vars) {
-        let scope = (self.model, self.path.container());
+        let here = self.here();
         self.t.vars.push(VarsBlock {
-            scope,
-            referrer: self.here(),
+            scope: (self.model, here.1.container()),
+            referrer: here.clone(),
             vars: v.clone(),
         });
-        self.t.insert(self.here(), Entry::Other, self.loc);
+        self.t.insert(here, Entry::Other, self.loc);
     }
 
     fn deps(&mut self, d: &Deps) {
-        self.t.deps.push((self.here(), d.clone()));
-        self.t.insert(self.here(), Entry::Other, self.loc);
+        let here = self.here();
+        self.t.deps.push((here.clone(), d.clone()));
+        self.t.insert(here, Entry::Other, self.loc);
     }
 
     fn defaults(&mut self, d: &TaskDefaults) {
-        let container = (self.model, self.path.container());
-        self.t.defaults.insert(container, (self.here(), d.clone()));
-        self.t.insert(self.here(), Entry::Other, self.loc);
+        let here = self.here();
+        let container = (self.model, here.1.container());
+        self.t.defaults.insert(container, (here.clone(), d.clone()));
+        self.t.insert(here, Entry::Other, self.loc);
     }
 
     fn multi(&mut self, m: &dyn ErasedMulti) {
@@ -289,11 +259,14 @@ impl Tree {
         if self.nodes.contains_key(&loc) {
             return;
         }
-        if let Some(Seg::Key(k)) = loc.1.segs().last() {
-            self.children
-                .entry((loc.0, loc.1.parent()))
-                .or_default()
-                .push(k.clone());
+        if let Some((Seg::Key(k), parent)) = loc.1.segs().split_last() {
+            match self.children.get_mut(&LocRef(loc.0, parent)) {
+                Some(keys) => keys.push(k.clone()),
+                None => {
+                    self.children
+                        .insert((loc.0, loc.1.parent()), vec![k.clone()]);
+                }
+            }
         }
         // Only these have references for `scan` to resolve.
         if matches!(entry, Entry::Resource(_) | Entry::Role(_) | Entry::Task(_)) {
@@ -306,11 +279,15 @@ impl Tree {
         self.nodes.get(loc).map(|n| &n.entry)
     }
 
+    fn entry_at(&self, loc: LocRef<'_>) -> Option<&Entry> {
+        self.nodes.get(&loc).map(|n| &n.entry)
+    }
+
     fn collect(&mut self, model: usize, path: ModelPath, loc: SourceLoc, c: &dyn Visit) {
         let mut col = Collector {
             t: self,
             model,
-            path,
+            path: path.segs().to_vec(),
             loc,
         };
         c.visit_dyn(&mut col);
@@ -376,8 +353,8 @@ impl Tree {
 
     /// Resolves `r`, held by the component at `referrer`, materialising multi children.
     fn resolve(&mut self, referrer: &Loc, r: &RefPath) -> Result<Loc, String> {
-        // `here` is extended in place, one step at a time, and looked up without copies.
-        let mut here: Loc = match &r.base {
+        // The path is extended in place, one step at a time, and looked up without copies.
+        let (model, mut here): (usize, Vec<Seg>) = match &r.base {
             Base::Model(name) => {
                 let mut found = self
                     .models
@@ -386,7 +363,7 @@ impl Tree {
                     .filter(|(_, m)| m.type_key == name.as_ref())
                     .map(|(i, _)| i);
                 match (found.next(), found.next()) {
-                    (Some(i), None) => (i, ModelPath::root()),
+                    (Some(i), None) => (i, Vec::new()),
                     (None, _) => {
                         let short = short_type(name);
                         return Err(format!(
@@ -403,26 +380,27 @@ impl Tree {
                 }
             }
             Base::Container { up } => {
-                let mut p = referrer.1.container();
+                let mut p = &referrer.1.segs()[..container_len(referrer.1.segs())];
                 for _ in 0..*up {
-                    if p.is_root() {
+                    if p.is_empty() {
                         return Err(format!("`{r}` goes above the root of the model"));
                     }
-                    p = p.container();
+                    p = &p[..container_len(p)];
                 }
-                (referrer.0, p)
+                (referrer.0, p.to_vec())
             }
         };
+        let loc = |segs: &[Seg]| (model, ModelPath::from_slice(segs));
         for seg in r.segs.iter() {
             match seg {
                 RefSeg::Field(n) => {
-                    if matches!(self.entry(&here), Some(Entry::Multi)) {
-                        let path = self.address(&here);
+                    if matches!(self.entry_at(LocRef(model, &here)), Some(Entry::Multi)) {
+                        let path = self.address(&loc(&here));
                         return Err(format!(
                             "`{path}` is a multi component: pick a child with a key before `.{n}` (in `{r}`)"
                         ));
                     }
-                    here.1.push(Seg::Field(n.clone()));
+                    here.push(Seg::Field(n.clone()));
                 }
                 RefSeg::Key(k) => {
                     let key = match k {
@@ -437,38 +415,40 @@ impl Tree {
                                 format!("`{at}` has no key at level {up} to use in `{r}`")
                             })?,
                     };
-                    match self.entry(&here) {
+                    match self.entry_at(LocRef(model, &here)) {
                         Some(Entry::Multi) => {}
                         Some(e) => {
                             return Err(format!(
                                 "`{}` is {}, not a multi component; it cannot be indexed with [{key}]",
-                                self.address(&here),
+                                self.address(&loc(&here)),
                                 e.what()
                             ));
                         }
                         None => {
-                            let path = self.address(&here);
+                            let path = self.address(&loc(&here));
                             return Err(format!("`{path}` does not exist (in `{r}`)"));
                         }
                     }
-                    // Most children exist already: look before materialising (which copies).
-                    here.1.push(Seg::Key(key.clone()));
-                    if !self.nodes.contains_key(&here) {
-                        here.1.pop();
-                        self.check_key(&here, &key, r)?;
-                        self.materialise(&here, key.clone());
-                        here.1.push(Seg::Key(key));
+                    // Most children exist already: look before materialising.
+                    here.push(Seg::Key(key.clone()));
+                    if !self.nodes.contains_key(&LocRef(model, &here)) {
+                        here.pop();
+                        let multi = loc(&here);
+                        self.check_key(&multi, &key, r)?;
+                        self.materialise(&multi, key.clone());
+                        here.push(Seg::Key(key));
                     }
                 }
             }
         }
-        if !self.nodes.contains_key(&here) {
-            return Err(format!(
+        match self.nodes.get_key_value(&LocRef(model, &here)) {
+            // The stored location: its path is shared, not copied.
+            Some((l, _)) => Ok(l.clone()),
+            None => Err(format!(
                 "`{}` does not exist (in `{r}`)",
-                self.address(&here)
-            ));
+                self.address(&loc(&here))
+            )),
         }
-        Ok(here)
     }
 
     /// The address of the component at `l`.
@@ -777,7 +757,8 @@ impl Tree {
             );
         }
         let mut used: BTreeSet<String> = BTreeSet::new();
-        for r in roles {
+        let count = roles.len();
+        for (i, r) in roles.into_iter().enumerate() {
             if !matches!(self.entry(&r), Some(Entry::Role(_))) {
                 let what = self.entry(&r).map_or("nothing", Entry::what);
                 self.diag(
@@ -800,8 +781,164 @@ impl Tree {
             }
             let child = decl.child(RefPath::concrete(self.models[r.0].type_key, &r.1));
             let src = self.nodes.get(&loc).map(|n| n.loc).unwrap_or_default();
+            let before = self.nodes.len();
             self.collect(loc.0, loc.1.key(Key::from(name)), src, &*child);
+            if i == 0 {
+                // The other children are most likely the same size: grow the tables once.
+                let per_child = self.nodes.len() - before;
+                self.nodes.reserve(per_child * (count - 1));
+                self.queue.reserve(per_child * (count - 1));
+            }
         }
+    }
+}
+
+/// The containers with `TaskDefaults` that apply to the tasks of one container, innermost
+/// first. Tasks come in path order, so consecutive tasks usually share their container.
+#[derive(Default)]
+struct DefaultsChain {
+    container: Option<Loc>,
+    chain: Vec<Loc>,
+}
+
+impl DefaultsChain {
+    fn for_task(&mut self, t: &Tree, l: &Loc) -> &[Loc] {
+        let segs = l.1.segs();
+        let len = segs
+            .iter()
+            .rposition(|s| matches!(s, Seg::Field(_)))
+            .unwrap_or(0);
+        let same = self
+            .container
+            .as_ref()
+            .is_some_and(|c| c.0 == l.0 && c.1.segs() == &segs[..len]);
+        if !same {
+            let container: Loc = (l.0, l.1.container());
+            self.chain.clear();
+            let mut c = container.clone();
+            loop {
+                if t.defaults.contains_key(&c) {
+                    self.chain.push(c.clone());
+                }
+                if c.1.is_root() {
+                    break;
+                }
+                c.1 = c.1.container();
+            }
+            self.container = Some(container);
+        }
+        &self.chain
+    }
+}
+
+/// What a task is planned from: the resolved tree, the planned roles and resources.
+struct TaskPlanner<'a> {
+    t: &'a Tree,
+    role_ids: &'a FastMap<Loc, RoleId>,
+    roles: &'a [PlannedRole],
+    resources: &'a [PlannedResource],
+    cloud_creds: &'a std::collections::BTreeMap<String, crate::config::Credentials>,
+}
+
+impl TaskPlanner<'_> {
+    /// The planned task `id` at `l`, and its problems.
+    fn task(
+        &self,
+        chain: &mut DefaultsChain,
+        id: usize,
+        l: &Loc,
+        nloc: SourceLoc,
+        task: Task,
+    ) -> (PlannedTask, Vec<(DiagKind, String)>) {
+        let t = self.t;
+        let mut problems: Vec<(DiagKind, String)> = task
+            .problems()
+            .iter()
+            .map(|p| (DiagKind::BadArgument, p.clone()))
+            .collect();
+        let (mut role, mut from) = t
+            .task_roles
+            .get(l)
+            .map_or((None, None), |(r, f)| (r.as_ref(), f.as_ref()));
+        // Credentials: the task's own, then its role's, then its cloud's, then the enclosing
+        // defaults (innermost first): the more specific setting wins.
+        let mut creds = task.credentials().clone();
+        let mut default_creds = crate::config::Credentials::default();
+        let mut retry = task.retry_policy();
+        // A role named on the task or in its defaults that does not resolve is reported
+        // there; "no role" is for tasks that name none.
+        let mut named = task.task_role().is_some();
+        for key in chain.for_task(t, l) {
+            if let Some((_, d)) = t.defaults.get(key) {
+                named |= d.role.is_some();
+                let (drole, dfrom) = t
+                    .default_roles
+                    .get(key)
+                    .map_or((None, None), |(r, f)| (r.as_ref(), f.as_ref()));
+                if role.is_none() && task.task_role().is_none() {
+                    role = drole;
+                }
+                if from.is_none() && task.run_from_role().is_none() {
+                    from = dfrom;
+                }
+                default_creds = default_creds.or(&d.creds);
+                if retry.is_none() {
+                    retry = d.retry;
+                }
+            }
+        }
+        let role_id = role.and_then(|r| self.role_ids.get(r).copied());
+        let from_id = from.and_then(|r| self.role_ids.get(r).copied());
+        let run_on = from_id.or(role_id);
+        let local = task.action().is_local();
+        if role_id.is_none() && !local && !named {
+            problems.push((
+                DiagKind::NoRole,
+                "no task role: set one on the task or in the enclosing `TaskDefaults`".into(),
+            ));
+        }
+        if let Some(ro) = run_on
+            && !local
+        {
+            let r = &self.roles[ro.index()];
+            if r.host == PlannedHost::None {
+                problems.push((
+                    DiagKind::NoHost,
+                    format!("the task runs on role `{}`, which has no host", r.address()),
+                ));
+            } else {
+                creds = creds.or(&r.conn.creds);
+            }
+            if let PlannedHost::Resource { resource, .. } = r.host
+                && let Some(cc) = self
+                    .cloud_creds
+                    .get(&self.resources[resource.index()].provider)
+            {
+                creds = creds.or(cc);
+            }
+        }
+        let creds = creds.or(&default_creds);
+        if let Some(why) = creds.password.as_ref().and_then(crate::secret::too_short) {
+            problems.push((DiagKind::BadArgument, format!("password: {why}")));
+        }
+        // a timeout set on the task applies to the inherited policy too
+        let retry = retry.unwrap_or_default();
+        let retry = task.attempt_timeout().map_or(retry, |t| retry.timeout(t));
+        let (action, become_user) = task.into_action();
+        let planned = PlannedTask {
+            id: TaskId(u32::try_from(id).unwrap_or(u32::MAX)),
+            model: t.models[l.0].name.clone(),
+            path: l.1.clone(),
+            action,
+            role: role_id.unwrap_or(RoleId(u32::MAX)),
+            run_on: run_on.unwrap_or(RoleId(u32::MAX)),
+            creds,
+            retry,
+            become_user,
+            deps: Vec::new(),
+            loc: nloc,
+        };
+        (planned, problems)
     }
 }
 
@@ -1070,12 +1207,12 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     // Nothing is materialised from here on: free what only that needed (the peak memory of
     // planning a large model is reached below).
     t.queue = Vec::new();
-    t.multis = FxMap::default();
-    t.multi_tasks = FxMap::default();
-    t.children = FxMap::default();
+    t.multis = FastMap::default();
+    t.multi_tasks = FastMap::default();
+    t.children = FastMap::default();
 
     // ---- resources
-    let mut res_ids: FxMap<Loc, ResourceId> = FxMap::default();
+    let mut res_ids: FastMap<Loc, ResourceId> = FastMap::default();
     let res_locs = sorted_locs(t.nodes.iter(), |l, n| {
         matches!(n.entry, Entry::Resource(_))
             && t.models[l.0].kind == ModelKind::Infra
@@ -1197,7 +1334,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
 
     // ---- variable scopes
     let mut scopes: Vec<Scope> = Vec::new();
-    let mut scope_ids: FxMap<Loc, u32> = FxMap::default();
+    let mut scope_ids: FastMap<Loc, u32> = FastMap::default();
     let mut secrets: Vec<Secret> = Vec::new();
     let blocks = std::mem::take(&mut t.vars);
     for (bi, b) in blocks.iter().enumerate() {
@@ -1286,7 +1423,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     }
     drop(blocks);
-    t.var_outs = FxMap::default();
+    t.var_outs = FastMap::default();
     let overrides = Scope {
         vars: input
             .overrides
@@ -1325,8 +1462,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let role_locs = sorted_locs(t.nodes.iter(), |l, n| {
         matches!(n.entry, Entry::Role(_)) && t.models[l.0].kind == ModelKind::Namespace
     });
-    let mut role_ids: FxMap<Loc, RoleId> =
-        FxMap::with_capacity_and_hasher(role_locs.len(), BuildHasherDefault::default());
+    let mut role_ids: FastMap<Loc, RoleId> =
+        FastMap::with_capacity_and_hasher(role_locs.len(), Default::default());
     let mut roles: Vec<PlannedRole> = Vec::with_capacity(role_locs.len());
     for l in &role_locs {
         let id = RoleId(u32::try_from(roles.len()).unwrap_or(u32::MAX));
@@ -1374,15 +1511,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             }
         };
         let mut chain = Vec::new();
-        let mut p = l.clone();
-        loop {
-            if let Some(&s) = scope_ids.get(&p) {
+        let segs = l.1.segs();
+        for len in (0..=segs.len()).rev() {
+            if let Some(&s) = scope_ids.get(&LocRef(l.0, &segs[..len])) {
                 chain.push(s);
             }
-            if p.1.is_root() {
-                break;
-            }
-            p.1.pop();
         }
         roles.push(PlannedRole {
             id,
@@ -1398,158 +1531,61 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     }
 
     // ---- tasks
-    let task_locs = sorted_locs(t.nodes.iter(), |l, n| {
-        matches!(n.entry, Entry::Task(_)) && t.models[l.0].kind == ModelKind::Config
-    });
-    let mut task_ids: FxMap<Loc, TaskId> =
-        FxMap::with_capacity_and_hasher(task_locs.len(), BuildHasherDefault::default());
+    // Taken out of the tree, whose copy is not needed after this (planning a large model
+    // reaches its peak memory further down). A task's id is its index in `task_locs`.
+    let mut task_locs: Vec<Loc> = Vec::new();
+    let mut taken: Vec<(SourceLoc, Box<Task>)> = Vec::new();
+    for l in sorted_locs(t.nodes.iter(), |l, n| {
+        matches!(n.entry, Entry::Task(Some(_))) && t.models[l.0].kind == ModelKind::Config
+    }) {
+        if let Some(Node {
+            entry: Entry::Task(slot),
+            loc,
+        }) = t.nodes.get_mut(&l)
+            && let Some(task) = slot.take()
+        {
+            taken.push((*loc, task));
+            task_locs.push(l);
+        }
+    }
+    let mut task_ids: FastMap<Loc, TaskId> =
+        FastMap::with_capacity_and_hasher(task_locs.len(), Default::default());
+    for (i, l) in task_locs.iter().enumerate() {
+        task_ids.insert(l.clone(), TaskId(u32::try_from(i).unwrap_or(u32::MAX)));
+    }
+    let planner = TaskPlanner {
+        t: &t,
+        role_ids: &role_ids,
+        roles: &roles,
+        resources: &resources,
+        cloud_creds: &input.cloud_creds,
+    };
+    let mut chain = DefaultsChain::default();
     let mut tasks: Vec<PlannedTask> = Vec::with_capacity(task_locs.len());
     let mut task_problems: Vec<(Loc, DiagKind, String)> = Vec::new();
-    // The containers with `TaskDefaults` that apply to a container, innermost first. Tasks come
-    // in path order, so consecutive tasks usually share their container.
-    let mut defaults_chain: Option<(Loc, Vec<Loc>)> = None;
-    for l in &task_locs {
-        let id = TaskId(u32::try_from(tasks.len()).unwrap_or(u32::MAX));
-        task_ids.insert(l.clone(), id);
-        let Some(n) = t.nodes.get_mut(l) else {
-            continue;
-        };
-        let nloc = n.loc;
-        // The tree's copy of the task is not needed after this: free it now (planning a large
-        // model reaches its peak memory further down).
-        let Entry::Task(slot) = &mut n.entry else {
-            continue;
-        };
-        let Some(task) = slot.take() else { continue };
-        for p in task.problems() {
-            task_problems.push((l.clone(), DiagKind::BadArgument, p.clone()));
-        }
-        let (mut role, mut from) = t
-            .task_roles
-            .get(l)
-            .map_or((None, None), |(r, f)| (r.as_ref(), f.as_ref()));
-        // Credentials: the task's own, then its role's, then its cloud's, then the enclosing
-        // defaults (innermost first): the more specific setting wins.
-        let mut creds = task.credentials().clone();
-        let mut default_creds = crate::config::Credentials::default();
-        let mut retry = task.retry_policy();
-        let segs = l.1.segs();
-        let container_len = segs
-            .iter()
-            .rposition(|s| matches!(s, Seg::Field(_)))
-            .unwrap_or(0);
-        if defaults_chain
-            .as_ref()
-            .is_none_or(|(c, _)| c.0 != l.0 || c.1.segs() != &segs[..container_len])
-        {
-            let container: Loc = (l.0, l.1.container());
-            let mut chain = Vec::new();
-            let mut c = container.clone();
-            loop {
-                if t.defaults.contains_key(&c) {
-                    chain.push(c.clone());
-                }
-                if c.1.is_root() {
-                    break;
-                }
-                c.1 = c.1.container();
-            }
-            defaults_chain = Some((container, chain));
-        }
-        // A role named on the task or in its defaults that does not resolve is reported
-        // there; "no role" is for tasks that name none.
-        let mut named = task.task_role().is_some();
-        for key in defaults_chain
-            .as_ref()
-            .map_or(&[][..], |(_, chain)| chain.as_slice())
-        {
-            if let Some((_, d)) = t.defaults.get(key) {
-                named |= d.role.is_some();
-                let (drole, dfrom) = t
-                    .default_roles
-                    .get(key)
-                    .map_or((None, None), |(r, f)| (r.as_ref(), f.as_ref()));
-                if role.is_none() && task.task_role().is_none() {
-                    role = drole;
-                }
-                if from.is_none() && task.run_from_role().is_none() {
-                    from = dfrom;
-                }
-                default_creds = default_creds.or(&d.creds);
-                if retry.is_none() {
-                    retry = d.retry;
-                }
-            }
-        }
-        let role_id = role.and_then(|r| role_ids.get(r).copied());
-        let from_id = from.and_then(|r| role_ids.get(r).copied());
-        let run_on = from_id.or(role_id);
-        let local = task.action().is_local();
-        if role_id.is_none() && !local && !named {
-            task_problems.push((
-                l.clone(),
-                DiagKind::NoRole,
-                "no task role: set one on the task or in the enclosing `TaskDefaults`".into(),
-            ));
-        }
-        if let Some(ro) = run_on
-            && !local
-        {
-            let r = &roles[ro.index()];
-            if r.host == PlannedHost::None {
-                task_problems.push((
-                    l.clone(),
-                    DiagKind::NoHost,
-                    format!("the task runs on role `{}`, which has no host", r.address()),
-                ));
-            } else {
-                creds = creds.or(&r.conn.creds);
-            }
-            if let PlannedHost::Resource { resource, .. } = r.host
-                && let Some(cc) = input.cloud_creds.get(&resources[resource.index()].provider)
-            {
-                creds = creds.or(cc);
-            }
-        }
-        let creds = creds.or(&default_creds);
-        if let Some(p) = &creds.password {
-            if let Some(why) = crate::secret::too_short(p) {
-                task_problems.push((l.clone(), DiagKind::BadArgument, format!("password: {why}")));
-            }
+    for (i, (nloc, task)) in taken.into_iter().enumerate() {
+        let l = &task_locs[i];
+        let (task, problems) = planner.task(&mut chain, i, l, nloc, *task);
+        if let Some(p) = &task.creds.password {
             secrets.push(p.clone());
         }
-        tasks.push(PlannedTask {
-            id,
-            model: t.models[l.0].name.clone(),
-            path: l.1.clone(),
-            action: task.action().clone(),
-            role: role_id.unwrap_or(RoleId(u32::MAX)),
-            run_on: run_on.unwrap_or(RoleId(u32::MAX)),
-            creds,
-            retry: {
-                // a timeout set on the task applies to the inherited policy too
-                let p = retry.unwrap_or_default();
-                task.attempt_timeout().map_or(p, |t| p.timeout(t))
-            },
-            become_user: task.become_as().map(str::to_string),
-            deps: Vec::new(),
-            loc: nloc,
-        });
+        task_problems.extend(problems.into_iter().map(|(k, m)| (l.clone(), k, m)));
+        tasks.push(task);
     }
     for (l, k, m) in task_problems {
         t.diag(k, &l, m);
     }
-    t.task_roles = FxMap::default();
-    t.default_roles = FxMap::default();
-    t.role_hosts = FxMap::default();
+    t.task_roles = FastMap::default();
+    t.default_roles = FastMap::default();
+    t.role_hosts = FastMap::default();
 
     // ---- task dependencies: innermost declarations first, so a group's entries and exits
     // reflect the order declared inside it.
-    let mut preds: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); tasks.len()];
+    let mut preds: Vec<Vec<u32>> = vec![Vec::new(); tasks.len()];
     let mut order: Vec<usize> = (0..t.deps.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(t.deps[i].0.1.segs().len()));
     // Which `Deps` made each edge (the first that did), to point at it if a loop is found.
-    let mut edge_by: FxMap<(u32, u32), usize> = FxMap::default();
+    let mut edge_by: FastMap<(u32, u32), usize> = FastMap::default();
     for i in order {
         let deps = &t.deps[i].1;
         let mut node = 0;
@@ -1565,8 +1601,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     drop(task_ids);
     let deps_at: Vec<(Loc, SourceLoc)> = t.deps.iter().map(|(l, d)| (l.clone(), d.loc())).collect();
     t.deps = Vec::new();
-    t.dep_nodes = FxMap::default();
-    for (i, p) in preds.into_iter().enumerate() {
+    t.dep_nodes = FastMap::default();
+    for (i, mut p) in preds.into_iter().enumerate() {
+        p.sort_unstable();
+        p.dedup();
         tasks[i].deps = p.into_iter().map(TaskId).collect();
     }
     let tdag = Dag::new(
@@ -1705,15 +1743,16 @@ fn var_kind(e: &super::VarError) -> DiagKind {
 
 /// The task graph's edges as they are added, and which `Deps` (by index) adds them.
 struct Edges<'a> {
-    preds: &'a mut Vec<BTreeSet<u32>>,
-    by: &'a mut FxMap<(u32, u32), usize>,
+    /// Per task, the tasks before it (with repeats until the edges are all in).
+    preds: &'a mut Vec<Vec<u32>>,
+    by: &'a mut FastMap<(u32, u32), usize>,
     deps: usize,
 }
 
 impl Edges<'_> {
     /// `a` before `b`.
     fn add(&mut self, a: u32, b: u32) {
-        self.preds[b as usize].insert(a);
+        self.preds[b as usize].push(a);
         self.by.entry((a, b)).or_insert(self.deps);
     }
 }
@@ -1722,7 +1761,7 @@ impl Edges<'_> {
 fn dep_ends(
     t: &Tree,
     task_locs: &[Loc],
-    task_ids: &FxMap<Loc, TaskId>,
+    task_ids: &FastMap<Loc, TaskId>,
     edges: &mut Edges<'_>,
     expr: &DepExpr,
     node: &mut usize,
@@ -1741,32 +1780,30 @@ fn dep_ends(
             }
             // a group, multi or multi-task: the tasks under it
             // `task_locs` is sorted, and a task's id is its index there.
+            // The tasks under it are a range of ids.
+            let id = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
             let start = task_locs.partition_point(|x| x < l);
-            let set: Vec<u32> = task_locs[start..]
+            let len = task_locs[start..]
                 .iter()
                 .take_while(|x| x.0 == l.0 && x.1.starts_with(&l.1))
-                .enumerate()
-                .map(|(k, _)| u32::try_from(start + k).unwrap_or(u32::MAX))
+                .count();
+            let inside = id(start)..id(start + len);
+            let entries: Vec<u32> = inside
+                .clone()
+                .filter(|&i| !edges.preds[i as usize].iter().any(|p| inside.contains(p)))
                 .collect();
-            let inside: BTreeSet<u32> = set.iter().copied().collect();
-            let entries: Vec<u32> = set
-                .iter()
-                .copied()
-                .filter(|i| edges.preds[*i as usize].is_disjoint(&inside))
-                .collect();
-            let has_succ_inside: BTreeSet<u32> = set
-                .iter()
-                .flat_map(|&i| {
-                    edges.preds[i as usize]
-                        .intersection(&inside)
-                        .copied()
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            let exits: Vec<u32> = set
-                .iter()
-                .copied()
-                .filter(|i| !has_succ_inside.contains(i))
+            let mut has_succ_inside = vec![false; len];
+            for i in inside.clone() {
+                for p in edges.preds[i as usize]
+                    .iter()
+                    .filter(|p| inside.contains(p))
+                {
+                    has_succ_inside[(p - inside.start) as usize] = true;
+                }
+            }
+            let exits: Vec<u32> = inside
+                .clone()
+                .filter(|&i| !has_succ_inside[(i - inside.start) as usize])
                 .collect();
             (entries, exits)
         }
@@ -1802,5 +1839,29 @@ fn dep_ends(
             }
             (first.unwrap_or_default(), prev_exits)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_borrowed_location_finds_the_stored_one() {
+        let stored = ModelPath::root()
+            .field("grid")
+            .key(Key::from(3))
+            .field("foreman");
+        let mut map: FastMap<Loc, u32> = FastMap::default();
+        map.insert((1, stored.clone()), 7);
+        // Built separately: no segment shares its text with the stored path.
+        let segs = vec![
+            Seg::Field(String::from("grid").into()),
+            Seg::Key(Key::from("3")),
+            Seg::Field(String::from("foreman").into()),
+        ];
+        assert_eq!(map.get(&LocRef(1, &segs)), Some(&7));
+        assert_eq!(map.get(&LocRef(0, &segs)), None);
+        assert_eq!(map.get(&LocRef(1, &segs[..2])), None);
     }
 }
