@@ -195,20 +195,55 @@ impl PartialOrd for Seg {
 /// assert_eq!(p.to_string(), "grid[3].foreman");
 /// assert_eq!(p.container().to_string(), "grid[3]");
 /// ```
-#[derive(Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ModelPath(Arc<[Seg]>);
+#[derive(Clone)]
+pub struct ModelPath {
+    segs: Arc<[Seg]>,
+    /// [`segs_hash`] of `segs`: a path is hashed many times while planning, computed once.
+    hash: u64,
+}
+
+/// The hash of a path's segments; a [`ModelPath`] hashes as this number.
+pub(crate) fn segs_hash(segs: &[Seg]) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0).hash_one(segs)
+}
 
 impl PartialEq for ModelPath {
     fn eq(&self, other: &Self) -> bool {
         // Clones of one path share their segments.
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+        Arc::ptr_eq(&self.segs, &other.segs) || (self.hash == other.hash && self.segs == other.segs)
     }
 }
 
-// Hashes as its segments do, so that the planner can look a path up by a slice of segments.
+impl Eq for ModelPath {}
+
 impl std::hash::Hash for ModelPath {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.segs().hash(state);
+        state.write_u64(self.hash);
+    }
+}
+
+impl Ord for ModelPath {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.segs.cmp(&other.segs)
+    }
+}
+
+impl PartialOrd for ModelPath {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Serialize for ModelPath {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.segs.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Seg>::deserialize(d).map(ModelPath::from_segs)
     }
 }
 
@@ -221,17 +256,20 @@ impl Default for ModelPath {
 impl ModelPath {
     /// The path of a model's root.
     pub fn root() -> Self {
-        ModelPath(Arc::from([]))
+        ModelPath::from_slice(&[])
     }
 
     /// Builds a path from segments.
     pub fn from_segs(segs: Vec<Seg>) -> Self {
-        ModelPath(Arc::from(segs))
+        ModelPath::from_slice(&segs)
     }
 
     /// A path of a copy of `segs`.
     pub(crate) fn from_slice(segs: &[Seg]) -> Self {
-        ModelPath(Arc::from(segs))
+        ModelPath {
+            segs: Arc::from(segs),
+            hash: segs_hash(segs),
+        }
     }
 
     /// This path extended by a field.
@@ -248,45 +286,49 @@ impl ModelPath {
 
     /// This path extended by `seg`.
     fn with(&self, seg: Seg) -> Self {
-        ModelPath(self.0.iter().cloned().chain([seg]).collect())
+        let segs: Arc<[Seg]> = self.segs.iter().cloned().chain([seg]).collect();
+        ModelPath {
+            hash: segs_hash(&segs),
+            segs,
+        }
     }
 
     /// The segments.
     pub fn segs(&self) -> &[Seg] {
-        &self.0
+        &self.segs
     }
 
     /// True for the model root.
     pub fn is_root(&self) -> bool {
-        self.0.is_empty()
+        self.segs.is_empty()
     }
 
     /// True if `self` equals `prefix` or lies below it.
     pub fn starts_with(&self, prefix: &ModelPath) -> bool {
-        self.0.starts_with(&prefix.0)
+        self.segs.starts_with(&prefix.segs)
     }
 
     /// The parent path (one segment less); the root is its own parent.
     #[must_use]
     pub fn parent(&self) -> Self {
-        self.prefix(self.0.len().saturating_sub(1))
+        self.prefix(self.segs.len().saturating_sub(1))
     }
 
     /// The path of the struct (group or model root) that contains this component: trailing keys
     /// and then one field are removed. `grid[3].foreman` → `grid[3]`; `app[3]` → root.
     #[must_use]
     pub fn container(&self) -> Self {
-        self.prefix(container_len(&self.0))
+        self.prefix(container_len(&self.segs))
     }
 
     /// The first `len` segments.
     fn prefix(&self, len: usize) -> Self {
-        ModelPath::from_slice(&self.0[..len])
+        ModelPath::from_slice(&self.segs[..len])
     }
 
     /// The keys on this path, innermost first: for `grid[3].workers[5]`, `[5, 3]`.
     pub fn keys_innermost_first(&self) -> impl Iterator<Item = &Key> {
-        self.0.iter().rev().filter_map(|s| match s {
+        self.segs.iter().rev().filter_map(|s| match s {
             Seg::Key(k) => Some(k),
             Seg::Field(_) => None,
         })
@@ -294,7 +336,7 @@ impl ModelPath {
 
     /// The last segment as text: the field name or the key.
     pub fn last_name(&self) -> Option<String> {
-        self.0.last().map(|s| match s {
+        self.segs.last().map(|s| match s {
             Seg::Field(f) => f.to_string(),
             Seg::Key(k) => k.to_string(),
         })
@@ -304,7 +346,7 @@ impl ModelPath {
     /// `<template>_<key>` (Actuator's `namesep` rule).
     pub fn short_name(&self, namesep: &str) -> String {
         let mut keys = Vec::new();
-        for s in self.0.iter().rev() {
+        for s in self.segs.iter().rev() {
             match s {
                 Seg::Key(k) => keys.push(k.to_string()),
                 Seg::Field(f) => {
@@ -335,11 +377,11 @@ pub(crate) fn container_len(segs: &[Seg]) -> usize {
 
 impl fmt::Display for ModelPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
+        if self.segs.is_empty() {
             return f.write_str("<root>");
         }
         let mut first = true;
-        for s in self.0.iter() {
+        for s in self.segs.iter() {
             match s {
                 Seg::Field(n) => {
                     if !first {

@@ -29,8 +29,14 @@ type Loc = (usize, ModelPath);
 type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
 
 /// A location borrowed from a path being walked. It hashes as the [`Loc`] it equals.
-#[derive(Hash)]
 struct LocRef<'a>(usize, &'a [Seg]);
+
+impl std::hash::Hash for LocRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        state.write_u64(crate::path::segs_hash(self.1));
+    }
+}
 
 impl hashbrown::Equivalent<Loc> for LocRef<'_> {
     fn equivalent(&self, key: &Loc) -> bool {
@@ -233,8 +239,13 @@ impl Visitor for Collector<'_> {
         }
         self.t.insert(here.clone(), Entry::Multi, self.loc);
         self.t.multis.insert(here.clone(), m.clone_box());
-        for k in m.declared_keys() {
+        let keys = m.declared_keys();
+        for (i, k) in keys.iter().enumerate() {
+            let before = self.t.nodes.len();
             self.t.materialise(&here, k.clone());
+            if i == 0 {
+                self.t.reserve_like(before, keys.len() - 1);
+            }
         }
     }
 
@@ -273,6 +284,14 @@ impl Tree {
             self.queue.push(loc.clone());
         }
         self.nodes.insert(loc, Node { entry, loc: src });
+    }
+
+    /// Makes room for `more` siblings of the component just collected (whose nodes came after
+    /// the first `before`): they are most likely the same size, and the tables grow once.
+    fn reserve_like(&mut self, before: usize, more: usize) {
+        let per_child = self.nodes.len().saturating_sub(before);
+        self.nodes.reserve(per_child * more);
+        self.queue.reserve(per_child * more);
     }
 
     fn entry(&self, loc: &Loc) -> Option<&Entry> {
@@ -784,10 +803,7 @@ impl Tree {
             let before = self.nodes.len();
             self.collect(loc.0, loc.1.key(Key::from(name)), src, &*child);
             if i == 0 {
-                // The other children are most likely the same size: grow the tables once.
-                let per_child = self.nodes.len() - before;
-                self.nodes.reserve(per_child * (count - 1));
-                self.queue.reserve(per_child * (count - 1));
+                self.reserve_like(before, count - 1);
             }
         }
     }
