@@ -337,7 +337,7 @@ pub enum Protocol {
 }
 
 /// One rule of a [`SecurityGroup`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
     /// Direction.
     pub direction: Direction,

@@ -240,13 +240,13 @@ pub(crate) fn check(c: &Inner, kind: &str, spec: &Value) -> Vec<String> {
 // ----------------------------------------------------------------------------------------------
 // update
 
-/// The fields of `kind` an update changes in place: the user's tags of the core kinds. (An
-/// instance type, a subnet's range or a group's rules change by replacement.)
+/// The fields of `kind` an update changes in place: the user's tags of the core kinds and a
+/// core security group's rules. (An instance type or a subnet's range changes by replacement.)
 pub(crate) fn updatable(kind: &str) -> &'static [&'static str] {
-    if kind.starts_with("core.") {
-        &["tags"]
-    } else {
-        &[]
+    match kind {
+        "core.security_group" => &["tags", "rules"],
+        k if k.starts_with("core.") => &["tags"],
+        _ => &[],
     }
 }
 
@@ -266,8 +266,8 @@ fn user_tags(spec: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Sets the user's tags of an object to those of `req.spec`: `CreateTags` for the wanted
-/// ones, `DeleteTags` for the others it has (never hoist's own). Sending it again is harmless.
+/// Changes the fields `req.changed` of an object in place (see [`updatable`]). Every step can
+/// be sent again: an update interrupted anywhere converges when it is run again.
 pub(crate) async fn update(c: &Inner, req: &UpdateRequest) -> Result<Created, ProvisionError> {
     let allowed = updatable(&req.kind);
     if let Some(f) = req.changed.iter().find(|f| !allowed.contains(&f.as_str())) {
@@ -281,8 +281,28 @@ pub(crate) async fn update(c: &Inner, req: &UpdateRequest) -> Result<Created, Pr
     }
     let region = region_from(c, &req.outputs).await?;
     let client = c.client(&region).await;
-    let id = req.id.as_str();
-    let want = user_tags(&req.spec);
+    let changed = |field: &str| req.changed.iter().any(|f| f == field);
+    if changed("rules") {
+        let x: hoist_core::SecurityGroup = parse(&req.kind, &req.spec)?;
+        set_core_rules(c, &client, &req.id, &x.rules).await?;
+    }
+    if changed("tags") {
+        set_user_tags(c, &client, &req.id, &user_tags(&req.spec)).await?;
+    }
+    Ok(Created {
+        id: req.id.clone(),
+        outputs: req.outputs.clone(),
+    })
+}
+
+/// Sets the user's tags of an object to `want`: `CreateTags` for the wanted ones, `DeleteTags`
+/// for the others it has (never hoist's own).
+async fn set_user_tags(
+    c: &Inner,
+    client: &Client,
+    id: &str,
+    want: &BTreeMap<String, String>,
+) -> Result<(), ProvisionError> {
     let have = c
         .call(
             "DescribeTags",
@@ -299,6 +319,21 @@ pub(crate) async fn update(c: &Inner, req: &UpdateRequest) -> Result<Created, Pr
         .filter(|k| !managed_tag(k) && !want.contains_key(*k))
         .map(|k| Tag::builder().key(k).build())
         .collect();
+    let tags = want
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    replace_tags(c, client, id, stale, tags).await
+}
+
+/// Deletes the tags `stale` of an object, then creates (or overwrites) `tags`.
+async fn replace_tags(
+    c: &Inner,
+    client: &Client,
+    id: &str,
+    stale: Vec<Tag>,
+    tags: Vec<Tag>,
+) -> Result<(), ProvisionError> {
     if !stale.is_empty() {
         c.call(
             "DeleteTags",
@@ -310,11 +345,7 @@ pub(crate) async fn update(c: &Inner, req: &UpdateRequest) -> Result<Created, Pr
         )
         .await?;
     }
-    if !want.is_empty() {
-        let tags = want
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
+    if !tags.is_empty() {
         c.call(
             "CreateTags",
             client
@@ -325,10 +356,99 @@ pub(crate) async fn update(c: &Inner, req: &UpdateRequest) -> Result<Created, Pr
         )
         .await?;
     }
-    Ok(Created {
-        id: req.id.clone(),
-        outputs: req.outputs.clone(),
-    })
+    Ok(())
+}
+
+/// Changes a core security group's rules to `want`. The rules hoist authorized are those its
+/// `hoist:rules` tags record (a rule added to the group by someone else is left alone, and so
+/// is EC2's default egress rule): the new ones are authorized, the ones no longer wanted
+/// revoked, one rule per call (a rule already there, or already gone, is fine), and then the
+/// tags record the new set. Interrupted before the tags were written, a second update finds
+/// the old set in them again and converges.
+async fn set_core_rules(
+    c: &Inner,
+    client: &Client,
+    id: &str,
+    want: &[Rule],
+) -> Result<(), ProvisionError> {
+    let out = c
+        .call(
+            "DescribeSecurityGroups",
+            client.describe_security_groups().group_ids(id).send(),
+        )
+        .await?;
+    let group = out.security_groups().first().ok_or_else(|| {
+        ProvisionError::new(
+            ErrorKind::NotFound,
+            format!("security group {id} does not exist"),
+        )
+        .with_code("InvalidGroup.NotFound")
+    })?;
+    let had = decode_rules(group.tags());
+    for rule in want.iter().filter(|r| !had.contains(r)) {
+        authorize_core_rules(c, client, id, std::slice::from_ref(rule)).await?;
+    }
+    for rule in had.iter().filter(|r| !want.contains(r)) {
+        revoke_core_rule(c, client, id, rule).await?;
+    }
+    let tags = encode_rules(want);
+    let stale: Vec<Tag> = group
+        .tags()
+        .iter()
+        .filter_map(|t| t.key())
+        .filter(|k| k.starts_with(TAG_RULES) && !tags.iter().any(|(n, _)| n == k))
+        .map(|k| Tag::builder().key(k).build())
+        .collect();
+    let tags = tags
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    replace_tags(c, client, id, stale, tags).await
+}
+
+/// Revokes one rule of a core security group; a rule that is not there is fine.
+async fn revoke_core_rule(
+    c: &Inner,
+    client: &Client,
+    group: &str,
+    rule: &Rule,
+) -> Result<(), ProvisionError> {
+    let perms = Some(vec![permission(
+        rule.protocol,
+        i32::from(rule.from_port),
+        i32::from(rule.to_port),
+        Some(&rule.cidr),
+        None,
+        None,
+    )]);
+    let res = match rule.direction {
+        Direction::Ingress => c
+            .call(
+                "RevokeSecurityGroupIngress",
+                client
+                    .revoke_security_group_ingress()
+                    .group_id(group)
+                    .set_ip_permissions(perms)
+                    .send(),
+            )
+            .await
+            .map(|_| ()),
+        Direction::Egress => c
+            .call(
+                "RevokeSecurityGroupEgress",
+                client
+                    .revoke_security_group_egress()
+                    .group_id(group)
+                    .set_ip_permissions(perms)
+                    .send(),
+            )
+            .await
+            .map(|_| ()),
+    };
+    match res {
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        res => res,
+    }
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 //! in place (`CreateTags`/`DeleteTags`, nothing replaced), a subnet moved to another range
 //! (replaced create-first with its instances; the old objects deleted), a protected subnet's
 //! replacement refused before any call, a rename through `state mv`, and state of the
-//! previous schema taken as the baseline.
+//! previous schema taken as the baseline; a core security group's rules changed in place
+//! (authorized and revoked one by one, EC2's default egress rule left alone).
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use aws_sdk_ec2::types::Filter;
 use hoist::state::{MemoryStore, StateStore};
 use hoist::{
     DiffAction, Manage, Managed, Model, Multi, Network, Orchestration, OrchestrationError,
-    ResourceOutcome, Server, Subnet,
+    ResourceOutcome, Rule, SecurityGroup, Server, Subnet,
 };
 
 use crate::support::{self, tag};
@@ -244,4 +245,156 @@ async fn a_system_on_moto_converges_after_each_change() {
 
     assert!(o.teardown_system().await.unwrap().success);
     assert!(instances(&ec2).await.is_empty());
+}
+
+#[derive(Model)]
+struct Guarded {
+    net: Network,
+    sg: SecurityGroup,
+}
+
+fn guarded(rules: Vec<Rule>) -> Guarded {
+    let r = Guarded::refs();
+    Guarded {
+        net: Network::new("10.71.0.0/16"),
+        sg: SecurityGroup::new(r.net, rules),
+    }
+}
+
+/// The group's rules as `(direction, protocol, from port, cidr)`.
+async fn rules_of(ec2: &aws_sdk_ec2::Client, id: &str) -> Vec<(&'static str, String, i32, String)> {
+    let out = ec2
+        .describe_security_groups()
+        .group_ids(id)
+        .send()
+        .await
+        .unwrap();
+    let g = &out.security_groups()[0];
+    let flat = |dir: &'static str, perms: &[aws_sdk_ec2::types::IpPermission]| {
+        perms
+            .iter()
+            .flat_map(|p| {
+                p.ip_ranges().iter().map(move |r| {
+                    (
+                        dir,
+                        p.ip_protocol().unwrap_or_default().to_string(),
+                        p.from_port().unwrap_or(-1),
+                        r.cidr_ip().unwrap_or_default().to_string(),
+                    )
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut v = flat("in", g.ip_permissions());
+    v.extend(flat("out", g.ip_permissions_egress()));
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_security_groups_rules_change_in_place_on_moto() {
+    let test = "a_security_groups_rules_change_in_place_on_moto";
+    let Some(url) = support::moto(test) else {
+        return;
+    };
+    let cloud = support::builder(test, &url).build();
+    let ec2 = support::sdk(test, &url);
+    let store = Arc::new(MemoryStore::new());
+    let orch = |m: Guarded| {
+        Orchestration::builder("rules")
+            .state(store.clone())
+            .infra("net", m)
+            .provisioner(Arc::new(cloud.clone()))
+            .build()
+            .unwrap()
+    };
+    let ssh = Rule::tcp_in(22, "10.0.0.0/8");
+    let http = Rule::tcp_in(80, "0.0.0.0/0");
+    let report = orch(guarded(vec![ssh.clone()]))
+        .initiate_system()
+        .await
+        .unwrap();
+    assert!(report.success, "{report}");
+    let state = store.load("rules").await.unwrap().unwrap();
+    let id = state.resources["net/sg"].provider_id.clone().unwrap();
+    let before = rules_of(&ec2, &id).await;
+    assert!(before.contains(&("in", "tcp".into(), 22, "10.0.0.0/8".into())));
+    let default_egress = ("out", "-1".to_string(), -1, "0.0.0.0/0".to_string());
+    assert!(before.contains(&default_egress), "{before:?}");
+
+    // A rule added: an update naming `rules`, no new group.
+    let diff = orch(guarded(vec![ssh.clone(), http.clone()]))
+        .diff()
+        .await
+        .unwrap();
+    let sg = diff.resource("net/sg").unwrap();
+    assert_eq!(sg.action, DiffAction::Update, "{diff}");
+    let groups = cloud.calls().get("CreateSecurityGroup").copied();
+    let report = orch(guarded(vec![ssh.clone(), http.clone()]))
+        .initiate_system()
+        .await
+        .unwrap();
+    assert!(report.success, "{report}");
+    assert_eq!(
+        report.count_resources(&ResourceOutcome::Updated),
+        1,
+        "{report}"
+    );
+    assert_eq!(cloud.calls().get("CreateSecurityGroup").copied(), groups);
+    let now = rules_of(&ec2, &id).await;
+    assert!(
+        now.contains(&("in", "tcp".into(), 80, "0.0.0.0/0".into())),
+        "{now:?}"
+    );
+    assert!(
+        now.contains(&("in", "tcp".into(), 22, "10.0.0.0/8".into())),
+        "{now:?}"
+    );
+
+    // A rule removed: revoked; the rule someone else added and EC2's default egress stay.
+    ec2.authorize_security_group_ingress()
+        .group_id(&id)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("192.168.0.0/16")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let report = orch(guarded(vec![http.clone()]))
+        .initiate_system()
+        .await
+        .unwrap();
+    assert!(report.success, "{report}");
+    let now = rules_of(&ec2, &id).await;
+    assert_eq!(
+        now,
+        vec![
+            ("in", "tcp".into(), 80, "0.0.0.0/0".into()),
+            ("in", "tcp".into(), 443, "192.168.0.0/16".into()),
+            default_egress.clone(),
+        ]
+    );
+    assert!(
+        !orch(guarded(vec![http.clone()]))
+            .diff()
+            .await
+            .unwrap()
+            .has_changes()
+    );
+    assert!(
+        orch(guarded(vec![http]))
+            .teardown_system()
+            .await
+            .unwrap()
+            .success
+    );
 }
