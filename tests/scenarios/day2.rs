@@ -2,7 +2,8 @@
 //! update, replace, delete, unchanged) before anything does, and the run does exactly that:
 //! scaling a `Multi` up and down, a replaced subnet taking its servers with it (create first,
 //! or delete first), tags changed in place, protected resources refused, a rename through
-//! `hoist state mv`, and state of the previous schema taken as the baseline.
+//! `hoist state mv`, state of the previous schema taken as the baseline, and a replacement
+//! whose create made nothing giving the old object back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -164,15 +165,20 @@ async fn a_multi_scaled_up_and_down_creates_and_deletes_only_the_difference() {
     assert_eq!(cloud.objects_of("core.server").len(), 3);
 }
 
+/// The default shape with the subnet moved to another range (a change that forces replacement).
+fn moved_subnet() -> Shape {
+    Shape {
+        cidr: "10.50.2.0/24",
+        ..Shape::default()
+    }
+}
+
 #[tokio::test]
 async fn a_changed_subnet_is_replaced_with_its_servers_create_first() {
     let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
     up(&cloud, &store, &Shape::default()).await;
     let old_subnet = cloud.objects_of("core.subnet")[0].id.clone();
-    let moved = Shape {
-        cidr: "10.50.2.0/24",
-        ..Shape::default()
-    };
+    let moved = moved_subnet();
     let diff = diff_of(&cloud, &store, &moved).await;
     let subnet = diff.resource("web/subnet").unwrap();
     assert_eq!(subnet.action, DiffAction::Replace, "{diff}");
@@ -216,6 +222,66 @@ async fn a_changed_subnet_is_replaced_with_its_servers_create_first() {
     let state = store.load("web").await.unwrap().unwrap();
     assert_eq!(state.resources.len(), 5, "no deposed record left");
     assert_eq!(state.resources["web/subnet"].incarnation, 1);
+    assert_converged(&cloud, &store, &moved).await;
+}
+
+#[tokio::test]
+async fn a_replacement_that_made_nothing_gives_the_old_object_back() {
+    use hoist::provider::ErrorKind;
+    use hoist::sim::Fault;
+    let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
+    up(&cloud, &store, &Shape::default()).await;
+    let old_subnet = cloud.objects_of("core.subnet")[0].id.clone();
+    let moved = moved_subnet();
+    // The new subnet's create fails, and a lookup by its token finds nothing.
+    cloud.faults().fail_create(
+        "web/subnet",
+        Fault::once(ErrorKind::InvalidSpec, "the range overlaps another subnet"),
+    );
+    let report = orch(&cloud, &store, &moved)
+        .initiate_system()
+        .await
+        .unwrap();
+    assert!(!report.success, "{report}");
+    let outcomes = resource_outcomes(&report);
+    assert_eq!(outcomes["web/subnet"], ResourceOutcome::Failed, "{report}");
+    assert_eq!(outcomes["web/app[0]"], ResourceOutcome::NotAttempted);
+    let state = store.load("web").await.unwrap().unwrap();
+    let subnet = &state.resources["web/subnet"];
+    assert_eq!(subnet.status, hoist::state::ResourceStatus::Created);
+    assert_eq!(subnet.provider_id.as_deref(), Some(old_subnet.as_str()));
+    assert_eq!(subnet.incarnation, 0);
+    assert!(subnet.error.is_some());
+    assert!(!state.resources.contains_key("web/subnet~0"), "not deposed");
+    assert_eq!(cloud.objects_of("core.subnet").len(), 1);
+    // The old object is current again: the old models need nothing, the new ones a
+    // replacement, which now succeeds.
+    assert_converged(&cloud, &store, &Shape::default()).await;
+    let diff = diff_of(&cloud, &store, &moved).await;
+    let planned = diff.resource("web/subnet").unwrap().action;
+    assert_eq!(planned, DiffAction::Replace, "{diff}");
+
+    // A create that failed after making the object: found by its token and kept.
+    cloud.faults().fail_create(
+        "web/subnet",
+        Fault::once(ErrorKind::Transient, "connection reset").taking_effect(),
+    );
+    let report = orch(&cloud, &store, &moved)
+        .initiate_system()
+        .await
+        .unwrap();
+    assert_success(&report);
+    let outcomes = resource_outcomes(&report);
+    assert!(
+        matches!(
+            outcomes["web/subnet"],
+            ResourceOutcome::Replaced | ResourceOutcome::Adopted
+        ),
+        "{report}"
+    );
+    let subnets = cloud.objects_of("core.subnet");
+    assert_eq!(subnets.len(), 1, "no duplicate, the old one deleted");
+    assert_ne!(subnets[0].id, old_subnet);
     assert_converged(&cloud, &store, &moved).await;
 }
 

@@ -86,6 +86,8 @@ struct CallResult {
     result: Result<Applied, ProvisionError>,
     attempts: u32,
     elapsed: Duration,
+    /// The call failed and a lookup by its token found nothing: it definitely made nothing.
+    nothing_made: bool,
 }
 
 impl CallResult {
@@ -95,6 +97,7 @@ impl CallResult {
                 result,
                 attempts: 0,
                 elapsed: Duration::ZERO,
+                nothing_made: false,
             }
         })
     }
@@ -394,13 +397,7 @@ async fn create_or_adopt(
     if interrupted {
         // A lookup that keeps failing fails the resource rather than risking a duplicate (the
         // next run looks again).
-        let find = FindRequest {
-            system: req.system.clone(),
-            key: req.key.clone(),
-            kind: req.kind.clone(),
-            token: req.token.clone(),
-        };
-        let (found, n) = find_with_retry(cx, p, &find).await;
+        let (found, n) = find_with_retry(cx, p, &FindRequest::from(&req)).await;
         attempts = n;
         match found {
             Ok(Some(c)) => return (Ok((c, true)), attempts),
@@ -482,25 +479,45 @@ impl Creates<'_> {
         Ok(Some(Box::pin(
             async move {
                 let t0 = tokio::time::Instant::now();
-                let (result, attempts) = match spec {
-                    Ok(spec) => {
-                        let req = CreateRequest {
-                            system: cx.system.to_string(),
-                            key: intent.key,
-                            kind: intent.kind,
-                            spec,
-                            token: intent.token,
-                            tags: intent.tags,
+                let spec = match spec {
+                    Ok(spec) => spec,
+                    Err(e) => {
+                        return CallResult {
+                            result: Err(invalid(format!("cannot resolve the spec: {e}"))),
+                            attempts: 0,
+                            elapsed: t0.elapsed(),
+                            // nothing was sent
+                            nothing_made: true,
                         };
-                        let (r, n) = create_or_adopt(&cx, &*p, req, interrupted).await;
-                        (r.map(|(c, adopted)| Applied::Created(c, adopted)), n)
                     }
-                    Err(e) => (Err(invalid(format!("cannot resolve the spec: {e}"))), 0),
                 };
+                let req = CreateRequest {
+                    system: cx.system.to_string(),
+                    key: intent.key,
+                    kind: intent.kind,
+                    spec,
+                    token: intent.token,
+                    tags: intent.tags,
+                };
+                let (mut result, mut attempts) =
+                    create_or_adopt(&cx, &*p, req.clone(), interrupted).await;
+                let mut nothing_made = false;
+                if result.is_err() && action == DiffAction::Replace {
+                    // Whether the replacement's create made anything decides whether the old
+                    // object can be current again.
+                    let (found, n) = find_with_retry(&cx, &*p, &FindRequest::from(&req)).await;
+                    attempts += n;
+                    match found {
+                        Ok(Some(c)) => result = Ok((c, true)),
+                        Ok(None) => nothing_made = true,
+                        Err(_) => {}
+                    }
+                }
                 CallResult {
-                    result,
+                    result: result.map(|(c, adopted)| Applied::Created(c, adopted)),
                     attempts,
                     elapsed: t0.elapsed(),
+                    nothing_made,
                 }
             }
             .instrument(span),
@@ -545,25 +562,74 @@ impl Creates<'_> {
                     result: result.map(Applied::Updated),
                     attempts,
                     elapsed: t0.elapsed(),
+                    nothing_made: false,
                 }
             }
             .instrument(span),
         )
     }
 
-    /// Records the outcome of a call that failed.
+    /// After the create of a replacement definitely made nothing, makes the object it was to
+    /// replace current again (as Terraform restores a deposed object): the resource is as it
+    /// was before the run, and the next run plans the replacement anew. `rec`: the intent of
+    /// the replacement, which this overwrites.
+    async fn restore_deposed(
+        &mut self,
+        rec: &ResourceRecord,
+    ) -> Result<Option<ResourceRecord>, OrchestrationError> {
+        let Some(incarnation) = rec.incarnation.checked_sub(1) else {
+            return Ok(None);
+        };
+        let old_key = deposed_key(&rec.key, incarnation);
+        let state = &mut *self.state;
+        let Some(old) = state
+            .resources
+            .get(&old_key)
+            .filter(|o| o.deposed_of.as_deref() == Some(rec.key.as_str()))
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        // Its own dependencies again, without the deposed objects a deposed object waits for.
+        let deps = old
+            .deps
+            .iter()
+            .filter(|d| {
+                state
+                    .resources
+                    .get(*d)
+                    .is_none_or(|r| r.deposed_of.is_none())
+            })
+            .cloned()
+            .collect();
+        let current = ResourceRecord {
+            key: rec.key.clone(),
+            name: rec.key.clone(),
+            deposed_of: None,
+            deps,
+            ..old
+        };
+        let changes = vec![
+            Change::RemoveResource(old_key),
+            Change::PutResource(current.clone()),
+        ];
+        self.jr.write(state, changes).await?;
+        Ok(Some(current))
+    }
+
+    /// Records the outcome of a call that failed; `intact`: `rec` is an object that is still
+    /// there as it was (it stays created).
     async fn failed(
         &mut self,
         i: usize,
         mut rec: ResourceRecord,
-        action: DiffAction,
+        intact: bool,
         e: &ProvisionError,
         (attempts, elapsed): (u32, Duration),
     ) -> Result<bool, OrchestrationError> {
         let key = self.keys[i].clone();
         let msg = hoist_core::secret::scrub(&e.to_string(), self.plan.secrets());
-        // A failed update leaves the object as it was: still created.
-        if action != DiffAction::Update && action != DiffAction::Unchanged {
+        if !intact {
             rec.status = ResourceStatus::Failed;
         }
         rec.error = Some(msg.clone());
@@ -674,6 +740,7 @@ impl Steps for Creates<'_> {
             )),
             attempts: 0,
             elapsed: Duration::ZERO,
+            nothing_made: false,
         });
         let key = self.keys[i].clone();
         let Some(rec) = self.state.resources.get(&key).cloned() else {
@@ -689,7 +756,17 @@ impl Steps for Creates<'_> {
         let (rec, outcome) = match done.result {
             Err(e) => {
                 let took = (done.attempts, done.elapsed);
-                return self.failed(i, rec, started.action, &e, took).await;
+                let restored = if started.action == DiffAction::Replace && done.nothing_made {
+                    self.restore_deposed(&rec).await?
+                } else {
+                    None
+                };
+                // A failed update, or a replacement that gave the old object back, leaves an
+                // object as it was: still created.
+                let intact = restored.is_some()
+                    || matches!(started.action, DiffAction::Update | DiffAction::Unchanged);
+                let rec = restored.unwrap_or(rec);
+                return self.failed(i, rec, intact, &e, took).await;
             }
             Ok(Applied::Created(created, adopted)) => {
                 let outcome = match (adopted, started.action) {

@@ -170,6 +170,18 @@ pub struct FindRequest {
     pub token: String,
 }
 
+impl From<&CreateRequest> for FindRequest {
+    /// The lookup of the object a create may have made.
+    fn from(req: &CreateRequest) -> Self {
+        FindRequest {
+            system: req.system.clone(),
+            key: req.key.clone(),
+            kind: req.kind.clone(),
+            token: req.token.clone(),
+        }
+    }
+}
+
 /// How a host provisioned by this provider is reached for configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HostEndpoint {
