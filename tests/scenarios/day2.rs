@@ -2,12 +2,17 @@
 //! update, replace, delete, unchanged) before anything does, and the run does exactly that:
 //! scaling a `Multi` up and down, a replaced subnet taking its servers with it (create first,
 //! or delete first), tags changed in place, protected resources refused, a rename through
-//! `hoist state mv`, state of the previous schema taken as the baseline, and a replacement
-//! whose create made nothing giving the old object back.
+//! `hoist state mv`, state of the previous schema taken as the baseline, a replacement whose
+//! create made nothing giving the old object back, an update whose outcome is unknown sent
+//! again, and a change that turns out more destructive than planned refused.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use hoist::provider::{
+    CloudIdentity, CreateRequest, Created, DeleteRequest, Deleted, FindRequest, ProvisionError,
+    Provisioner, UpdateRequest,
+};
 use hoist::sim::SimCloud;
 use hoist::state::{MemoryStore, StateStore};
 use hoist::{
@@ -329,15 +334,20 @@ async fn a_subnet_replaced_delete_first_deletes_its_servers_first() {
     assert_converged(&cloud, &store, &net).await;
 }
 
+/// The default shape with the subnet tagged and the servers resized (changes made in place).
+fn blue_and_medium() -> Shape {
+    Shape {
+        tag: Some("blue"),
+        size: "medium",
+        ..Shape::default()
+    }
+}
+
 #[tokio::test]
 async fn tags_and_sizes_change_in_place() {
     let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
     up(&cloud, &store, &Shape::default()).await;
-    let changed = Shape {
-        tag: Some("blue"),
-        size: "medium",
-        ..Shape::default()
-    };
+    let changed = blue_and_medium();
     let diff = diff_of(&cloud, &store, &changed).await;
     assert_eq!(count(&diff, DiffAction::Update), 4, "{diff}");
     assert_eq!(count(&diff, DiffAction::Replace), 0, "{diff}");
@@ -355,6 +365,140 @@ async fn tags_and_sizes_change_in_place() {
     );
     assert_eq!(cloud.objects_of("core.server")[0].spec["size"], "medium");
     assert_converged(&cloud, &store, &changed).await;
+}
+
+#[tokio::test]
+async fn an_update_whose_outcome_is_unknown_is_sent_again_whatever_the_models_say() {
+    use hoist::provider::ErrorKind;
+    use hoist::sim::Fault;
+    let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
+    up(&cloud, &store, &Shape::default()).await;
+    let blue = Shape {
+        tag: Some("blue"),
+        ..Shape::default()
+    };
+    // The update goes through, but its answer is lost (not retried: not transient).
+    cloud.faults().fail_update(
+        "web/subnet",
+        Fault::once(ErrorKind::Other, "connection lost").taking_effect(),
+    );
+    let report = orch(&cloud, &store, &blue).initiate_system().await.unwrap();
+    assert!(!report.success, "{report}");
+    assert_eq!(
+        cloud.objects_of("core.subnet")[0].spec["tags"]["team"],
+        "blue"
+    );
+    let state = store.load("web").await.unwrap().unwrap();
+    let subnet = &state.resources["web/subnet"];
+    assert_eq!(subnet.status, hoist::state::ResourceStatus::Created);
+    assert!(subnet.updating.is_some(), "the update's intent is kept");
+    // The models go back to what the recorded spec says; the object may hold either, so the
+    // update is planned again, and sent.
+    let diff = diff_of(&cloud, &store, &Shape::default()).await;
+    let planned = diff.resource("web/subnet").unwrap();
+    assert_eq!(planned.action, DiffAction::Update, "{diff}");
+    assert!(planned.cause.as_deref().unwrap().contains("interrupted"));
+    let report = up(&cloud, &store, &Shape::default()).await;
+    assert_eq!(
+        resource_outcomes(&report)["web/subnet"],
+        ResourceOutcome::Updated
+    );
+    assert!(
+        cloud.objects_of("core.subnet")[0].spec["tags"]
+            .get("team")
+            .is_none()
+    );
+    let state = store.load("web").await.unwrap().unwrap();
+    assert_eq!(state.resources["web/subnet"].updating, None);
+    assert_converged(&cloud, &store, &Shape::default()).await;
+}
+
+/// The simulated cloud, except that once the subnet was updated, servers can no longer be
+/// changed in place: what the diff planned as an update needs a replacement by the time the
+/// servers' turn comes.
+struct StricterAfterSubnet {
+    inner: SimCloud,
+    strict: std::sync::atomic::AtomicBool,
+}
+
+#[hoist::async_trait]
+impl Provisioner for StricterAfterSubnet {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn supports(&self, kind: &str) -> bool {
+        self.inner.supports(kind)
+    }
+    async fn identity(&self) -> Result<CloudIdentity, ProvisionError> {
+        self.inner.identity().await
+    }
+    async fn create(&self, req: &CreateRequest) -> Result<Created, ProvisionError> {
+        self.inner.create(req).await
+    }
+    async fn delete(&self, req: &DeleteRequest) -> Result<Deleted, ProvisionError> {
+        self.inner.delete(req).await
+    }
+    async fn find(&self, req: &FindRequest) -> Result<Option<Created>, ProvisionError> {
+        self.inner.find(req).await
+    }
+    fn updatable(&self, kind: &str) -> &'static [&'static str] {
+        let strict = self.strict.load(std::sync::atomic::Ordering::SeqCst);
+        if strict && kind == "core.server" {
+            &[]
+        } else {
+            self.inner.updatable(kind)
+        }
+    }
+    async fn update(&self, req: &UpdateRequest) -> Result<Created, ProvisionError> {
+        let updated = self.inner.update(req).await?;
+        if req.kind == "core.subnet" {
+            self.strict.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(updated)
+    }
+}
+
+#[tokio::test]
+async fn a_change_more_destructive_than_planned_fails_the_resource_and_changes_nothing() {
+    let (cloud, store) = (sim(Duration::ZERO), Arc::new(MemoryStore::new()));
+    up(&cloud, &store, &Shape::default()).await;
+    let changed = blue_and_medium();
+    let proxy = Arc::new(StricterAfterSubnet {
+        inner: cloud.clone(),
+        strict: false.into(),
+    });
+    let orch = hoist::Orchestration::builder("web")
+        .provisioner(proxy)
+        .infra("web", Web::new(&changed))
+        .state(store.clone())
+        .build()
+        .unwrap();
+    let diff = orch.diff().await.unwrap();
+    assert_eq!(count(&diff, DiffAction::Update), 4, "{diff}");
+    let (creates, deletes) = (cloud.calls().total_creates(), cloud.calls().total_deletes());
+    let report = orch.initiate_system().await.unwrap();
+    assert!(!report.success, "{report}");
+    let outcomes = resource_outcomes(&report);
+    assert_eq!(outcomes["web/subnet"], ResourceOutcome::Updated, "{report}");
+    assert_eq!(outcomes["web/app[0]"], ResourceOutcome::Failed, "{report}");
+    assert!(
+        report.to_string().contains("needs a replacement"),
+        "{report}"
+    );
+    assert!(report.to_string().contains("plan again"), "{report}");
+    assert_eq!(cloud.calls().total_creates(), creates, "nothing replaced");
+    assert_eq!(cloud.calls().total_deletes(), deletes, "nothing deleted");
+    let state = store.load("web").await.unwrap().unwrap();
+    let app = &state.resources["web/app[0]"];
+    assert_eq!(
+        app.status,
+        hoist::state::ResourceStatus::Created,
+        "still there"
+    );
+    assert_eq!(cloud.objects_of("core.server").len(), 3);
+    // Planned again, the servers are replaced, as the proxy now says.
+    let diff = orch.diff().await.unwrap();
+    assert_eq!(count(&diff, DiffAction::Replace), 3, "{diff}");
 }
 
 #[tokio::test]

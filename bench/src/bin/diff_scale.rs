@@ -93,6 +93,7 @@ fn recorded(plan: &Plan) -> Result<SystemState, String> {
             incarnation: 0,
             protect: false,
             deposed_of: None,
+            updating: None,
         };
         recs.insert(key, rec);
     }

@@ -286,8 +286,34 @@ fn change(field: &str, old: Option<&Value>, new: Option<&Value>, unknown: bool) 
     }
 }
 
+/// The fields of `new` that differ from what the object of `rec` may hold, and the fields that
+/// cannot be compared: its recorded spec, and, while an update's outcome is unknown, also the
+/// spec that update was sent with (either may be what the object holds).
+pub(crate) fn changed_since(
+    rec: &ResourceRecord,
+    new: &Value,
+    d: &Digester,
+) -> (Vec<FieldChange>, Vec<String>) {
+    let (mut changed, mut cannot) = changed_fields(rec.spec.as_ref(), new, d);
+    if let Some(sent) = &rec.updating {
+        let (more, more_cannot) = changed_fields(Some(sent), new, d);
+        for c in more {
+            if !changed.iter().any(|x| x.field == c.field) {
+                changed.push(c);
+            }
+        }
+        for f in more_cannot {
+            if !cannot.contains(&f) {
+                cannot.push(f);
+            }
+        }
+        changed.sort_by(|a, b| a.field.cmp(&b.field));
+    }
+    (changed, cannot)
+}
+
 /// The fields of `old` and `new` that differ, and the fields that cannot be compared.
-pub(crate) fn changed_fields(
+fn changed_fields(
     old: Option<&Value>,
     new: &Value,
     d: &Digester,
@@ -387,7 +413,7 @@ pub(crate) fn compute(
                 } else {
                     digest_secrets(&new, plan.secrets(), digester, system, &key).unwrap_or(new)
                 };
-                let (changed, cannot) = changed_fields(rec.spec.as_ref(), &new, digester);
+                let (changed, cannot) = changed_since(rec, &new, digester);
                 e.cannot_compare = cannot;
                 let allowed = updatable(&r.provider, &r.kind);
                 e.fields = changed
@@ -404,6 +430,9 @@ pub(crate) fn compute(
                 } else {
                     DiffAction::Update
                 };
+                if rec.updating.is_some() && e.action != DiffAction::Unchanged {
+                    e.cause = Some("its last update was interrupted (sent again)".to_string());
+                }
             }
             Some(rec) => {
                 e.cause = Some(

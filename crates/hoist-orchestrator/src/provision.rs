@@ -304,6 +304,7 @@ impl Creates<'_> {
             incarnation,
             protect: r.lifecycle.protect,
             deposed_of: None,
+            updating: None,
         };
         let mut changes = Vec::new();
         if let Some(old) = replacing {
@@ -334,7 +335,7 @@ impl Creates<'_> {
                 .digester
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (fields, _) = crate::diff::changed_fields(rec.spec.as_ref(), &recorded, &d);
+            let (fields, _) = crate::diff::changed_since(rec, &recorded, &d);
             fields.into_iter().map(|c| c.field).collect()
         };
         let allowed = self.cx.proxy(&r.provider).map_err(|e| e.to_string())?;
@@ -524,13 +525,20 @@ impl Creates<'_> {
         )))
     }
 
-    /// Starts the in-place update of resource `i`, recorded as `rec`.
-    fn start_update(
+    /// Starts the in-place update of resource `i`, recorded as `rec`: records the spec it
+    /// sends as `updating` first (cleared when it succeeds), so an update cut off by a crash
+    /// is planned again whatever the models say by then.
+    async fn start_update(
         &mut self,
         p: Arc<dyn Provisioner>,
-        rec: &ResourceRecord,
+        rec: ResourceRecord,
         needed: Needed,
-    ) -> Work<CallResult> {
+    ) -> Result<Work<CallResult>, OrchestrationError> {
+        let rec = ResourceRecord {
+            updating: Some(needed.recorded),
+            ..rec
+        };
+        self.jr.resource(self.state, rec.clone()).await?;
         self.cx.em.emit(EventKind::ResourceStarting {
             key: rec.key.clone(),
             action: ResourceAction::Update,
@@ -546,7 +554,7 @@ impl Creates<'_> {
         };
         let cx = self.cx.clone();
         let span = tracing::info_span!("provider.call", provider = %rec.provider, op = "update", resource = %rec.key);
-        Box::pin(
+        Ok(Box::pin(
             async move {
                 let t0 = tokio::time::Instant::now();
                 // An update sets fields to values: sending it again is safe.
@@ -566,7 +574,7 @@ impl Creates<'_> {
                 }
             }
             .instrument(span),
-        )
+        ))
     }
 
     /// After the create of a replacement definitely made nothing, makes the object it was to
@@ -712,7 +720,7 @@ impl Steps for Creates<'_> {
                         recorded,
                     },
                 );
-                Ok(Some(self.start_update(p, &rec, needed)))
+                Ok(Some(self.start_update(p, rec, needed).await?))
             }
             DiffAction::Replace => self.start_create(i, p, Some(rec)).await,
             _ => {
@@ -786,9 +794,11 @@ impl Steps for Creates<'_> {
             }
             Ok(Applied::Unchanged) => (rec, ResourceOutcome::AlreadyPresent),
         };
+        // Updated or unchanged, the object now holds the recorded spec.
         let rec = ResourceRecord {
             spec: started.recorded.or(rec.spec.clone()),
             protect,
+            updating: None,
             ..rec
         };
         let id = rec.provider_id.clone();

@@ -195,6 +195,7 @@ mod tests {
             incarnation: 0,
             protect: false,
             deposed_of: None,
+            updating: None,
         }
     }
 

@@ -19,7 +19,7 @@ pub const DEFAULT_SCHEMA: &str = "hoist";
 
 /// The schema, one script per version (`{s}` is the PostgreSQL schema): script `n` takes the
 /// tables from version `n` to `n + 1` (recorded in `{s}.schema_version`).
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "CREATE TABLE {s}.systems (
         name TEXT PRIMARY KEY,
         generation BIGINT NOT NULL DEFAULT 0
@@ -99,6 +99,7 @@ const MIGRATIONS: [&str; 4] = [
     ALTER TABLE {s}.resources ADD COLUMN incarnation BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE {s}.resources ADD COLUMN protect BOOLEAN NOT NULL DEFAULT FALSE;
     ALTER TABLE {s}.resources ADD COLUMN deposed_of TEXT;",
+    "ALTER TABLE {s}.resources ADD COLUMN updating TEXT;",
 ];
 
 /// The tables, for [`PgStore::dump`].
@@ -441,9 +442,9 @@ impl PgStore {
                     &self.sql(
                         "INSERT INTO {s}.resources (system, key, name, kind, provider, deps, status,
                             token, provider_id, outputs, error, tags, generation, identity, spec,
-                            incarnation, protect, deposed_of)
+                            incarnation, protect, deposed_of, updating)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                            $15, $16, $17, $18)
+                            $15, $16, $17, $18, $19)
                          ON CONFLICT (system, key) DO UPDATE SET name = excluded.name,
                             kind = excluded.kind, provider = excluded.provider,
                             deps = excluded.deps, status = excluded.status,
@@ -452,7 +453,7 @@ impl PgStore {
                             tags = excluded.tags, generation = excluded.generation,
                             identity = excluded.identity, spec = excluded.spec,
                             incarnation = excluded.incarnation, protect = excluded.protect,
-                            deposed_of = excluded.deposed_of",
+                            deposed_of = excluded.deposed_of, updating = excluded.updating",
                     ),
                     &[
                         &system,
@@ -473,6 +474,7 @@ impl PgStore {
                         &r.incarnation,
                         &r.protect,
                         &r.deposed_of,
+                        &r.updating,
                     ],
                 )
                 .await?;
@@ -623,7 +625,7 @@ impl StateStore for PgStore {
                 &self.sql(
                     "SELECT key, name, kind, provider, deps, status, token, provider_id, outputs,
                         error, tags, generation, identity, spec, incarnation, protect,
-                        deposed_of FROM {s}.resources WHERE system = $1
+                        deposed_of, updating FROM {s}.resources WHERE system = $1
                         ORDER BY key",
                 ),
                 &[&system],
@@ -649,6 +651,7 @@ impl StateStore for PgStore {
                 incarnation: r.get(14),
                 protect: r.get(15),
                 deposed_of: r.get(16),
+                updating: r.get(17),
             }
             .into_record()
             .map_err(bad)?;

@@ -27,10 +27,12 @@ use serde::{Deserialize, Serialize};
 ///   yet, the key of the resource it was deposed from (`deposed_of`). Records migrated from
 ///   schema 3 have no spec: the first run with the models takes the current models as their
 ///   baseline, so the migration by itself changes nothing.
+/// - **5**: resources gain the spec of an in-place update whose outcome is unknown
+///   (`updating`): an update is journaled intent-first, as creates and deletes are.
 ///
 /// State written with an older version is migrated when it is read ([`crate::from_json`] for
 /// JSON, the SQL stores' migrations for databases); a newer version is refused.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Lifecycle of a recorded resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +106,11 @@ pub struct ResourceRecord {
     /// under [`deposed_key`]): the key of the resource it was replaced in. Since schema 4.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deposed_of: Option<String>,
+    /// The spec (recorded form) an in-place update was sent with, while its outcome is
+    /// unknown: written before the call, cleared when it succeeded. Until then the object may
+    /// hold either spec, so the next diff compares the models with both. Since schema 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updating: Option<serde_json::Value>,
 }
 
 /// The key under which incarnation `incarnation` of resource `key` is kept once a

@@ -54,6 +54,7 @@ pub(crate) struct ResourceRow {
     pub incarnation: i64,
     pub protect: bool,
     pub deposed_of: Option<String>,
+    pub updating: Option<String>,
 }
 
 impl ResourceRow {
@@ -76,6 +77,7 @@ impl ResourceRow {
             incarnation: i64::from(r.incarnation),
             protect: r.protect,
             deposed_of: r.deposed_of.clone(),
+            updating: r.updating.as_ref().map(json_text),
         }
     }
 
@@ -91,6 +93,7 @@ impl ResourceRow {
             incarnation: u32::try_from(self.incarnation).unwrap_or(0),
             protect: self.protect,
             deposed_of: self.deposed_of,
+            updating: self.updating.as_deref().map(json_parse).transpose()?,
             key: self.key,
             name: self.name,
             kind: self.kind,

@@ -16,7 +16,7 @@ use crate::{
 
 /// The schema, one script per version: script `n` takes a database from version `n` to
 /// `n + 1` (`PRAGMA user_version`).
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     // 1: the tables of schema 1.
     "CREATE TABLE systems (
         name TEXT PRIMARY KEY,
@@ -101,6 +101,8 @@ const MIGRATIONS: [&str; 4] = [
     ALTER TABLE resources ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE resources ADD COLUMN protect INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE resources ADD COLUMN deposed_of TEXT;",
+    // 5: the spec of an update whose outcome is unknown (JSON; NULL: none).
+    "ALTER TABLE resources ADD COLUMN updating TEXT;",
 ];
 
 /// The embedded default store: every system of a project in one SQLite file (by default
@@ -267,9 +269,9 @@ fn write_change(tx: &Tx<'_>, system: &str, c: &Change) -> rusqlite::Result<()> {
             tx.execute(
                 "INSERT OR REPLACE INTO resources (system, key, name, kind, provider, deps, status,
                     token, provider_id, outputs, error, tags, generation, identity, spec,
-                    incarnation, protect, deposed_of)
+                    incarnation, protect, deposed_of, updating)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18)",
+                    ?17, ?18, ?19)",
                 params![
                     system,
                     r.key,
@@ -288,7 +290,8 @@ fn write_change(tx: &Tx<'_>, system: &str, c: &Change) -> rusqlite::Result<()> {
                     r.spec,
                     r.incarnation,
                     r.protect,
-                    r.deposed_of
+                    r.deposed_of,
+                    r.updating
                 ],
             )?;
         }
@@ -384,7 +387,7 @@ fn load(tx: &Tx<'_>, system: &str, loc: &str) -> Result<Option<SystemState>, Sta
     let mut st = tx
         .prepare(
             "SELECT key, name, kind, provider, deps, status, token, provider_id, outputs, error,
-                tags, generation, identity, spec, incarnation, protect, deposed_of
+                tags, generation, identity, spec, incarnation, protect, deposed_of, updating
                 FROM resources WHERE system = ?1 ORDER BY key",
         )
         .map_err(sql)?;
@@ -408,6 +411,7 @@ fn load(tx: &Tx<'_>, system: &str, loc: &str) -> Result<Option<SystemState>, Sta
                 incarnation: r.get(14)?,
                 protect: r.get(15)?,
                 deposed_of: r.get(16)?,
+                updating: r.get(17)?,
             })
         })
         .map_err(sql)?;

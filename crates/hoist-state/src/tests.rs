@@ -22,6 +22,7 @@ fn sample() -> SystemState {
             incarnation: 1,
             protect: true,
             deposed_of: None,
+            updating: None,
         },
     );
     s

@@ -38,6 +38,7 @@ pub fn resource(s: &SystemState, key: &str, status: ResourceStatus) -> ResourceR
         deposed_of: key
             .contains('~')
             .then(|| key.split('~').next().unwrap_or_default().to_string()),
+        updating: (key == "web/db").then(|| serde_json::json!({"size": "large"})),
     }
 }
 
