@@ -22,7 +22,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use hoist_core::Secret;
 use hoist_provider::{
     CloudIdentity, CreateRequest, Created, DeleteRequest, Deleted, ErrorKind, FindRequest,
-    OutputMap, ProvisionError, Provisioner, UpdateRequest,
+    OutputMap, ProvisionError, Provisioner, ReadRequest, UpdateRequest,
 };
 use tracing::Instrument;
 
@@ -724,5 +724,11 @@ impl Provisioner for AwsCloud {
 
     async fn find(&self, req: &FindRequest) -> Result<Option<Created>, ProvisionError> {
         crate::ops::find(&self.inner, req).await
+    }
+
+    /// One `Describe…` call in the region the outputs record; `None` once EC2 no longer
+    /// knows the object (or the instance is terminated).
+    async fn read(&self, req: &ReadRequest) -> Result<Option<Created>, ProvisionError> {
+        crate::ops::read(&self.inner, req).await
     }
 }

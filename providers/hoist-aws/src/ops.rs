@@ -1,4 +1,5 @@
-//! What the proxy does for each kind: create, find (by the `hoist:token` tag) and delete.
+//! What the proxy does for each kind: create, find (by the `hoist:token` tag), update, read
+//! (`read.rs`) and delete.
 //!
 //! Every create tags the object at creation (`TagSpecifications`, so there is no moment when
 //! an object exists untagged) with the system, the resource key, the token and a `Name`.
@@ -29,6 +30,9 @@ use serde_json::{Value, json};
 use crate::cloud::{Inner, lock};
 use crate::poller::{Observed, Want};
 use crate::resources as r;
+
+mod read;
+pub(crate) use read::read;
 
 /// Tag holding the system name.
 pub const TAG_SYSTEM: &str = "hoist:system";

@@ -1,5 +1,6 @@
-//! Full cycle: every AWS kind created through an orchestration, read back through the SDK,
-//! torn down; afterwards moto holds none of the system's objects.
+//! Full cycle: every AWS kind created through an orchestration, read back through the SDK and
+//! through `Provisioner::read` (describes only, outputs as recorded), torn down; afterwards
+//! moto holds none of the system's objects and every read says so.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use aws_sdk_ec2::types::Filter;
 use hoist::resource::{Direction, Protocol};
 use hoist::{Model, Orchestration};
 use hoist_aws as aws;
+use hoist_provider::{Provisioner, ReadRequest};
 
 use crate::support::{self, PUBLIC_KEY, tag};
 
@@ -294,9 +296,58 @@ async fn every_kind_is_created_read_back_and_torn_down() {
         cloud.inventory(system).await
     );
 
+    // Every object reads back as recorded; after teardown, none does.
+    let reads: Vec<ReadRequest> = state
+        .resources
+        .values()
+        .map(|rec| ReadRequest {
+            system: system.to_string(),
+            key: rec.key.clone(),
+            kind: rec.kind.clone(),
+            id: rec.provider_id.clone().unwrap(),
+            outputs: rec.outputs.clone(),
+        })
+        .collect();
+    let calls = cloud.calls();
+    for req in &reads {
+        let seen = cloud.read(req).await.unwrap();
+        let seen = seen.unwrap_or_else(|| panic!("{} reads as gone", req.key));
+        assert_eq!(seen.id, req.id, "{}", req.key);
+        let differs: Vec<&String> = req
+            .outputs
+            .iter()
+            .filter(|(k, v)| seen.outputs.get(*k) != Some(v))
+            .map(|(k, _)| k)
+            .collect();
+        if req.key == "net/in_subnet" {
+            // Its Elastic IP, associated after it was recorded, is its public address now.
+            assert_eq!(differs, ["ip"], "{:?}", seen.outputs);
+            assert_eq!(
+                seen.outputs["ip"].as_str(),
+                Some(out("vm_ip", "ip").as_str())
+            );
+        } else {
+            assert!(differs.is_empty(), "{}: {:?}", req.key, seen.outputs);
+        }
+    }
+    let after = cloud.calls();
+    let reading: Vec<&String> = after
+        .iter()
+        .filter(|(op, n)| calls.get(*op) != Some(n))
+        .map(|(op, _)| op)
+        .collect();
+    assert!(
+        reading.iter().all(|op| op.starts_with("Describe")),
+        "a read only describes: {reading:?}"
+    );
+
     // Teardown from state leaves nothing of the system behind.
     let down = orch.teardown_system().await.unwrap();
     assert!(down.success, "{down}");
+    for req in &reads {
+        let seen = cloud.read(req).await.unwrap();
+        assert!(seen.is_none(), "{} still reads as {seen:?}", req.key);
+    }
     let left = cloud.inventory(system).await.unwrap();
     assert!(left.is_empty(), "left behind: {left:?}");
     let vpcs = ec2
