@@ -9,11 +9,19 @@
 //! (so a server in a replaced subnet is replaced with it). A record no model makes any more,
 //! and the old object of an unfinished replacement, is deleted. Protected resources are never
 //! deleted or replaced: such a plan is refused ([`Diff::violations`]).
+//!
+//! A replacement makes the new object first unless the resource asks otherwise, it depends
+//! on one replaced delete-first, or it keeps every field its provider wants unique
+//! ([`Provisioner::unique_fields`](hoist_provider::Provisioner::unique_fields): the old and
+//! the new object could not exist together); asking for create-first then is a violation.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
+use std::sync::Arc;
+
 use hoist_core::{Plan, ReplaceMode, ResourceId};
+use hoist_provider::Provisioner;
 use hoist_state::{ResourceRecord, ResourceStatus, SystemState};
 use serde::Serialize;
 use serde_json::Value;
@@ -226,8 +234,10 @@ impl fmt::Display for Diff {
     }
 }
 
-/// What the diff needs from the proxies: which fields each kind changes in place.
-pub(crate) type Updatable<'a> = &'a dyn Fn(&str, &str) -> &'static [&'static str];
+/// The proxy named `name`, if there is one.
+fn proxy<'a>(proxies: &'a [Arc<dyn Provisioner>], name: &str) -> Option<&'a dyn Provisioner> {
+    proxies.iter().find(|p| p.name() == name).map(|p| &**p)
+}
 
 /// The marker of a value known only after provisioning.
 const UNKNOWN: &str = "$unknown";
@@ -380,7 +390,7 @@ pub(crate) fn compute(
     system: &str,
     plan: &Plan,
     state: Option<&SystemState>,
-    updatable: Updatable<'_>,
+    proxies: &[Arc<dyn Provisioner>],
     digester: &mut Digester,
 ) -> Diff {
     let empty = SystemState::new(system);
@@ -405,6 +415,8 @@ pub(crate) fn compute(
             cannot_compare: Vec::new(),
             protected: r.lifecycle.protect || rec.is_some_and(|x| x.protect),
         };
+        // The unique fields a replacement would keep: it cannot be made create-first.
+        let mut clash: Vec<&str> = Vec::new();
         match rec {
             Some(rec) if rec.status == ResourceStatus::Created => {
                 let new = planned_spec(plan, r.id, state, &|t| unstable[t.index()]);
@@ -415,7 +427,8 @@ pub(crate) fn compute(
                 };
                 let (changed, cannot) = changed_since(rec, &new, digester);
                 e.cannot_compare = cannot;
-                let allowed = updatable(&r.provider, &r.kind);
+                let p = proxy(proxies, &r.provider);
+                let allowed = p.map_or(&[][..], |p| p.updatable(&r.kind));
                 e.fields = changed
                     .into_iter()
                     .map(|c| FieldChange {
@@ -432,6 +445,14 @@ pub(crate) fn compute(
                 };
                 if rec.updating.is_some() && e.action != DiffAction::Unchanged {
                     e.cause = Some("its last update was interrupted (sent again)".to_string());
+                }
+                let unique = p.map_or(&[][..], |p| p.unique_fields(&r.kind, &new));
+                if !unique.is_empty()
+                    && unique
+                        .iter()
+                        .all(|u| !e.fields.iter().any(|c| c.field == *u))
+                {
+                    clash = unique.to_vec();
                 }
             }
             Some(rec) => {
@@ -451,7 +472,13 @@ pub(crate) fn compute(
             None => {}
         }
         if e.action == DiffAction::Replace {
-            let mode = replace_mode(plan, i, &modes, &mut violations);
+            let mode = replace_mode(plan, i, &modes, &clash, &mut violations);
+            if mode == ReplaceMode::DeleteFirst && !clash.is_empty() && e.cause.is_none() {
+                e.cause = Some(format!(
+                    "delete first: {} must be unique and stay the same",
+                    fields_list(&clash)
+                ));
+            }
             modes[i] = Some(mode);
             e.mode = Some(mode);
             if e.protected {
@@ -515,6 +542,7 @@ fn replace_mode(
     plan: &Plan,
     i: usize,
     modes: &[Option<ReplaceMode>],
+    clash: &[&str],
     violations: &mut Vec<String>,
 ) -> ReplaceMode {
     let r = &plan.resources[i];
@@ -523,6 +551,14 @@ fn replace_mode(
         .iter()
         .find(|d| modes[d.index()] == Some(ReplaceMode::DeleteFirst));
     match (r.lifecycle.replace, dbc_dep) {
+        (Some(ReplaceMode::CreateFirst), _) if !clash.is_empty() => {
+            violations.push(format!(
+                "`{}` is replaced create first, but {} must be unique and stay the same: change one, or replace it delete first",
+                r.key(),
+                fields_list(clash)
+            ));
+            ReplaceMode::CreateFirst
+        }
         (Some(ReplaceMode::CreateFirst), Some(d)) => {
             violations.push(format!(
                 "`{}` is replaced create first, but it depends on `{}`, which is replaced delete first",
@@ -533,8 +569,18 @@ fn replace_mode(
         }
         (Some(m), _) => m,
         (None, Some(_)) => ReplaceMode::DeleteFirst,
+        (None, None) if !clash.is_empty() => ReplaceMode::DeleteFirst,
         (None, None) => ReplaceMode::CreateFirst,
     }
+}
+
+/// `` `a`, `b` `` for a message.
+fn fields_list(fields: &[&str]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("`{f}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `recs` ordered dependents first (by their recorded dependencies among them).

@@ -147,18 +147,11 @@ impl Orchestration {
         let plan = self.plan()?;
         let state = self.state().await?;
         let mut d = crate::digest::Digester::load(&self.inner.opts.state_dir).read_only();
-        let proxies = &self.inner.proxies;
-        let updatable = |provider: &str, kind: &str| {
-            proxies
-                .iter()
-                .find(|p| p.name() == provider)
-                .map_or(&[][..], |p| p.updatable(kind))
-        };
         Ok(crate::diff::compute(
             &self.inner.system,
             &plan,
             state.as_ref(),
-            &updatable,
+            &self.inner.proxies,
             &mut d,
         ))
     }
@@ -427,9 +420,7 @@ async fn initiate(
             .digester
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let updatable =
-            |provider: &str, kind: &str| cx.proxy(provider).map_or(&[][..], |p| p.updatable(kind));
-        crate::diff::compute(&cx.system, plan, Some(state), &updatable, &mut d)
+        crate::diff::compute(&cx.system, plan, Some(state), &cx.proxies, &mut d)
     };
     if !diff.violations.is_empty() {
         return Err(OrchestrationError::Refused(diff.violations));

@@ -255,6 +255,16 @@ pub trait Provisioner: Send + Sync + 'static {
         &[]
     }
 
+    /// The fields of `kind` whose values, together, must be unique among the objects that
+    /// exist at one time (an AWS security group's name in its VPC), given the resource's
+    /// spec (some kinds are unique only in some forms). A replacement that changes none of
+    /// them cannot make the new object while the old one still exists, so it is made
+    /// delete-first, and a resource that asks for create-first is refused at plan time.
+    /// Default: none.
+    fn unique_fields(&self, _kind: &str, _spec: &serde_json::Value) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Changes the fields `req.changed` (all of them [`updatable`](Self::updatable)) of an
     /// existing object to their values in `req.spec`, and returns its outputs. Must be safe
     /// to call again with the same request (a run that was cut off sends it again).

@@ -700,6 +700,11 @@ impl Provisioner for AwsCloud {
         crate::ops::update(&self.inner, req).await
     }
 
+    /// Names, ranges, routes and rules EC2 refuses twice (`InvalidGroup.Duplicate`, …).
+    fn unique_fields(&self, kind: &str, spec: &serde_json::Value) -> &'static [&'static str] {
+        crate::ops::unique_fields(kind, spec)
+    }
+
     /// `aws account <id> in <default region>`: the account from STS `GetCallerIdentity`
     /// (through the proxy's endpoint, credentials and HTTP client), asked once per proxy.
     async fn identity(&self) -> Result<CloudIdentity, ProvisionError> {

@@ -244,6 +244,33 @@ pub(crate) fn check(c: &Inner, kind: &str, spec: &Value) -> Vec<String> {
 // ----------------------------------------------------------------------------------------------
 // update
 
+/// The fields of `kind` that EC2 wants unique together while both objects exist (see
+/// [`Provisioner::unique_fields`](hoist_provider::Provisioner::unique_fields)). A core
+/// security group's name is derived from its key, so only its network tells two apart.
+/// (Overlapping subnet ranges clash too; only equal ones are caught here.)
+pub(crate) fn unique_fields(kind: &str, spec: &Value) -> &'static [&'static str] {
+    let has = |f: &str| spec.get(f).is_some_and(|v| !v.is_null());
+    match kind {
+        "aws.security_group" => &["name", "vpc", "region"],
+        "core.security_group" => &["network"],
+        "aws.security_group_rule" => &[
+            "security_group",
+            "direction",
+            "protocol",
+            "from_port",
+            "to_port",
+            "cidr",
+            "peer_group",
+        ],
+        "aws.key_pair" if spec.get("unique") != Some(&Value::Bool(true)) => &["name", "region"],
+        "aws.route" => &["route_table", "destination"],
+        "aws.subnet" => &["vpc", "cidr"],
+        "core.subnet" => &["network", "cidr"],
+        "aws.network_interface" | "aws.instance" if has("private_ip") => &["subnet", "private_ip"],
+        _ => &[],
+    }
+}
+
 /// The fields of `kind` an update changes in place: the user's tags of the core kinds and a
 /// core security group's rules. (An instance type or a subnet's range changes by replacement.)
 pub(crate) fn updatable(kind: &str) -> &'static [&'static str] {

@@ -4,7 +4,9 @@
 //! (replaced create-first with its instances; the old objects deleted), a protected subnet's
 //! replacement refused before any call, a rename through `state mv`, and state of the
 //! previous schema taken as the baseline; a core security group's rules changed in place
-//! (authorized and revoked one by one, EC2's default egress rule left alone).
+//! (authorized and revoked one by one, EC2's default egress rule left alone); a replacement
+//! that keeps a name EC2 wants unique made delete-first, or refused when create-first is
+//! asked for.
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use aws_sdk_ec2::types::Filter;
 use hoist::state::{MemoryStore, StateStore};
 use hoist::{
     DiffAction, Manage, Managed, Model, Multi, Network, Orchestration, OrchestrationError,
-    ResourceOutcome, Rule, SecurityGroup, Server, Subnet,
+    ReplaceMode, ResourceOutcome, Rule, SecurityGroup, Server, Subnet,
 };
 
 use crate::support::{self, tag};
@@ -392,6 +394,110 @@ async fn a_security_groups_rules_change_in_place_on_moto() {
     );
     assert!(
         orch(guarded(vec![http]))
+            .teardown_system()
+            .await
+            .unwrap()
+            .success
+    );
+}
+
+#[derive(Model)]
+struct Named {
+    vpc: hoist_aws::Vpc,
+    sg: Managed<hoist_aws::SecurityGroup>,
+}
+
+fn named(description: &str, mode: Option<ReplaceMode>) -> Named {
+    let r = Named::refs();
+    let mut sg = hoist_aws::SecurityGroup::new("guard", r.vpc);
+    sg.description = description.to_string();
+    let mut sg = sg.managed();
+    if let Some(m) = mode {
+        sg = sg.replace_mode(m);
+    }
+    Named {
+        vpc: hoist_aws::Vpc::new("10.71.0.0/16"),
+        sg,
+    }
+}
+
+#[tokio::test]
+async fn a_replacement_that_keeps_a_unique_name_is_made_delete_first_on_moto() {
+    let test = "a_replacement_that_keeps_a_unique_name_is_made_delete_first_on_moto";
+    let Some(url) = support::moto(test) else {
+        return;
+    };
+    let cloud = support::builder(test, &url).build();
+    let ec2 = support::sdk(test, &url);
+    let store = Arc::new(MemoryStore::new());
+    let orch = |m: Named| {
+        Orchestration::builder("unique")
+            .state(store.clone())
+            .infra("net", m)
+            .provisioner(Arc::new(cloud.clone()))
+            .build()
+            .unwrap()
+    };
+    assert!(
+        orch(named("first", None))
+            .initiate_system()
+            .await
+            .unwrap()
+            .success
+    );
+    let state = store.load("unique").await.unwrap().unwrap();
+    let (old_sg, vpc) = (
+        state.resources["net/sg"].provider_id.clone().unwrap(),
+        state.resources["net/vpc"].provider_id.clone().unwrap(),
+    );
+    // EC2 refuses a second group of that name in the VPC: create-first could not work.
+    let twice = ec2
+        .create_security_group()
+        .group_name("guard")
+        .description("x")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap_err();
+    let code = aws_sdk_ec2::error::ProvideErrorMetadata::code(&twice);
+    assert_eq!(code, Some("InvalidGroup.Duplicate"), "{twice:?}");
+
+    // A new description replaces the group; its name stays, so delete first.
+    let diff = orch(named("second", None)).diff().await.unwrap();
+    let sg = diff.resource("net/sg").unwrap();
+    assert_eq!(sg.action, DiffAction::Replace, "{diff}");
+    assert_eq!(sg.mode, Some(ReplaceMode::DeleteFirst), "{diff}");
+    assert!(sg.cause.as_deref().unwrap().contains("`name`"), "{diff}");
+    let report = orch(named("second", None)).initiate_system().await.unwrap();
+    assert!(report.success, "{report}");
+    let state = store.load("unique").await.unwrap().unwrap();
+    let new_sg = state.resources["net/sg"].provider_id.clone().unwrap();
+    assert_ne!(new_sg, old_sg);
+    let groups = ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("group-name").values("guard").build())
+        .send()
+        .await
+        .unwrap();
+    let found: Vec<(Option<&str>, Option<&str>)> = groups
+        .security_groups()
+        .iter()
+        .map(|g| (g.group_id(), g.description()))
+        .collect();
+    assert_eq!(found, [(Some(new_sg.as_str()), Some("second"))]);
+
+    // Asked for create-first, the same change is refused before any call.
+    let calls: u64 = cloud.calls().values().sum();
+    let strict = || named("third", Some(ReplaceMode::CreateFirst));
+    let diff = orch(strict()).diff().await.unwrap();
+    assert_eq!(diff.violations.len(), 1, "{diff}");
+    assert!(diff.violations[0].contains("`name`"), "{diff}");
+    let err = orch(strict()).initiate_system().await.unwrap_err();
+    assert!(matches!(err, OrchestrationError::Refused(_)), "{err}");
+    let after: u64 = cloud.calls().values().sum();
+    assert_eq!(after, calls, "no EC2 call: {:?}", cloud.calls());
+    assert!(
+        orch(named("second", None))
             .teardown_system()
             .await
             .unwrap()
