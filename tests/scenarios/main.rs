@@ -11,6 +11,7 @@ mod checks;
 mod day2;
 mod events;
 mod failures;
+mod fingerprints;
 mod identity;
 mod journal;
 mod migration;

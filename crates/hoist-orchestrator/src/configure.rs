@@ -11,17 +11,20 @@ use hoist_exec::{
     Become, ConnectError, ConnectFailure, HostTarget, LocalTransport, TaskContext, TaskErrorKind,
     Transport, VarSource, run_action,
 };
-use hoist_provider::{HostEndpoint, OutputMap};
-use hoist_state::{ResourceStatus, SystemState, TaskRecord, TaskStatus};
+use hoist_provider::{HostEndpoint, OutputMap, Provisioner};
+use hoist_state::{Change, ResourceStatus, SystemState, TaskRecord, TaskStatus};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::context::RunCx;
 use crate::dag::{DagRun, NodeState, Permits, Steps, Work, drive};
+use crate::diff::TaskReason;
+use crate::digest::Digester;
 use crate::error::OrchestrationError;
 use crate::events::{EventKind, Phase};
+use crate::fingerprint::{Fingerprint, Fingerprinter, changed_inputs};
 use crate::journal::Journal;
-use crate::options::SudoPrompt;
+use crate::options::{Options, SudoPrompt};
 use crate::report::{CapturedOutput, Report, ResourceOutcome, TaskOutcome, TaskReport};
 use crate::retry::retry;
 
@@ -32,10 +35,20 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     fn new(plan: &Plan, state: &SystemState) -> Self {
+        Self::hiding(plan, state, &[])
+    }
+
+    /// The recorded outputs, except those of the resources `hidden` marks (to be created or
+    /// replaced: known only after provisioning).
+    pub(crate) fn hiding(plan: &Plan, state: &SystemState, hidden: &[bool]) -> Self {
         let by_id = plan
             .resources
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
+                if hidden.get(i).copied().unwrap_or(false) {
+                    return None;
+                }
                 state
                     .resources
                     .get(&r.key())
@@ -97,7 +110,7 @@ impl VarSource for RoleVars {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum HostSpec {
+pub(crate) enum HostSpec {
     Local(PathBuf),
     Net {
         address: String,
@@ -146,9 +159,17 @@ impl HostSpec {
     }
 }
 
+/// What finding a role's host takes: the connection overrides and the proxies (which say how
+/// their servers are reached).
+#[derive(Clone, Copy)]
+pub(crate) struct Hosts<'a> {
+    pub(crate) opts: &'a Options,
+    pub(crate) proxies: &'a [Arc<dyn Provisioner>],
+}
+
 /// Where the tasks of a role run: the host spec and a description for messages.
 fn resolve_host(
-    cx: &RunCx,
+    cx: Hosts<'_>,
     plan: &Plan,
     outputs: &Snapshot,
     role: RoleId,
@@ -158,12 +179,12 @@ fn resolve_host(
 }
 
 fn resolve_host_inner(
-    cx: &RunCx,
+    cx: Hosts<'_>,
     plan: &Plan,
     outputs: &Snapshot,
     role: RoleId,
 ) -> Result<(HostSpec, String), String> {
-    let opts = &cx.opts;
+    let opts = cx.opts;
     let r = &plan.roles[role.index()];
     match &r.host {
         PlannedHost::None => Err(format!("role `{}` has no host", r.address())),
@@ -392,17 +413,29 @@ pub(crate) async fn configure(
         .iter()
         .map(hoist_core::PlannedTask::key)
         .collect();
+    forget_unplanned(state, jr, &keys).await?;
     let preds: Vec<Vec<u32>> = plan
         .tasks
         .iter()
         .map(|t| t.deps.iter().map(|d| d.0).collect())
         .collect();
-    let mut dag = DagRun::new(&preds, |i| {
-        state
-            .tasks
-            .get(&keys[i])
-            .is_some_and(|t| t.status == TaskStatus::Succeeded)
-    });
+    let TaskPlan {
+        host_of,
+        fingerprints,
+        reasons,
+    } = {
+        let mut d = cx
+            .digester
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let hosts = Hosts {
+            opts: &cx.opts,
+            proxies: &cx.proxies,
+        };
+        TaskPlan::new(hosts, plan, state, &outputs, &mut d, &cx.system)?
+    };
+    let mut dag = DagRun::new(&preds, |i| reasons[i].is_none());
+    stamp_baseline(state, jr, &keys, &dag, &fingerprints).await?;
     for (i, k) in keys.iter().enumerate() {
         if dag.state[i] == NodeState::Done {
             report.tasks.push(TaskReport {
@@ -427,9 +460,6 @@ pub(crate) async fn configure(
         return Ok(());
     }
 
-    // Hosts the remaining tasks run on, and their readiness.
-    let valid = |r: RoleId| r.index() < plan.roles.len();
-    let mut host_of: HashMap<usize, Result<(HostSpec, String), String>> = HashMap::new();
     // Each host, the credentials of the first task on it, and whether it is a server this
     // run created (which may refuse logins for a while).
     let created: BTreeSet<&str> = report
@@ -446,11 +476,7 @@ pub(crate) async fn configure(
     let mut first_creds: BTreeMap<HostSpec, (Credentials, bool)> = BTreeMap::new();
     for &i in &todo {
         let t = &plan.tasks[i];
-        if t.action.is_local() || !valid(t.run_on) {
-            continue;
-        }
-        let h = resolve_host(cx, plan, &outputs, t.run_on);
-        if let Ok((spec, _)) = &h {
+        if let Some(Ok((spec, _))) = host_of.get(&i) {
             let fresh = match plan.roles[t.run_on.index()].host {
                 PlannedHost::Resource { resource, .. } => {
                     created.contains(plan.resources[resource.index()].key().as_str())
@@ -461,7 +487,6 @@ pub(crate) async fn configure(
                 .entry(spec.clone())
                 .or_insert_with(|| (t.creds.clone(), fresh));
         }
-        host_of.insert(i, h);
     }
     em.emit(EventKind::PhaseStarting(Phase::Readiness));
     let mut transports: HashMap<HostSpec, Result<Arc<dyn Transport>, String>> = HashMap::new();
@@ -519,6 +544,7 @@ pub(crate) async fn configure(
         secrets: plan.secrets().to_vec().into(),
         sudo,
         warned: BTreeSet::new(),
+        fingerprints,
     };
     let driven = drive(
         &mut steps,
@@ -529,6 +555,115 @@ pub(crate) async fn configure(
     )
     .await?;
     driven.close(Phase::Configuration, em, report);
+    Ok(())
+}
+
+/// Forgets the task records no planned task has any more (a removed role's): they are never
+/// run, and a role added back later runs its tasks anew.
+async fn forget_unplanned(
+    state: &mut SystemState,
+    jr: &Journal,
+    keys: &[String],
+) -> Result<(), OrchestrationError> {
+    let planned: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+    let gone: Vec<Change> = state
+        .tasks
+        .keys()
+        .filter(|k| !planned.contains(k.as_str()))
+        .map(|k| Change::RemoveTask(k.clone()))
+        .collect();
+    if !gone.is_empty() {
+        tracing::info!(tasks = gone.len(), "forgetting the tasks of removed roles");
+        jr.write(state, gone).await?;
+    }
+    Ok(())
+}
+
+/// Where each task runs, what it does there, and whether and why it runs.
+pub(crate) struct TaskPlan {
+    /// The host of each task that runs on one (not the local ones).
+    pub(crate) host_of: HashMap<usize, Result<(HostSpec, String), String>>,
+    /// Each task's fingerprint.
+    pub(crate) fingerprints: Vec<Fingerprint>,
+    /// Why each task runs; `None`: it succeeded before, with the same fingerprint (or one
+    /// recorded before fingerprints), and stays done.
+    pub(crate) reasons: Vec<Option<TaskReason>>,
+}
+
+impl TaskPlan {
+    /// The task plan of `plan` against `state`, with `outputs` (a value it cannot know yet
+    /// counts as a change).
+    pub(crate) fn new(
+        hosts: Hosts<'_>,
+        plan: &Plan,
+        state: &SystemState,
+        outputs: &Snapshot,
+        d: &mut Digester,
+        system: &str,
+    ) -> Result<Self, OrchestrationError> {
+        let host_of: HashMap<usize, Result<(HostSpec, String), String>> = (0..plan.tasks.len())
+            .filter(|&i| {
+                let t = &plan.tasks[i];
+                !t.action.is_local() && t.run_on.index() < plan.roles.len()
+            })
+            .map(|i| (i, resolve_host(hosts, plan, outputs, plan.tasks[i].run_on)))
+            .collect();
+        let mut f = Fingerprinter::new(plan, outputs, &hosts.opts.local_dir);
+        let mut fingerprints = Vec::with_capacity(plan.tasks.len());
+        let mut reasons = Vec::with_capacity(plan.tasks.len());
+        for (i, t) in plan.tasks.iter().enumerate() {
+            let host = match host_of.get(&i) {
+                Some(Ok((_, desc))) => desc.as_str(),
+                Some(Err(_)) => crate::fingerprint::UNKNOWN,
+                None => "controller",
+            };
+            let fp = f.task(i, host, d, system).map_err(|e| {
+                OrchestrationError::Setup(format!("cannot fingerprint task `{}`: {e}", t.key()))
+            })?;
+            reasons.push(match state.tasks.get(&t.key()) {
+                None => Some(TaskReason::New),
+                Some(r) if r.status == TaskStatus::Failed => Some(TaskReason::Failed),
+                Some(r) => match &r.fingerprint {
+                    Some(old) if *old != fp => Some(TaskReason::Changed {
+                        inputs: changed_inputs(old, &fp),
+                    }),
+                    _ => None,
+                },
+            });
+            fingerprints.push(fp);
+        }
+        Ok(TaskPlan {
+            host_of,
+            fingerprints,
+            reasons,
+        })
+    }
+}
+
+/// Records the fingerprint of succeeded tasks that have none (state of an older hoist): the
+/// models they are planned from now are their baseline, and nothing runs again for it.
+async fn stamp_baseline(
+    state: &mut SystemState,
+    jr: &Journal,
+    keys: &[String],
+    dag: &DagRun,
+    fingerprints: &[Fingerprint],
+) -> Result<(), OrchestrationError> {
+    let stamped: Vec<Change> = keys
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| dag.state[i] == NodeState::Done)
+        .filter_map(|(i, k)| {
+            let t = state.tasks.get(k).filter(|t| t.fingerprint.is_none())?;
+            Some(Change::PutTask(TaskRecord {
+                fingerprint: Some(fingerprints[i].clone()),
+                ..t.clone()
+            }))
+        })
+        .collect();
+    if !stamped.is_empty() {
+        jr.write(state, stamped).await?;
+    }
     Ok(())
 }
 
@@ -546,6 +681,8 @@ struct Runs<'a> {
     secrets: Arc<[Secret]>,
     sudo: Arc<SudoPassword>,
     warned: BTreeSet<String>,
+    /// Each task's fingerprint, recorded when it succeeds.
+    fingerprints: Vec<Fingerprint>,
 }
 
 /// Where a task runs.
@@ -585,20 +722,21 @@ impl Runs<'_> {
         }
     }
 
-    /// Records, announces and reports the outcome of a task.
-    async fn record(&mut self, line: TaskReport) -> Result<(), OrchestrationError> {
+    /// Records, announces and reports the outcome of task `i`.
+    async fn record(&mut self, i: usize, line: TaskReport) -> Result<(), OrchestrationError> {
         let key = line.key.clone();
-        let status = if line.outcome == TaskOutcome::Failed {
-            TaskStatus::Failed
-        } else {
-            TaskStatus::Succeeded
-        };
+        let failed = line.outcome == TaskOutcome::Failed;
         let rec = TaskRecord {
             key: key.clone(),
-            status,
+            status: if failed {
+                TaskStatus::Failed
+            } else {
+                TaskStatus::Succeeded
+            },
             attempts: line.attempts,
             host: line.host.clone(),
             error: line.error.clone(),
+            fingerprint: (!failed).then(|| self.fingerprints[i].clone()),
         };
         self.state.tasks.insert(key.clone(), rec);
         self.jr.task(self.state, &key).await?;
@@ -664,7 +802,7 @@ impl Steps for Runs<'_> {
         } = self.place(i);
         if let Some(msg) = unreachable {
             let line = self.line(i, desc, TaskOutcome::Failed, Some(msg));
-            self.record(line).await?;
+            self.record(i, line).await?;
             return Ok(None);
         }
         let plan = self.plan;
@@ -769,7 +907,7 @@ impl Steps for Runs<'_> {
         let Some(done) = done else {
             let msg = "the worker running the task panicked".to_string();
             let line = self.line(i, self.place(i).host, TaskOutcome::Failed, Some(msg));
-            self.record(line).await?;
+            self.record(i, line).await?;
             return Ok(false);
         };
         match done.result {
@@ -784,7 +922,7 @@ impl Steps for Runs<'_> {
                     duration: done.elapsed,
                     ..self.line(i, done.host, outcome, None)
                 };
-                self.record(line).await?;
+                self.record(i, line).await?;
                 Ok(true)
             }
             Err(e) => {
@@ -801,7 +939,7 @@ impl Steps for Runs<'_> {
                     output,
                     ..self.line(i, done.host, TaskOutcome::Failed, Some(msg))
                 };
-                self.record(line).await?;
+                self.record(i, line).await?;
                 Ok(false)
             }
         }

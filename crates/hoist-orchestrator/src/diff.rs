@@ -115,8 +115,51 @@ pub struct ResourceDiff {
     pub protected: bool,
 }
 
-/// What a run will do to every resource of a system. Serializes to JSON; its `Display` is
-/// the text a person reads before saying yes.
+/// Why a config task will run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+#[non_exhaustive]
+pub enum TaskReason {
+    /// It never ran.
+    New,
+    /// It failed last time.
+    Failed,
+    /// What it does changed since it succeeded: these inputs (`action`, `var NAME`,
+    /// `file PATH`, `host`, `user`), some maybe known only after provisioning.
+    Changed {
+        /// The inputs that differ.
+        inputs: Vec<String>,
+    },
+}
+
+impl fmt::Display for TaskReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskReason::New => f.write_str("new"),
+            TaskReason::Failed => f.write_str("failed last time"),
+            TaskReason::Changed { inputs } => write!(f, "changed: {}", inputs.join(", ")),
+        }
+    }
+}
+
+/// A config task that will run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TaskDiff {
+    /// Its address (`cfg/deploy[app[0]]`).
+    pub key: String,
+    /// Why it runs.
+    #[serde(flatten)]
+    pub reason: TaskReason,
+}
+
+impl fmt::Display for TaskDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "  > {}: {}", self.key, self.reason)
+    }
+}
+
+/// What a run will do to every resource of a system, and which config tasks it will run.
+/// Serializes to JSON; its `Display` is the text a person reads before saying yes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Diff {
     /// Format version of the JSON form.
@@ -129,6 +172,16 @@ pub struct Diff {
     /// orders that contradict each other). Empty if it can.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<String>,
+    /// The config tasks that will run, in plan order, each with why; the others stay done.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskDiff>,
+    /// How many config tasks stay done.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tasks_done: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Diff {
@@ -144,11 +197,53 @@ impl Diff {
         m
     }
 
-    /// True if some resource is created, updated, replaced or deleted.
+    /// True if some resource is created, updated, replaced or deleted, or a task will run.
     pub fn has_changes(&self) -> bool {
-        self.resources
+        !self.tasks.is_empty()
+            || self
+                .resources
+                .iter()
+                .any(|r| r.action != DiffAction::Unchanged)
+    }
+
+    /// Per planned resource (plan order): whether the run makes its object anew (its outputs
+    /// are known only after provisioning).
+    pub(crate) fn unstable(&self, plan: &Plan) -> Vec<bool> {
+        let actions: HashMap<&str, DiffAction> = self
+            .resources
             .iter()
-            .any(|r| r.action != DiffAction::Unchanged)
+            .map(|r| (r.key.as_str(), r.action))
+            .collect();
+        plan.resources
+            .iter()
+            .map(|r| {
+                matches!(
+                    actions.get(r.key().as_str()),
+                    Some(DiffAction::Create | DiffAction::Replace)
+                )
+            })
+            .collect()
+    }
+
+    /// Records which tasks run (`reasons[i]`, plan order; `None`: stays done).
+    pub(crate) fn set_tasks(&mut self, plan: &Plan, reasons: Vec<Option<TaskReason>>) {
+        self.tasks_done = reasons.iter().filter(|r| r.is_none()).count();
+        self.tasks = plan
+            .tasks
+            .iter()
+            .zip(reasons)
+            .filter_map(|(t, r)| {
+                r.map(|reason| TaskDiff {
+                    key: t.key(),
+                    reason,
+                })
+            })
+            .collect();
+    }
+
+    /// The entry of task `key`, if it will run.
+    pub fn task(&self, key: &str) -> Option<&TaskDiff> {
+        self.tasks.iter().find(|t| t.key == key)
     }
 
     /// The entry of `key`.
@@ -227,6 +322,18 @@ impl fmt::Display for Diff {
             n(DiffAction::Replace),
             n(DiffAction::Delete),
         )?;
+        if !self.tasks.is_empty() || self.tasks_done > 0 {
+            f.write_str("\nConfig tasks:")?;
+            for t in &self.tasks {
+                write!(f, "\n{t}")?;
+            }
+            write!(
+                f,
+                "\n{} to run, {} done.",
+                self.tasks.len(),
+                self.tasks_done
+            )?;
+        }
         for v in &self.violations {
             write!(f, "\nerror: {v}")?;
         }
@@ -531,6 +638,8 @@ pub(crate) fn compute(
         system: system.to_string(),
         resources,
         violations,
+        tasks: Vec::new(),
+        tasks_done: 0,
     }
 }
 

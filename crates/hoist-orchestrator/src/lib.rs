@@ -28,8 +28,8 @@
 //! 3. **Readiness**: every host that tasks will run on is connected to and pinged, with
 //!    bounded retries (instead of a fixed pause).
 //! 4. **Configure**: tasks in dependency order, in parallel within the global limit and a
-//!    per-host limit, each with its retry policy; succeeded tasks are recorded and not run
-//!    again on resume.
+//!    per-host limit, each with its retry policy; succeeded tasks are recorded with a
+//!    fingerprint of what they did, and run again only when that changes.
 //! 5. **Teardown** ([`Orchestration::teardown_system`]): from the recorded state alone, in
 //!    reverse dependency order.
 //!
@@ -45,6 +45,7 @@ mod diff;
 mod digest;
 mod error;
 mod events;
+mod fingerprint;
 mod fixed;
 mod identity;
 mod journal;
@@ -59,7 +60,7 @@ mod store;
 mod teardown;
 
 pub use cancel::CancelHandle;
-pub use diff::{Diff, DiffAction, FieldChange, ResourceDiff};
+pub use diff::{Diff, DiffAction, FieldChange, ResourceDiff, TaskDiff, TaskReason};
 pub use digest::{STATE_KEY_ENV, STATE_KEY_FILE};
 pub use error::OrchestrationError;
 pub use events::{Event, EventKind, EventSink, Phase, ResourceAction};

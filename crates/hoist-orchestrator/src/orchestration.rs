@@ -147,13 +147,33 @@ impl Orchestration {
         let plan = self.plan()?;
         let state = self.state().await?;
         let mut d = crate::digest::Digester::load(&self.inner.opts.state_dir).read_only();
-        Ok(crate::diff::compute(
+        let mut diff = crate::diff::compute(
             &self.inner.system,
             &plan,
             state.as_ref(),
             &self.inner.proxies,
             &mut d,
-        ))
+        );
+        if let Some(state) = &state {
+            let unstable: Vec<bool> = diff.unstable(&plan);
+            let outputs = crate::configure::Snapshot::hiding(&plan, state, &unstable);
+            let hosts = crate::configure::Hosts {
+                opts: &self.inner.opts,
+                proxies: &self.inner.proxies,
+            };
+            let tp = crate::configure::TaskPlan::new(
+                hosts,
+                &plan,
+                state,
+                &outputs,
+                &mut d,
+                &self.inner.system,
+            )?;
+            diff.set_tasks(&plan, tp.reasons);
+        } else {
+            diff.set_tasks(&plan, vec![Some(crate::TaskReason::New); plan.tasks.len()]);
+        }
+        Ok(diff)
     }
 
     /// The variables role `role` (its address: `ns/app[0]`) sees, with the values

@@ -120,7 +120,8 @@ pub enum TaskOutcome {
     Unchanged,
     /// Skipped by `creates` / `removes`.
     Skipped(String),
-    /// Succeeded in an earlier run: not run again.
+    /// Succeeded in an earlier run, doing what it would do now (same fingerprint): not run
+    /// again.
     AlreadyDone,
     /// Failed after all attempts.
     Failed,

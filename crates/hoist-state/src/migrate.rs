@@ -55,7 +55,8 @@ pub fn from_value(mut value: Value, location: &str) -> Result<SystemState, State
     // are renamed by the orchestrator, which needs the models for it.
     // 3 -> 4: resources gain `spec` (absent: none recorded, the next run takes the models as
     // the baseline), `incarnation` (0), `protect` (false) and `deposed_of` (none).
-    // 4 -> 5: resources gain `updating` (absent: no update in flight).
+    // 4 -> 5: resources gain `updating` (absent: no update in flight), tasks `fingerprint`
+    // (absent: the next run records the models' as the baseline).
     let mut s: SystemState =
         serde_json::from_value(value).map_err(|e| corrupt(&system, location, e))?;
     s.schema = SCHEMA_VERSION;

@@ -99,7 +99,8 @@ const MIGRATIONS: [&str; 5] = [
     ALTER TABLE {s}.resources ADD COLUMN incarnation BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE {s}.resources ADD COLUMN protect BOOLEAN NOT NULL DEFAULT FALSE;
     ALTER TABLE {s}.resources ADD COLUMN deposed_of TEXT;",
-    "ALTER TABLE {s}.resources ADD COLUMN updating TEXT;",
+    "ALTER TABLE {s}.resources ADD COLUMN updating TEXT;
+    ALTER TABLE {s}.tasks ADD COLUMN fingerprint TEXT;",
 ];
 
 /// The tables, for [`PgStore::dump`].
@@ -490,13 +491,22 @@ impl PgStore {
                 let t = TaskRow::from_record(t);
                 tx.execute(
                     &self.sql(
-                        "INSERT INTO {s}.tasks (system, key, status, attempts, host, error)
-                         VALUES ($1, $2, $3, $4, $5, $6)
+                        "INSERT INTO {s}.tasks (system, key, status, attempts, host, error,
+                            fingerprint)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
                          ON CONFLICT (system, key) DO UPDATE SET status = excluded.status,
                             attempts = excluded.attempts, host = excluded.host,
-                            error = excluded.error",
+                            error = excluded.error, fingerprint = excluded.fingerprint",
                     ),
-                    &[&system, &t.key, &t.status, &t.attempts, &t.host, &t.error],
+                    &[
+                        &system,
+                        &t.key,
+                        &t.status,
+                        &t.attempts,
+                        &t.host,
+                        &t.error,
+                        &t.fingerprint,
+                    ],
                 )
                 .await?;
             }
@@ -660,7 +670,7 @@ impl StateStore for PgStore {
         for r in tx
             .query(
                 &self.sql(
-                    "SELECT key, status, attempts, host, error FROM {s}.tasks
+                    "SELECT key, status, attempts, host, error, fingerprint FROM {s}.tasks
                      WHERE system = $1 ORDER BY key",
                 ),
                 &[&system],
@@ -674,6 +684,7 @@ impl StateStore for PgStore {
                 attempts: r.get(2),
                 host: r.get(3),
                 error: r.get(4),
+                fingerprint: r.get(5),
             }
             .into_record()
             .map_err(bad)?;

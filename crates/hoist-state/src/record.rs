@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 ///   schema 3 have no spec: the first run with the models takes the current models as their
 ///   baseline, so the migration by itself changes nothing.
 /// - **5**: resources gain the spec of an in-place update whose outcome is unknown
-///   (`updating`): an update is journaled intent-first, as creates and deletes are.
+///   (`updating`): an update is journaled intent-first, as creates and deletes are. Tasks
+///   gain the `fingerprint` of what they did; records without one take the models as their
+///   baseline, so the migration by itself runs nothing again.
 ///
 /// State written with an older version is migrated when it is read ([`crate::from_json`] for
 /// JSON, the SQL stores' migrations for databases); a newer version is refused.
@@ -123,7 +125,8 @@ pub fn deposed_key(key: &str, incarnation: u32) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
-    /// Succeeded (changed, unchanged or skipped by `creates`/`removes`): not run again.
+    /// Succeeded (changed, unchanged or skipped by `creates`/`removes`): not run again
+    /// unless its [`fingerprint`](TaskRecord::fingerprint) changes.
     Succeeded,
     /// Failed after all attempts: run again on resume.
     Failed,
@@ -143,6 +146,13 @@ pub struct TaskRecord {
     /// The last error (scrubbed of secrets).
     #[serde(default)]
     pub error: Option<String>,
+    /// What the task did when it last succeeded, input by input (its action as written,
+    /// each variable it reads, each local file it sends, its host and users), each as a
+    /// digest (secret values keyed, never in clear): it runs again when one changes. `None`
+    /// for records of schema 4 and older (the next run takes the models as the baseline).
+    /// Since schema 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<BTreeMap<String, String>>,
 }
 
 /// How a recorded run ended (or that it has not).

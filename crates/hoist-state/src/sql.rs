@@ -112,6 +112,7 @@ pub(crate) struct TaskRow {
     pub attempts: i64,
     pub host: String,
     pub error: Option<String>,
+    pub fingerprint: Option<String>,
 }
 
 impl TaskRow {
@@ -122,6 +123,7 @@ impl TaskRow {
             attempts: i64::from(t.attempts),
             host: t.host.clone(),
             error: t.error.clone(),
+            fingerprint: t.fingerprint.as_ref().map(json_text),
         }
     }
 
@@ -132,6 +134,7 @@ impl TaskRow {
             key: self.key,
             host: self.host,
             error: self.error,
+            fingerprint: self.fingerprint.as_deref().map(json_parse).transpose()?,
         })
     }
 }

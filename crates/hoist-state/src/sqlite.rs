@@ -101,8 +101,9 @@ const MIGRATIONS: [&str; 5] = [
     ALTER TABLE resources ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE resources ADD COLUMN protect INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE resources ADD COLUMN deposed_of TEXT;",
-    // 5: the spec of an update whose outcome is unknown (JSON; NULL: none).
-    "ALTER TABLE resources ADD COLUMN updating TEXT;",
+    // 5: the spec of an update whose outcome is unknown (JSON; NULL: none), task fingerprints.
+    "ALTER TABLE resources ADD COLUMN updating TEXT;
+    ALTER TABLE tasks ADD COLUMN fingerprint TEXT;",
 ];
 
 /// The embedded default store: every system of a project in one SQLite file (by default
@@ -304,9 +305,18 @@ fn write_change(tx: &Tx<'_>, system: &str, c: &Change) -> rusqlite::Result<()> {
         Change::PutTask(t) => {
             let t = TaskRow::from_record(t);
             tx.execute(
-                "INSERT OR REPLACE INTO tasks (system, key, status, attempts, host, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![system, t.key, t.status, t.attempts, t.host, t.error],
+                "INSERT OR REPLACE INTO tasks (system, key, status, attempts, host, error,
+                    fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    system,
+                    t.key,
+                    t.status,
+                    t.attempts,
+                    t.host,
+                    t.error,
+                    t.fingerprint
+                ],
             )?;
         }
         Change::RemoveTask(k) => {
@@ -421,7 +431,8 @@ fn load(tx: &Tx<'_>, system: &str, loc: &str) -> Result<Option<SystemState>, Sta
     }
     let mut st = tx
         .prepare(
-            "SELECT key, status, attempts, host, error FROM tasks WHERE system = ?1 ORDER BY key",
+            "SELECT key, status, attempts, host, error, fingerprint FROM tasks WHERE system = ?1
+                ORDER BY key",
         )
         .map_err(sql)?;
     let rows = st
@@ -432,6 +443,7 @@ fn load(tx: &Tx<'_>, system: &str, loc: &str) -> Result<Option<SystemState>, Sta
                 attempts: r.get(2)?,
                 host: r.get(3)?,
                 error: r.get(4)?,
+                fingerprint: r.get(5)?,
             })
         })
         .map_err(sql)?;

@@ -77,6 +77,7 @@ fn changes_apply_in_memory() {
             attempts: 1,
             host: "h".into(),
             error: None,
+            fingerprint: None,
         }),
     ]);
     assert!(s.resources.is_empty() && s.generation == 4 && s.tasks.len() == 1);

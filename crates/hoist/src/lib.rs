@@ -54,7 +54,7 @@ pub use hoist_orchestrator::{
     CancelHandle, CapturedOutput, Connector, Diff, DiffAction, Event, EventKind, EventSink,
     FIXED_PROXY, FieldChange, FixedHostProxy, HostTarget, Orchestration, OrchestrationBuilder,
     OrchestrationError, Phase, Readiness, Report, ResourceAction, ResourceDiff, ResourceOutcome,
-    ResourceReport, STATE_KEY_ENV, STATE_KEY_FILE, TaskOutcome, TaskReport,
+    ResourceReport, STATE_KEY_ENV, STATE_KEY_FILE, TaskDiff, TaskOutcome, TaskReason, TaskReport,
 };
 
 /// The provisioner proxy trait and its types, for provider authors.

@@ -6,6 +6,7 @@ mod auth;
 mod exec;
 mod faults;
 mod hostkeys;
+mod rerun;
 mod sudo;
 mod tasks;
 mod testbed;

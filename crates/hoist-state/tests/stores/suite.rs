@@ -70,6 +70,7 @@ async fn journal_and_reload(reopen: &Reopen) {
             attempts: 3,
             host: "h1".into(),
             error: Some("exit 1".into()),
+            fingerprint: Some(BTreeMap::from([("action".to_string(), "0f".to_string())])),
         }),
         Change::SetLastKnownGood(Some(VersionRecord {
             version: "1.2".into(),
