@@ -58,6 +58,6 @@ pub use task::{
     MapVars, TaskContext, TaskError, TaskErrorKind, TaskOutcome, TaskSuccess, VarSource, run_action,
 };
 pub use transport::{
-    ExecOutput, ExecRequest, Program, Transport, TransportError, argv_to_shell, request_to_shell,
-    shell_quote,
+    ExecOutput, ExecRequest, HostFile, Program, Transport, TransportError, argv_to_shell,
+    request_to_shell, shell_quote,
 };

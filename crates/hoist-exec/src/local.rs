@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::transport::{ExecOutput, ExecRequest, Program, Transport, TransportError};
+use crate::transport::{ExecOutput, ExecRequest, HostFile, Program, Transport, TransportError};
 
 /// The `PATH` used when the controller has none.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
@@ -165,6 +165,27 @@ impl Transport for LocalTransport {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(self.io_err(path, &e)),
         }
+    }
+
+    async fn read_file(
+        &self,
+        path: &str,
+        max_len: u64,
+    ) -> Result<Option<HostFile>, TransportError> {
+        let target = self.resolve(path);
+        let meta = match tokio::fs::metadata(&target).await {
+            Ok(m) if m.is_file() && m.len() <= max_len => m,
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io_err(path, &e)),
+        };
+        let bytes = tokio::fs::read(&target)
+            .await
+            .map_err(|e| self.io_err(path, &e))?;
+        Ok(Some(HostFile {
+            bytes,
+            mode: meta.permissions().mode() & 0o7777,
+        }))
     }
 
     async fn remove_file(&self, path: &str) -> Result<(), TransportError> {

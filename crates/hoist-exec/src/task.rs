@@ -191,6 +191,13 @@ impl TaskSuccess {
             output,
         }
     }
+
+    fn unchanged() -> Self {
+        TaskSuccess {
+            outcome: TaskOutcome::Unchanged,
+            output: None,
+        }
+    }
 }
 
 /// Why a task failed. Displays as its message (secrets scrubbed).
@@ -663,9 +670,10 @@ async fn copy(
     let group = cx.expand_opt("group", group)?;
     let upload = |p: &str| format!("copying to {p}");
 
+    let mut changed = true;
     match src {
         CopySource::Content(text) => {
-            t.put_file(&dest, text.as_bytes(), mode.unwrap_or(0o644))
+            changed = put_if_changed(t, &dest, text.as_bytes(), mode.unwrap_or(0o644))
                 .await
                 .map_err(|e| TaskError::transport(&upload(&dest), &e))?;
             set_owner(t, cx, owner.as_deref(), group.as_deref(), &[dest], false).await?;
@@ -722,7 +730,8 @@ async fn copy(
                 let bytes = tokio::fs::read(&local)
                     .await
                     .map_err(|e| TaskError::local_io("cannot read copy source", &local, &e))?;
-                t.put_file(&target, &bytes, mode.unwrap_or_else(|| local_mode(&meta)))
+                let mode = mode.unwrap_or_else(|| local_mode(&meta));
+                changed = put_if_changed(t, &target, &bytes, mode)
                     .await
                     .map_err(|e| TaskError::transport(&upload(&target), &e))?;
                 set_owner(t, cx, owner.as_deref(), group.as_deref(), &[target], false).await?;
@@ -737,7 +746,31 @@ async fn copy(
             }
         }
     }
-    Ok(TaskSuccess::changed(None))
+    Ok(if changed {
+        TaskSuccess::changed(None)
+    } else {
+        TaskSuccess::unchanged()
+    })
+}
+
+/// Writes `bytes` to the host file `path` with permission bits `mode`, unless the host
+/// already has exactly that file (or cannot say): true if it wrote. (Owner and group are not
+/// compared.)
+async fn put_if_changed(
+    t: &dyn Transport,
+    path: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<bool, TransportError> {
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if let Ok(Some(have)) = t.read_file(path, len).await
+        && have.bytes == bytes
+        && have.mode == mode
+    {
+        return Ok(false);
+    }
+    t.put_file(path, bytes, mode).await?;
+    Ok(true)
 }
 
 /// Copies the local directory `local` to the host directory `remote` (created with `dir_mode`
@@ -832,10 +865,14 @@ async fn template(
     let text = cx.expand(&name, &text)?;
     let rendered = render(&name, &text, &cx.vars.context())
         .map_err(|m| TaskError::new(TaskErrorKind::Template, m))?;
-    t.put_file(&dest, rendered.as_bytes(), mode.unwrap_or(0o644))
+    let changed = put_if_changed(t, &dest, rendered.as_bytes(), mode.unwrap_or(0o644))
         .await
         .map_err(|e| TaskError::transport(&format!("writing {name} to {dest}"), &e))?;
-    Ok(TaskSuccess::changed(None))
+    Ok(if changed {
+        TaskSuccess::changed(None)
+    } else {
+        TaskSuccess::unchanged()
+    })
 }
 
 /// Renders `text` with minijinja: strict undefined variables, no auto-escaping, trailing
@@ -1304,6 +1341,46 @@ mod tests {
         let a = copy(CopySource::Content("x".into()), "default.conf", None);
         run_action(&a, &f.cx()).await.unwrap();
         assert_eq!(mode_of(&f.on_host("default.conf")), 0o644);
+    }
+
+    #[tokio::test]
+    async fn copies_and_templates_change_nothing_when_the_host_has_the_file() {
+        let f = Fixture::new();
+        let outcome = |a: Action| {
+            let cx = f.cx();
+            async move { run_action(&a, &cx).await.unwrap().outcome }
+        };
+        let content = |text: &str, mode| copy(CopySource::Content(text.into()), "c.conf", mode);
+        assert_eq!(outcome(content("a", None)).await, TaskOutcome::Changed);
+        assert_eq!(outcome(content("a", None)).await, TaskOutcome::Unchanged);
+        assert_eq!(outcome(content("b", None)).await, TaskOutcome::Changed);
+        assert_eq!(
+            outcome(content("b", Some(0o600))).await,
+            TaskOutcome::Changed
+        );
+        assert_eq!(mode_of(&f.on_host("c.conf")), 0o600);
+
+        f.local_file("files/motd", "hi\n", 0o644);
+        let file = || copy(CopySource::Path("files/motd".into()), "motd", None);
+        assert_eq!(outcome(file()).await, TaskOutcome::Changed);
+        assert_eq!(outcome(file()).await, TaskOutcome::Unchanged);
+        std::fs::write(f.on_host("motd"), "edited on the host\n").unwrap();
+        assert_eq!(outcome(file()).await, TaskOutcome::Changed, "put back");
+        assert_eq!(std::fs::read_to_string(f.on_host("motd")).unwrap(), "hi\n");
+
+        let tpl = |text: &str| Action::Template {
+            src: CopySource::Content(text.into()),
+            dest: "t.txt".into(),
+            mode: None,
+        };
+        assert_eq!(outcome(tpl("{{ NAME }}")).await, TaskOutcome::Changed);
+        assert_eq!(outcome(tpl("{{ NAME }}")).await, TaskOutcome::Unchanged);
+        assert_eq!(
+            outcome(tpl("!{NAME}")).await,
+            TaskOutcome::Unchanged,
+            "same text"
+        );
+        assert_eq!(outcome(tpl("{{ PLACE }}")).await, TaskOutcome::Changed);
     }
 
     #[tokio::test]

@@ -41,6 +41,27 @@ pub trait Transport: Send + Sync {
 
     /// A directory for temporary files on the host (e.g. "/tmp").
     fn temp_dir(&self) -> String;
+
+    /// The content and permission bits of the regular file `path` (following symbolic
+    /// links), if it is one of at most `max_len` bytes; `None` otherwise, and from transports
+    /// that cannot read files back (the default). Copies and templates compare with it, and
+    /// report no change (writing nothing) when the host already has the file.
+    async fn read_file(
+        &self,
+        _path: &str,
+        _max_len: u64,
+    ) -> Result<Option<HostFile>, TransportError> {
+        Ok(None)
+    }
+}
+
+/// A file as a host has it ([`Transport::read_file`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostFile {
+    /// The content.
+    pub bytes: Vec<u8>,
+    /// The permission bits (`0o644`).
+    pub mode: u32,
 }
 
 /// What to run.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::{StreamExt as _, TryStreamExt as _};
-use hoist_exec::{ExecOutput, TransportError};
+use hoist_exec::{ExecOutput, HostFile, TransportError};
 use russh::client::{Handle, Msg};
 use russh::keys::PublicKeyOrCertificate;
 use russh::{ChannelMsg, ChannelWriteHalf, Sig};
@@ -367,6 +367,54 @@ impl Connection {
     pub(crate) async fn is_dir(&self, path: &str) -> Result<bool, TransportError> {
         let sftp = self.sftp().await?;
         Ok(self.stat(&sftp, path).await?.is_some_and(|a| a.is_dir()))
+    }
+
+    /// The regular file `path`, if it is one of at most `max_len` bytes: read over SFTP in
+    /// order, a chunk at a time, until the length `stat` gave (or the end of the file).
+    pub(crate) async fn read_file(
+        &self,
+        path: &str,
+        max_len: u64,
+    ) -> Result<Option<HostFile>, TransportError> {
+        let sftp = self.sftp().await?;
+        let Some(attrs) = self.stat(&sftp, path).await? else {
+            return Ok(None);
+        };
+        let len = attrs.len();
+        if !attrs.is_regular() || len > max_len {
+            return Ok(None);
+        }
+        let handle = sftp
+            .raw
+            .open(path, OpenFlags::READ, FileAttributes::empty())
+            .await
+            .map_err(|e| self.sftp_err(&sftp, path, &e))?
+            .handle;
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        let read = async {
+            while (bytes.len() as u64) < len {
+                let want = u32::try_from(sftp.write_len).unwrap_or(32 * 1024);
+                match sftp
+                    .raw
+                    .read(handle.as_str(), bytes.len() as u64, want)
+                    .await
+                {
+                    Ok(d) if d.data.is_empty() => break,
+                    Ok(d) => bytes.extend_from_slice(&d.data),
+                    Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        }
+        .await;
+        let closed = sftp.raw.close(handle.as_str()).await;
+        read.map_err(|e| self.sftp_err(&sftp, path, &e))?;
+        closed.map_err(|e| self.sftp_err(&sftp, path, &e))?;
+        Ok(Some(HostFile {
+            bytes,
+            mode: attrs.permissions.unwrap_or(0) & 0o7777,
+        }))
     }
 
     pub(crate) async fn remove_file(&self, path: &str) -> Result<(), TransportError> {

@@ -4,7 +4,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hoist_core::Credentials;
-use hoist_exec::{ExecOutput, ExecRequest, Program, Transport, TransportError, request_to_shell};
+use hoist_exec::{
+    ExecOutput, ExecRequest, HostFile, Program, Transport, TransportError, request_to_shell,
+};
 use tracing::Instrument as _;
 
 use crate::conn::Connection;
@@ -155,6 +157,14 @@ impl Transport for SshTransport {
 
     async fn remove_file(&self, path: &str) -> Result<(), TransportError> {
         self.conn().await?.remove_file(path).await
+    }
+
+    async fn read_file(
+        &self,
+        path: &str,
+        max_len: u64,
+    ) -> Result<Option<HostFile>, TransportError> {
+        self.conn().await?.read_file(path, max_len).await
     }
 
     fn temp_dir(&self) -> String {

@@ -98,3 +98,43 @@ async fn only_the_hosts_whose_template_inputs_changed_run_it_again() {
         assert_eq!(stamps.trim(), "1", "host {i}: the command ran once");
     }
 }
+
+#[tokio::test]
+async fn a_copy_the_host_already_has_changes_nothing_over_sftp() {
+    use hoist_core::{Action, CopySource};
+    use hoist_exec::{MapVars, TaskContext, TaskOutcome as Outcome, run_action};
+
+    let Some(bed) = Testbed::up(1) else { return };
+    let t = bed
+        .connector()
+        .connect_host(&bed.target(0, None))
+        .await
+        .unwrap();
+    let vars = MapVars::new();
+    let cx = TaskContext::new(Some(&*t), &vars);
+    // Larger than one SFTP read, so that reading back takes several.
+    let big: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+    let copy = |text: &str, mode| Action::Copy {
+        src: CopySource::Content(text.into()),
+        dest: "/root/big.txt".into(),
+        mode: Some(mode),
+        owner: None,
+        group: None,
+    };
+    let outcome = |a: Action| {
+        let cx = &cx;
+        async move { run_action(&a, cx).await.unwrap().outcome }
+    };
+    assert_eq!(outcome(copy(&big, 0o640)).await, Outcome::Changed);
+    assert_eq!(outcome(copy(&big, 0o640)).await, Outcome::Unchanged);
+    assert_eq!(outcome(copy(&big, 0o600)).await, Outcome::Changed, "mode");
+    ok(&t, "echo edited >> /root/big.txt").await;
+    assert_eq!(
+        outcome(copy(&big, 0o600)).await,
+        Outcome::Changed,
+        "content"
+    );
+    let sum = ok(&t, "wc -l < /root/big.txt").await;
+    assert_eq!(sum.trim(), "20000");
+    assert_eq!(ok(&t, "stat -c %a /root/big.txt").await.trim(), "600");
+}
