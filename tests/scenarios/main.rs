@@ -12,6 +12,7 @@ mod day2;
 mod events;
 mod failures;
 mod fingerprints;
+mod handlers;
 mod identity;
 mod journal;
 mod migration;

@@ -191,9 +191,87 @@ fn parse_key(s: &str) -> Result<(String, &str), String> {
     Err(format!("no `]` closes the key at {s:?}"))
 }
 
+/// A pattern over addresses, to name several things at once (`--force 'cfg/deploy[*]'`):
+/// `*` matches any run of characters (`/` and brackets included), `?` one character, and
+/// everything else itself, so brackets need no escaping.
+///
+/// ```
+/// use hoist_core::AddressPattern;
+/// let p = AddressPattern::new("cfg/deploy[*]");
+/// assert!(p.matches("cfg/deploy[app[0]]"));
+/// assert!(!p.matches("cfg/restart[app[0]]"));
+/// assert!(AddressPattern::new("*").matches("web/db"));
+/// assert!(AddressPattern::new("web/app[?]").matches("web/app[7]"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AddressPattern(String);
+
+impl AddressPattern {
+    /// The pattern `pattern`.
+    pub fn new(pattern: impl Into<String>) -> Self {
+        AddressPattern(pattern.into())
+    }
+
+    /// True if `address` matches the whole pattern.
+    pub fn matches(&self, address: &str) -> bool {
+        let (p, t): (Vec<char>, Vec<char>) = (self.0.chars().collect(), address.chars().collect());
+        // Greedy with backtracking to the last `*`: linear in practice, O(p·t) at worst.
+        let (mut i, mut j) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while j < t.len() {
+            match p.get(i) {
+                Some('*') => {
+                    star = Some((i, j));
+                    i += 1;
+                }
+                Some(&c) if c == '?' || c == t[j] => {
+                    i += 1;
+                    j += 1;
+                }
+                _ => match star {
+                    Some((si, sj)) => {
+                        i = si + 1;
+                        j = sj + 1;
+                        star = Some((si, sj + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        p[i..].iter().all(|&c| c == '*')
+    }
+}
+
+impl fmt::Display for AddressPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_match_whole_addresses() {
+        for (pattern, address, want) in [
+            ("cfg/deploy[*]", "cfg/deploy[app[0]]", true),
+            ("cfg/deploy[*]", "cfg/deploy", false),
+            ("cfg/*", "cfg/a.b[c]", true),
+            ("*/db", "web/db", true),
+            ("*/db", "web/dbx", false),
+            ("web/app[?]", "web/app[10]", false),
+            ("web/app[??]", "web/app[10]", true),
+            ("*a*b*", "xxaxxbxx", true),
+            ("*a*b", "xxaxxbxxc", false),
+            ("", "", true),
+            ("", "x", false),
+            ("**", "", true),
+        ] {
+            let p = AddressPattern::new(pattern);
+            assert_eq!(p.matches(address), want, "{pattern} ~ {address}");
+        }
+    }
 
     #[test]
     fn addresses_round_trip() {

@@ -260,6 +260,8 @@ impl RetryPolicy {
 #[derive(Clone, Debug)]
 pub struct Task {
     action: Action,
+    run_when: RunWhen,
+    changed_when: ChangedWhen,
     become_user: Option<String>,
     role: Option<Ref<Role>>,
     run_from: Option<Ref<Role>>,
@@ -275,6 +277,8 @@ impl Task {
     fn with(action: Action) -> Self {
         Task {
             action,
+            run_when: RunWhen::default(),
+            changed_when: ChangedWhen::default(),
             become_user: None,
             role: None,
             run_from: None,
@@ -456,6 +460,41 @@ impl Task {
         }
         self.become_user = Some(user.into());
         self
+    }
+
+    /// Runs on every run, whatever changed (a health check), instead of only when what it
+    /// does changed.
+    #[must_use]
+    pub fn always(mut self) -> Self {
+        self.run_when = RunWhen::Always;
+        self
+    }
+
+    /// Runs only when one of the tasks it follows (its dependencies) changed something in
+    /// this run, or in a run that stopped before it ran: a handler, as Ansible's `notify`
+    /// (restart a service when its configuration changed).
+    #[must_use]
+    pub fn handler(mut self) -> Self {
+        self.run_when = RunWhen::Notified;
+        self
+    }
+
+    /// When a command, shell line or script counts as having changed something (by default,
+    /// whenever it runs; copies and templates compare content instead).
+    #[must_use]
+    pub fn changed_when(mut self, c: ChangedWhen) -> Self {
+        self.changed_when = c;
+        self
+    }
+
+    /// When the task runs again after it succeeded.
+    pub fn run_when(&self) -> RunWhen {
+        self.run_when
+    }
+
+    /// When the task counts as having changed something.
+    pub fn changed_when_rule(&self) -> &ChangedWhen {
+        &self.changed_when
     }
 
     /// The user the task runs as through `sudo`, if any.
@@ -642,11 +681,39 @@ impl Task {
     pub fn loc(&self) -> SourceLoc {
         self.loc
     }
-    /// The action and the `become` user, moved out (the planner's copy of a task is not needed
-    /// after it).
-    pub(crate) fn into_action(self) -> (Action, Option<String>) {
-        (self.action, self.become_user)
+    /// The action, the `become` user and the change rule, moved out (the planner's copy of a
+    /// task is not needed after it).
+    pub(crate) fn into_action(self) -> (Action, Option<String>, ChangedWhen) {
+        (self.action, self.become_user, self.changed_when)
     }
+}
+
+/// When a task that succeeded runs again ([`Task::always`], [`Task::handler`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunWhen {
+    /// When what it does changed: its action, the variables it reads, the files it sends,
+    /// its host or user (its fingerprint). The default.
+    #[default]
+    Changed,
+    /// On every run.
+    Always,
+    /// Only when a task it follows changed something (a handler).
+    Notified,
+}
+
+/// When a command counts as having changed something ([`Task::changed_when`]); what decides
+/// whether handlers that follow it run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChangedWhen {
+    /// Whenever it runs (unless `creates`/`removes` skip it). The default.
+    #[default]
+    Always,
+    /// Never: a check or a query.
+    Never,
+    /// When its standard output contains this text (`"installed"`).
+    StdoutContains(String),
 }
 
 /// Defaults for every task in the enclosing struct and the structs inside it (unless they set

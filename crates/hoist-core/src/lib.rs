@@ -56,11 +56,11 @@ pub mod secret;
 pub mod select;
 pub mod template;
 
-pub use address::{Address, AddressError};
+pub use address::{Address, AddressError, AddressPattern};
 pub use component::{Component, Multi, Visit, Visitor};
 pub use config::{
-    Action, CopySource, Credentials, DepExpr, Deps, Growth, MultiTask, RetryPolicy, Task,
-    TaskDefaults, dep, group,
+    Action, ChangedWhen, CopySource, Credentials, DepExpr, Deps, Growth, MultiTask, RetryPolicy,
+    RunWhen, Task, TaskDefaults, dep, group,
 };
 pub use error::{DiagKind, Diagnostic, PlanError};
 pub use hoist_derive::Model;

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hoist_core::{
-    Action, Credentials, Outputs, Plan, PlannedHost, ResourceId, RetryPolicy, RoleId, Secret,
+    Action, ChangedWhen, Credentials, Outputs, Plan, PlannedHost, ResourceId, RetryPolicy, RoleId,
+    RunWhen, Secret,
 };
 use hoist_exec::{
     Become, ConnectError, ConnectFailure, HostTarget, LocalTransport, TaskContext, TaskErrorKind,
@@ -391,6 +392,9 @@ impl SudoPassword {
     }
 }
 
+/// Why a handler did not run.
+const NOT_NOTIFIED: &str = "not notified: nothing it follows changed";
+
 /// What a task's work returns.
 struct TaskDone {
     host: String,
@@ -434,7 +438,8 @@ pub(crate) async fn configure(
         };
         TaskPlan::new(hosts, plan, state, &outputs, &mut d, &cx.system)?
     };
-    let mut dag = DagRun::new(&preds, |i| reasons[i].is_none());
+    let waits = may_be_notified(plan, &preds, &reasons);
+    let mut dag = DagRun::new(&preds, |i| reasons[i].is_none() && !waits[i]);
     stamp_baseline(state, jr, &keys, &dag, &fingerprints).await?;
     for (i, k) in keys.iter().enumerate() {
         if dag.state[i] == NodeState::Done {
@@ -544,6 +549,8 @@ pub(crate) async fn configure(
         secrets: plan.secrets().to_vec().into(),
         sudo,
         warned: BTreeSet::new(),
+        notified: reasons.iter().map(Option::is_some).collect(),
+        handlers: handlers_after(plan),
         fingerprints,
     };
     let driven = drive(
@@ -556,6 +563,29 @@ pub(crate) async fn configure(
     .await?;
     driven.close(Phase::Configuration, em, report);
     Ok(())
+}
+
+/// The handlers that may be notified in this run: a task they follow runs (or may be notified
+/// itself). They are scheduled, and run only if notified by then.
+fn may_be_notified(plan: &Plan, preds: &[Vec<u32>], reasons: &[Option<TaskReason>]) -> Vec<bool> {
+    let mut runs: Vec<bool> = reasons.iter().map(Option::is_some).collect();
+    let mut waits = vec![false; runs.len()];
+    // To a fixed point: each pass settles at least one more link of a chain of handlers.
+    for _ in 0..=runs.len() {
+        let mut more = false;
+        for (i, t) in plan.tasks.iter().enumerate() {
+            if t.run_when == RunWhen::Notified
+                && !runs[i]
+                && preds[i].iter().any(|&p| runs[p as usize])
+            {
+                (runs[i], waits[i], more) = (true, true, true);
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    waits
 }
 
 /// Forgets the task records no planned task has any more (a removed role's): they are never
@@ -620,10 +650,21 @@ impl TaskPlan {
             let fp = f.task(i, host, d, system).map_err(|e| {
                 OrchestrationError::Setup(format!("cannot fingerprint task `{}`: {e}", t.key()))
             })?;
-            reasons.push(match state.tasks.get(&t.key()) {
-                None => Some(TaskReason::New),
-                Some(r) if r.status == TaskStatus::Failed => Some(TaskReason::Failed),
-                Some(r) => match &r.fingerprint {
+            let key = t.key();
+            let rec = state.tasks.get(&key);
+            let forced = hosts.opts.force_tasks.iter().any(|p| p.matches(&key));
+            reasons.push(match (t.run_when, rec) {
+                _ if forced => Some(TaskReason::Forced),
+                (RunWhen::Always, _) => Some(TaskReason::Always),
+                (_, Some(r)) if r.status == TaskStatus::Pending => Some(TaskReason::Notified),
+                // A handler that failed had been notified: it runs until it succeeds.
+                (RunWhen::Notified, Some(r)) if r.status == TaskStatus::Failed => {
+                    Some(TaskReason::Notified)
+                }
+                (RunWhen::Notified, _) => None,
+                (_, None) => Some(TaskReason::New),
+                (_, Some(r)) if r.status == TaskStatus::Failed => Some(TaskReason::Failed),
+                (_, Some(r)) => match &r.fingerprint {
                     Some(old) if *old != fp => Some(TaskReason::Changed {
                         inputs: changed_inputs(old, &fp),
                     }),
@@ -683,6 +724,23 @@ struct Runs<'a> {
     warned: BTreeSet<String>,
     /// Each task's fingerprint, recorded when it succeeds.
     fingerprints: Vec<Fingerprint>,
+    /// Per task: whether it runs (false for a handler not notified yet).
+    notified: Vec<bool>,
+    /// Per task: the handlers that follow it (notified when it changes something).
+    handlers: Vec<Vec<usize>>,
+}
+
+/// Per task, the handlers that list it among their dependencies.
+fn handlers_after(plan: &Plan) -> Vec<Vec<usize>> {
+    let mut after = vec![Vec::new(); plan.tasks.len()];
+    for (h, t) in plan.tasks.iter().enumerate() {
+        if t.run_when == RunWhen::Notified {
+            for d in &t.deps {
+                after[d.index()].push(h);
+            }
+        }
+    }
+    after
 }
 
 /// Where a task runs.
@@ -738,8 +796,13 @@ impl Runs<'_> {
             error: line.error.clone(),
             fingerprint: (!failed).then(|| self.fingerprints[i].clone()),
         };
-        self.state.tasks.insert(key.clone(), rec);
-        self.jr.task(self.state, &key).await?;
+        // The handlers it notifies are recorded as pending in the same write: a crash now
+        // still runs them next time.
+        let mut changes = vec![Change::PutTask(rec)];
+        if line.outcome == TaskOutcome::Changed {
+            changes.extend(self.notify(i));
+        }
+        self.jr.write(self.state, changes).await?;
         let host = line.host.clone();
         match (&line.outcome, &line.error) {
             (TaskOutcome::Failed, Some(e)) => {
@@ -765,6 +828,27 @@ impl Runs<'_> {
         }
         self.report.tasks.push(line);
         Ok(())
+    }
+
+    /// Marks the handlers that follow task `i` notified; their pending records.
+    fn notify(&mut self, i: usize) -> Vec<Change> {
+        let mut pending = Vec::new();
+        for h in self.handlers[i].clone() {
+            if std::mem::replace(&mut self.notified[h], true) {
+                continue;
+            }
+            let key = self.keys[h].clone();
+            let old = self.state.tasks.get(&key);
+            pending.push(Change::PutTask(TaskRecord {
+                key: key.clone(),
+                status: TaskStatus::Pending,
+                attempts: 0,
+                host: old.map(|t| t.host.clone()).unwrap_or_default(),
+                error: None,
+                fingerprint: old.and_then(|t| t.fingerprint.clone()),
+            }));
+        }
+        pending
     }
 
     /// A report line for task `i`.
@@ -795,6 +879,21 @@ impl Steps for Runs<'_> {
     }
 
     async fn start(&mut self, i: usize) -> Result<Option<Work<TaskDone>>, OrchestrationError> {
+        if !self.notified[i] {
+            // A handler nothing notified: done, without touching its host.
+            let host = self.place(i).host;
+            return Ok(Some(Box::pin(async move {
+                TaskDone {
+                    host,
+                    result: Ok(hoist_exec::TaskSuccess {
+                        outcome: hoist_exec::TaskOutcome::Skipped(NOT_NOTIFIED.into()),
+                        output: None,
+                    }),
+                    attempts: 0,
+                    elapsed: std::time::Duration::ZERO,
+                }
+            })));
+        }
         let Place {
             transport,
             host: desc,
@@ -912,9 +1011,19 @@ impl Steps for Runs<'_> {
         };
         match done.result {
             Ok(s) => {
+                let changed = match &self.plan.tasks[i].changed_when {
+                    ChangedWhen::Never => false,
+                    ChangedWhen::StdoutContains(x) => s
+                        .output
+                        .as_ref()
+                        .is_some_and(|o| o.stdout.contains(x.as_str())),
+                    _ => true,
+                };
                 let outcome = match s.outcome {
-                    hoist_exec::TaskOutcome::Changed => TaskOutcome::Changed,
-                    hoist_exec::TaskOutcome::Unchanged => TaskOutcome::Unchanged,
+                    hoist_exec::TaskOutcome::Changed if changed => TaskOutcome::Changed,
+                    hoist_exec::TaskOutcome::Changed | hoist_exec::TaskOutcome::Unchanged => {
+                        TaskOutcome::Unchanged
+                    }
                     hoist_exec::TaskOutcome::Skipped(why) => TaskOutcome::Skipped(why),
                 };
                 let line = TaskReport {
@@ -922,6 +1031,11 @@ impl Steps for Runs<'_> {
                     duration: done.elapsed,
                     ..self.line(i, done.host, outcome, None)
                 };
+                if !self.notified[i] {
+                    // Not notified: nothing ran, nothing to record.
+                    self.report.tasks.push(line);
+                    return Ok(true);
+                }
                 self.record(i, line).await?;
                 Ok(true)
             }

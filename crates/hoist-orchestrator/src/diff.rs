@@ -124,6 +124,12 @@ pub enum TaskReason {
     New,
     /// It failed last time.
     Failed,
+    /// Forced ([`force_tasks`](crate::OrchestrationBuilder::force_tasks)).
+    Forced,
+    /// It runs on every run ([`Task::always`](hoist_core::Task::always)).
+    Always,
+    /// A task it follows changed something in a run that stopped before it ran (a handler).
+    Notified,
     /// What it does changed since it succeeded: these inputs (`action`, `var NAME`,
     /// `file PATH`, `host`, `user`), some maybe known only after provisioning.
     Changed {
@@ -137,6 +143,9 @@ impl fmt::Display for TaskReason {
         match self {
             TaskReason::New => f.write_str("new"),
             TaskReason::Failed => f.write_str("failed last time"),
+            TaskReason::Forced => f.write_str("forced"),
+            TaskReason::Always => f.write_str("runs every time"),
+            TaskReason::Notified => f.write_str("notified"),
             TaskReason::Changed { inputs } => write!(f, "changed: {}", inputs.join(", ")),
         }
     }

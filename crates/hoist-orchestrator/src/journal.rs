@@ -39,14 +39,6 @@ impl Journal {
     ) -> Result<(), StateError> {
         self.write(state, vec![Change::PutResource(rec)]).await
     }
-
-    /// Persists the task result `key` that the scheduler has just put into `state`.
-    pub(crate) async fn task(&self, state: &mut SystemState, key: &str) -> Result<(), StateError> {
-        match state.tasks.get(key).cloned() {
-            Some(t) => self.write(state, vec![Change::PutTask(t)]).await,
-            None => Ok(()),
-        }
-    }
 }
 
 /// A run in progress: its lock, its journal, its state and its run record.

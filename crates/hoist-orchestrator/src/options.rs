@@ -61,6 +61,8 @@ pub(crate) struct Options {
     pub(crate) version: Option<String>,
     pub(crate) forget_missing: bool,
     pub(crate) force_protected: bool,
+    /// Tasks to run whatever their fingerprints say (`--force`).
+    pub(crate) force_tasks: Vec<hoist_core::AddressPattern>,
     /// Where the state key file is looked for (`.hoist/state.key` below it): the directory
     /// the orchestration was built in.
     pub(crate) state_dir: PathBuf,
@@ -87,6 +89,7 @@ impl Default for Options {
             version: None,
             forget_missing: false,
             force_protected: false,
+            force_tasks: Vec::new(),
             state_dir: PathBuf::new(),
         }
     }

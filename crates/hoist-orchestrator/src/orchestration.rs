@@ -709,6 +709,17 @@ impl OrchestrationBuilder {
         self
     }
 
+    /// Runs the tasks whose addresses match `pattern` (`cfg/deploy[*]`, or `*` for all; see
+    /// [`AddressPattern`](hoist_core::AddressPattern)) whatever their fingerprints say, like
+    /// `--force`. Handlers among them run too.
+    #[must_use]
+    pub fn force_tasks(mut self, pattern: &str) -> Self {
+        self.opts
+            .force_tasks
+            .push(hoist_core::AddressPattern::new(pattern));
+        self
+    }
+
     /// The version of the system being deployed (a release label): a successful initiate
     /// records it as the last known good version of the system, a failed one as the last
     /// known bad (what rollouts roll back to and away from).

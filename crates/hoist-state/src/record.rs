@@ -130,6 +130,9 @@ pub enum TaskStatus {
     Succeeded,
     /// Failed after all attempts: run again on resume.
     Failed,
+    /// A handler a task notified (it changed something) that has not run since: it runs on
+    /// the next run, even after a crash. Since schema 5.
+    Pending,
 }
 
 /// One task result.

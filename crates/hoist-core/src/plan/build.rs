@@ -940,7 +940,8 @@ impl TaskPlanner<'_> {
         // a timeout set on the task applies to the inherited policy too
         let retry = retry.unwrap_or_default();
         let retry = task.attempt_timeout().map_or(retry, |t| retry.timeout(t));
-        let (action, become_user) = task.into_action();
+        let run_when = task.run_when();
+        let (action, become_user, changed_when) = task.into_action();
         let planned = PlannedTask {
             id: TaskId(u32::try_from(id).unwrap_or(u32::MAX)),
             model: t.models[l.0].name.clone(),
@@ -951,6 +952,8 @@ impl TaskPlanner<'_> {
             creds,
             retry,
             become_user,
+            run_when,
+            changed_when,
             deps: Vec::new(),
             loc: nloc,
         };

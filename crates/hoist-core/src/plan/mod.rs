@@ -371,6 +371,10 @@ pub struct PlannedTask {
     pub retry: RetryPolicy,
     /// The user the task runs as through `sudo`, if any.
     pub become_user: Option<String>,
+    /// When it runs again after it succeeded.
+    pub run_when: crate::RunWhen,
+    /// When it counts as having changed something.
+    pub changed_when: crate::ChangedWhen,
     /// Tasks that must succeed first.
     pub deps: Vec<TaskId>,
     /// Where it was declared.
