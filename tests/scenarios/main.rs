@@ -9,6 +9,7 @@ mod adoption;
 mod cancel;
 mod checks;
 mod day2;
+mod drift;
 mod events;
 mod failures;
 mod fingerprints;

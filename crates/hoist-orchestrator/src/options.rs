@@ -61,6 +61,8 @@ pub(crate) struct Options {
     pub(crate) version: Option<String>,
     pub(crate) forget_missing: bool,
     pub(crate) force_protected: bool,
+    /// Read every recorded object back before an initiate.
+    pub(crate) refresh_first: bool,
     /// Tasks to run whatever their fingerprints say (`--force`).
     pub(crate) force_tasks: Vec<hoist_core::AddressPattern>,
     /// Where the state key file is looked for (`.hoist/state.key` below it): the directory
@@ -90,6 +92,7 @@ impl Default for Options {
             forget_missing: false,
             force_protected: false,
             force_tasks: Vec::new(),
+            refresh_first: false,
             state_dir: PathBuf::new(),
         }
     }

@@ -144,8 +144,59 @@ impl Orchestration {
     ///
     /// The diff is also data: serialize it (`serde_json::to_string(&diff)`), or print it.
     pub async fn diff(&self) -> Result<crate::Diff, OrchestrationError> {
-        let plan = self.plan()?;
         let state = self.state().await?;
+        self.diff_against(state)
+    }
+
+    /// Reads every recorded object back through its proxy ([`Provisioner::read`]) and says
+    /// what changed outside hoist: objects deleted, outputs that differ. Reads only: no lock,
+    /// no write, no state file created; the proxies must talk to the clouds the objects were
+    /// made in (the identity guard), as for any run.
+    ///
+    /// [`Provisioner::read`]: hoist_provider::Provisioner::read
+    pub async fn refresh(&self) -> Result<crate::Drift, OrchestrationError> {
+        let Some(state) = self.state().await? else {
+            return Ok(crate::Drift {
+                system: self.inner.system.clone(),
+                resources: Vec::new(),
+            });
+        };
+        self.read_back(&state).await
+    }
+
+    /// The [`diff`](Self::diff) against the state as a refresh would leave it: an object
+    /// deleted outside hoist is created again, outputs are the ones read. Reads only; returns
+    /// the drift too.
+    pub async fn diff_refreshed(&self) -> Result<(crate::Drift, crate::Diff), OrchestrationError> {
+        let Some(mut state) = self.state().await? else {
+            return Ok((crate::Drift::default(), self.diff_against(None)?));
+        };
+        let drift = self.read_back(&state).await?;
+        state.apply_all(&drift.changes(&state));
+        Ok((drift, self.diff_against(Some(state))?))
+    }
+
+    /// [`refresh`](Self::refresh) of `state`.
+    async fn read_back(&self, state: &SystemState) -> Result<crate::Drift, OrchestrationError> {
+        let i = &self.inner;
+        self.check_providers(state)?;
+        let providers = state
+            .resources
+            .values()
+            .map(|r| r.provider.clone())
+            .collect();
+        let policy = &i.opts.provision_retry;
+        crate::identity::check(&i.system, &i.proxies, &providers, state, policy, &i.cancel).await?;
+        let secrets = self
+            .plan()
+            .map(|p| p.secrets().to_vec())
+            .unwrap_or_default();
+        Ok(crate::drift::read_back(&i.proxies, state, &secrets, i.opts.concurrency).await)
+    }
+
+    /// The diff of the plan against `state`, with the config tasks that will run.
+    fn diff_against(&self, state: Option<SystemState>) -> Result<crate::Diff, OrchestrationError> {
+        let plan = self.plan()?;
         let mut d = crate::digest::Digester::load(&self.inner.opts.state_dir).read_only();
         let mut diff = crate::diff::compute(
             &self.inner.system,
@@ -435,6 +486,17 @@ async fn initiate(
     if !migrated.is_empty() {
         jr.write(state, migrated).await?;
     }
+    if cx.opts.refresh_first {
+        let drift =
+            crate::drift::read_back(&cx.proxies, state, plan.secrets(), cx.opts.concurrency).await;
+        if drift.has_drift() {
+            report.warnings.push(drift.to_string());
+        }
+        let changes = drift.changes(state);
+        if !changes.is_empty() {
+            jr.write(state, changes).await?;
+        }
+    }
     let diff = {
         let mut d = cx
             .digester
@@ -706,6 +768,15 @@ impl OrchestrationBuilder {
     #[must_use]
     pub fn force_protected(mut self) -> Self {
         self.opts.force_protected = true;
+        self
+    }
+
+    /// Makes each initiate read every recorded object back first ([`Orchestration::refresh`])
+    /// and record what it found: an object deleted outside hoist is created again, changed
+    /// outputs are recorded. The drift is among the report's warnings.
+    #[must_use]
+    pub fn refresh_first(mut self) -> Self {
+        self.opts.refresh_first = true;
         self
     }
 

@@ -51,10 +51,11 @@
 pub use async_trait::async_trait;
 pub use hoist_core::*;
 pub use hoist_orchestrator::{
-    CancelHandle, CapturedOutput, Connector, Diff, DiffAction, Event, EventKind, EventSink,
-    FIXED_PROXY, FieldChange, FixedHostProxy, HostTarget, Orchestration, OrchestrationBuilder,
-    OrchestrationError, Phase, Readiness, Report, ResourceAction, ResourceDiff, ResourceOutcome,
-    ResourceReport, STATE_KEY_ENV, STATE_KEY_FILE, TaskDiff, TaskOutcome, TaskReason, TaskReport,
+    CancelHandle, CapturedOutput, Connector, Diff, DiffAction, Drift, Event, EventKind, EventSink,
+    FIXED_PROXY, FieldChange, FixedHostProxy, Found, HostTarget, Orchestration,
+    OrchestrationBuilder, OrchestrationError, OutputDrift, Phase, Readiness, Report,
+    ResourceAction, ResourceDiff, ResourceDrift, ResourceOutcome, ResourceReport, STATE_KEY_ENV,
+    STATE_KEY_FILE, TaskDiff, TaskOutcome, TaskReason, TaskReport,
 };
 
 /// The provisioner proxy trait and its types, for provider authors.

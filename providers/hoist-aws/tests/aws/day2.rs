@@ -504,3 +504,93 @@ async fn a_replacement_that_keeps_a_unique_name_is_made_delete_first_on_moto() {
             .success
     );
 }
+
+#[tokio::test]
+async fn a_group_deleted_out_of_band_is_reported_by_refresh_and_made_again_on_moto() {
+    let test = "a_group_deleted_out_of_band_is_reported_by_refresh_and_made_again_on_moto";
+    let Some(url) = support::moto(test) else {
+        return;
+    };
+    let cloud = support::builder(test, &url).build();
+    let ec2 = support::sdk(test, &url);
+    let store = Arc::new(MemoryStore::new());
+    let orch = || {
+        Orchestration::builder("drift")
+            .state(store.clone())
+            .infra("net", named("first", None))
+            .provisioner(Arc::new(cloud.clone()))
+    };
+    assert!(
+        orch()
+            .build()
+            .unwrap()
+            .initiate_system()
+            .await
+            .unwrap()
+            .success
+    );
+    let state = store.load("drift").await.unwrap().unwrap();
+    let sg = state.resources["net/sg"].provider_id.clone().unwrap();
+    ec2.delete_security_group()
+        .group_id(&sg)
+        .send()
+        .await
+        .unwrap();
+
+    let before = cloud.calls();
+    let drift = orch().build().unwrap().refresh().await.unwrap();
+    assert_eq!(
+        drift.resource("net/sg").unwrap().found,
+        hoist::Found::Deleted,
+        "{drift}"
+    );
+    assert_eq!(
+        drift.resource("net/vpc").unwrap().found,
+        hoist::Found::InSync,
+        "{drift}"
+    );
+    let made: Vec<String> = cloud
+        .calls()
+        .into_iter()
+        .filter(|(op, n)| before.get(op) != Some(n))
+        .map(|(op, _)| op)
+        .collect();
+    assert!(!made.is_empty());
+    assert!(
+        made.iter().all(|op| op.starts_with("Describe")),
+        "a refresh only describes: {made:?}"
+    );
+    assert_eq!(
+        store.load("drift").await.unwrap().unwrap(),
+        state,
+        "nothing written"
+    );
+
+    let report = orch()
+        .refresh_first()
+        .build()
+        .unwrap()
+        .initiate_system()
+        .await
+        .unwrap();
+    assert!(report.success, "{report}");
+    let state = store.load("drift").await.unwrap().unwrap();
+    let again = state.resources["net/sg"].provider_id.clone().unwrap();
+    assert_ne!(again, sg);
+    let groups = ec2
+        .describe_security_groups()
+        .group_ids(&again)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.security_groups().len(), 1);
+    assert!(
+        orch()
+            .build()
+            .unwrap()
+            .teardown_system()
+            .await
+            .unwrap()
+            .success
+    );
+}
