@@ -26,5 +26,6 @@ mod resume;
 mod retry;
 mod role_vars;
 mod secrets;
+mod targeting;
 mod teardown;
 mod throttling;

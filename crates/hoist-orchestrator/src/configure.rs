@@ -28,6 +28,7 @@ use crate::journal::Journal;
 use crate::options::{Options, SudoPrompt};
 use crate::report::{CapturedOutput, Report, ResourceOutcome, TaskOutcome, TaskReport};
 use crate::retry::retry;
+use crate::target::Selection;
 
 /// Outputs of provisioned resources, owned (shared by the task workers).
 pub(crate) struct Snapshot {
@@ -409,15 +410,19 @@ pub(crate) async fn configure(
     state: &mut SystemState,
     jr: &Journal,
     report: &mut Report,
+    selection: Option<&Selection>,
 ) -> Result<(), OrchestrationError> {
     let (em, opts) = (&cx.em, &cx.opts);
+    let left_out = |i: usize| selection.is_some_and(|s| !s.tasks[i]);
     let outputs = Arc::new(Snapshot::new(plan, state));
     let keys: Vec<String> = plan
         .tasks
         .iter()
         .map(hoist_core::PlannedTask::key)
         .collect();
-    forget_unplanned(state, jr, &keys).await?;
+    if selection.is_none() {
+        forget_unplanned(state, jr, &keys).await?;
+    }
     let preds: Vec<Vec<u32>> = plan
         .tasks
         .iter()
@@ -439,7 +444,7 @@ pub(crate) async fn configure(
         TaskPlan::new(hosts, plan, state, &outputs, &mut d, &cx.system)?
     };
     let waits = may_be_notified(plan, &preds, &reasons);
-    let mut dag = DagRun::new(&preds, |i| reasons[i].is_none() && !waits[i]);
+    let mut dag = DagRun::new(&preds, |i| left_out(i) || reasons[i].is_none() && !waits[i]);
     stamp_baseline(state, jr, &keys, &dag, &fingerprints).await?;
     for (i, k) in keys.iter().enumerate() {
         if dag.state[i] == NodeState::Done {
@@ -450,7 +455,11 @@ pub(crate) async fn configure(
                     .get(k)
                     .map(|t| t.host.clone())
                     .unwrap_or_default(),
-                outcome: TaskOutcome::AlreadyDone,
+                outcome: if left_out(i) {
+                    TaskOutcome::NotRun
+                } else {
+                    TaskOutcome::AlreadyDone
+                },
                 attempts: 0,
                 duration: std::time::Duration::ZERO,
                 error: None,

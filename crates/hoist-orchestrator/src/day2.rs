@@ -24,6 +24,7 @@ use crate::error::OrchestrationError;
 use crate::events::Phase;
 use crate::journal::Journal;
 use crate::report::Report;
+use crate::target::Selection;
 
 /// Steps 1 and 2: deletes what goes first, then provisions.
 pub(crate) async fn apply(
@@ -33,11 +34,15 @@ pub(crate) async fn apply(
     state: &mut SystemState,
     jr: &Journal,
     report: &mut Report,
+    selection: Option<&Selection>,
 ) -> Result<(), OrchestrationError> {
     let first: BTreeSet<String> = diff
         .resources
         .iter()
         .filter(|r| {
+            if selection.is_some_and(|s| !s.has_resource(plan, &r.key)) {
+                return false;
+            }
             let rec = state.resources.get(&r.key);
             match r.action {
                 DiffAction::Delete => rec.is_some_and(|rec| rec.deposed_of.is_none()),
@@ -53,7 +58,7 @@ pub(crate) async fn apply(
         crate::teardown::delete_records(cx, state, jr, report, &first, Phase::Deletion).await?;
     }
     if !plan.resources.is_empty() {
-        crate::provision::provision(cx, plan, diff, state, jr, report).await?;
+        crate::provision::provision(cx, plan, diff, state, jr, report, selection).await?;
     }
     Ok(())
 }
@@ -61,14 +66,20 @@ pub(crate) async fn apply(
 /// Step 3: deletes the deposed objects if the run succeeded; otherwise says they are kept.
 pub(crate) async fn delete_deposed(
     cx: &RunCx,
+    plan: &Plan,
     state: &mut SystemState,
     jr: &Journal,
     report: &mut Report,
+    selection: Option<&Selection>,
 ) -> Result<(), OrchestrationError> {
     let deposed: BTreeSet<String> = state
         .resources
         .values()
-        .filter(|r| r.deposed_of.is_some())
+        .filter(|r| {
+            r.deposed_of
+                .as_ref()
+                .is_some_and(|of| selection.is_none_or(|s| s.has_resource(plan, of)))
+        })
         .map(|r| r.key.clone())
         .collect();
     if deposed.is_empty() {

@@ -187,6 +187,11 @@ pub struct Diff {
     /// How many config tasks stay done.
     #[serde(skip_serializing_if = "is_zero")]
     pub tasks_done: usize,
+    /// The run is targeted ([`target`](crate::OrchestrationBuilder::target),
+    /// [`exclude_matching`](crate::OrchestrationBuilder::exclude_matching)): what it leaves
+    /// out is not listed, and stays unconverged.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub targeted: bool,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -341,6 +346,11 @@ impl fmt::Display for Diff {
                 "\n{} to run, {} done.",
                 self.tasks.len(),
                 self.tasks_done
+            )?;
+        }
+        if self.targeted {
+            f.write_str(
+                "\nwarning: targeted: what the run leaves out is not converged, and no version is recorded as last known good",
             )?;
         }
         for v in &self.violations {
@@ -649,6 +659,7 @@ pub(crate) fn compute(
         violations,
         tasks: Vec::new(),
         tasks_done: 0,
+        targeted: false,
     }
 }
 

@@ -58,6 +58,7 @@ mod recover;
 mod report;
 mod retry;
 mod store;
+mod target;
 mod teardown;
 
 pub use cancel::CancelHandle;

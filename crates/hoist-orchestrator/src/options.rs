@@ -61,6 +61,9 @@ pub(crate) struct Options {
     pub(crate) version: Option<String>,
     pub(crate) forget_missing: bool,
     pub(crate) force_protected: bool,
+    /// What a run is restricted to (`--target`), and what it leaves out (`--exclude`).
+    pub(crate) targets: Vec<hoist_core::AddressPattern>,
+    pub(crate) target_excludes: Vec<hoist_core::AddressPattern>,
     /// Read every recorded object back before an initiate.
     pub(crate) refresh_first: bool,
     /// Tasks to run whatever their fingerprints say (`--force`).
@@ -93,6 +96,8 @@ impl Default for Options {
             force_protected: false,
             force_tasks: Vec::new(),
             refresh_first: false,
+            targets: Vec::new(),
+            target_excludes: Vec::new(),
             state_dir: PathBuf::new(),
         }
     }

@@ -205,6 +205,19 @@ impl Orchestration {
             &self.inner.proxies,
             &mut d,
         );
+        let empty = SystemState::new(&self.inner.system);
+        let selection = crate::target::for_initiate(
+            &plan,
+            state.as_ref().unwrap_or(&empty),
+            &self.inner.opts.targets,
+            &self.inner.opts.target_excludes,
+        );
+        if let Some(sel) = &selection {
+            diff.resources
+                .retain(|r| sel.has_resource(&plan, r.key.split('~').next().unwrap_or(&r.key)));
+            diff.targeted = true;
+        }
+        let left_out = |i: usize| selection.as_ref().is_some_and(|s| !s.tasks[i]);
         if let Some(state) = &state {
             let unstable: Vec<bool> = diff.unstable(&plan);
             let outputs = crate::configure::Snapshot::hiding(&plan, state, &unstable);
@@ -220,9 +233,18 @@ impl Orchestration {
                 &mut d,
                 &self.inner.system,
             )?;
-            diff.set_tasks(&plan, tp.reasons);
+            let reasons = tp
+                .reasons
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| r.filter(|_| !left_out(i)))
+                .collect();
+            diff.set_tasks(&plan, reasons);
         } else {
-            diff.set_tasks(&plan, vec![Some(crate::TaskReason::New); plan.tasks.len()]);
+            let reasons = (0..plan.tasks.len())
+                .map(|i| (!left_out(i)).then_some(crate::TaskReason::New))
+                .collect();
+            diff.set_tasks(&plan, reasons);
         }
         Ok(diff)
     }
@@ -422,7 +444,8 @@ impl Orchestration {
             crate::journal::outcome(&report)
         };
         let mut extra = Vec::new();
-        if let (RunKind::Initiate(_), Some(v)) = (&kind, &i.opts.version) {
+        let targeted = !i.opts.targets.is_empty() || !i.opts.target_excludes.is_empty();
+        if let (RunKind::Initiate(_), Some(v), false) = (&kind, &i.opts.version, targeted) {
             let rec = Some(VersionRecord {
                 version: v.clone(),
                 run: scope.run.id.clone(),
@@ -504,14 +527,25 @@ async fn initiate(
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         crate::diff::compute(&cx.system, plan, Some(state), &cx.proxies, &mut d)
     };
+    let selection =
+        crate::target::for_initiate(plan, state, &cx.opts.targets, &cx.opts.target_excludes);
+    let mut diff = diff;
+    if let Some(sel) = &selection {
+        diff.resources
+            .retain(|r| sel.has_resource(plan, r.key.split('~').next().unwrap_or(&r.key)));
+        report.warnings.push(
+            "this run was targeted: what it left out is not converged, and no version is recorded as last known good"
+                .into(),
+        );
+    }
     if !diff.violations.is_empty() {
         return Err(OrchestrationError::Refused(diff.violations));
     }
-    crate::day2::apply(cx, plan, &diff, state, jr, report).await?;
+    crate::day2::apply(cx, plan, &diff, state, jr, report, selection.as_ref()).await?;
     if report.success && !report.cancelled && !plan.tasks.is_empty() {
-        crate::configure::configure(cx, plan, state, jr, report).await?;
+        crate::configure::configure(cx, plan, state, jr, report, selection.as_ref()).await?;
     }
-    crate::day2::delete_deposed(cx, state, jr, report).await
+    crate::day2::delete_deposed(cx, plan, state, jr, report, selection.as_ref()).await
 }
 
 /// `.hoist/state.db` in the current directory, as an absolute path.
@@ -777,6 +811,30 @@ impl OrchestrationBuilder {
     #[must_use]
     pub fn refresh_first(mut self) -> Self {
         self.opts.refresh_first = true;
+        self
+    }
+
+    /// Restricts runs to the resources and tasks whose addresses match `pattern`, with what
+    /// they depend on (a task's host and the tasks it follows, a resource's dependencies),
+    /// like `--target`; a teardown deletes the matching resources with everything that
+    /// depends on them. A targeted run leaves the rest unconverged (the report says so) and
+    /// never records a version as last known good. May be given several times.
+    #[must_use]
+    pub fn target(mut self, pattern: &str) -> Self {
+        self.opts
+            .targets
+            .push(hoist_core::AddressPattern::new(pattern));
+        self
+    }
+
+    /// Leaves the resources and tasks whose addresses match `pattern` out of runs, with what
+    /// depends on them, like `--exclude`; a teardown keeps them with everything they depend
+    /// on. (Unlike [`exclude`](Self::exclude), which takes a resource out of the plan.)
+    #[must_use]
+    pub fn exclude_matching(mut self, pattern: &str) -> Self {
+        self.opts
+            .target_excludes
+            .push(hoist_core::AddressPattern::new(pattern));
         self
     }
 

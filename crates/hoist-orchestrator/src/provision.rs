@@ -28,6 +28,7 @@ use crate::events::{EventKind, Phase, ResourceAction};
 use crate::journal::Journal;
 use crate::report::{Report, ResourceOutcome, ResourceReport};
 use crate::retry::retry;
+use crate::target::Selection;
 
 /// Outputs of the resources recorded as created, as the plan needs them.
 pub(crate) struct StateOutputs<'a> {
@@ -139,8 +140,10 @@ pub(crate) async fn provision(
     state: &mut SystemState,
     jr: &Journal,
     report: &mut Report,
+    selection: Option<&Selection>,
 ) -> Result<(), OrchestrationError> {
     cx.em.emit(EventKind::PhaseStarting(Phase::Provisioning));
+    let left_out = |i: usize| selection.is_some_and(|s| !s.resources[i]);
     let preds: Vec<Vec<u32>> = plan
         .resources
         .iter()
@@ -156,12 +159,13 @@ pub(crate) async fn provision(
         .collect();
     // Unchanged, and recorded as it should be: nothing to do, not even a write.
     let mut dag = DagRun::new(&preds, |i| {
-        planned[i].0 == DiffAction::Unchanged
-            && state.resources.get(&keys[i]).is_some_and(|r| {
-                r.status == ResourceStatus::Created
-                    && r.spec.is_some()
-                    && r.protect == plan.resources[i].lifecycle.protect
-            })
+        left_out(i)
+            || planned[i].0 == DiffAction::Unchanged
+                && state.resources.get(&keys[i]).is_some_and(|r| {
+                    r.status == ResourceStatus::Created
+                        && r.spec.is_some()
+                        && r.protect == plan.resources[i].lifecycle.protect
+                })
     });
     let mut steps = Creates {
         cx,
@@ -174,7 +178,16 @@ pub(crate) async fn provision(
         specs: HashMap::new(),
     };
     for i in 0..plan.resources.len() {
-        if dag.state[i] == NodeState::Done {
+        if left_out(i) {
+            steps.line(
+                i,
+                ResourceOutcome::NotAttempted,
+                0,
+                Duration::ZERO,
+                None,
+                None,
+            );
+        } else if dag.state[i] == NodeState::Done {
             let id = steps
                 .state
                 .resources

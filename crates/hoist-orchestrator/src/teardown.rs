@@ -24,10 +24,12 @@ pub(crate) async fn teardown(
     jr: &Journal,
     report: &mut Report,
 ) -> Result<(), OrchestrationError> {
+    let keys = crate::target::for_teardown(state, &cx.opts.targets, &cx.opts.target_excludes);
+    let targeted = keys.len() < state.resources.len();
     let protected: Vec<&str> = state
         .resources
         .values()
-        .filter(|r| r.protect)
+        .filter(|r| r.protect && keys.contains(&r.key))
         .map(|r| r.key.as_str())
         .collect();
     if !protected.is_empty() && !cx.opts.force_protected {
@@ -36,8 +38,13 @@ pub(crate) async fn teardown(
             detail: "a teardown deletes them: tear down with --force (`force_protected()` in a program) to delete them too".into(),
         });
     }
+    if targeted {
+        report.warnings.push(format!(
+            "this teardown was targeted: {} recorded resource(s) are kept",
+            state.resources.len() - keys.len()
+        ));
+    }
     let had_resources = !state.resources.is_empty();
-    let keys: BTreeSet<String> = state.resources.keys().cloned().collect();
     let ok = delete_records(cx, state, jr, report, &keys, Phase::Teardown).await?;
     if state.resources.is_empty() && ok && !had_resources && !state.tasks.is_empty() {
         // Nothing was provisioned (config only): config runs anew after a teardown.
