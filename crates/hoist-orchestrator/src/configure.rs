@@ -1,5 +1,6 @@
 //! The configuration phase: host resolution, transports, readiness, and the task scheduler.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,19 +31,27 @@ use crate::report::{CapturedOutput, Report, ResourceOutcome, TaskOutcome, TaskRe
 use crate::retry::retry;
 use crate::target::Selection;
 
-/// Outputs of provisioned resources, owned (shared by the task workers).
-pub(crate) struct Snapshot {
-    by_id: Vec<Option<(String, OutputMap)>>,
+/// Outputs of provisioned resources by planned resource: owned (`Snapshot<'static>`, shared
+/// by the task workers), or borrowed from a state (for a diff).
+pub(crate) struct Snapshot<'a> {
+    by_id: Vec<Option<(Cow<'a, str>, Cow<'a, OutputMap>)>>,
 }
 
-impl Snapshot {
+impl Snapshot<'static> {
     fn new(plan: &Plan, state: &SystemState) -> Self {
-        Self::hiding(plan, state, &[])
+        let by_id = Snapshot::hiding(plan, state, &[])
+            .by_id
+            .into_iter()
+            .map(|x| x.map(|(id, o)| (Cow::Owned(id.into_owned()), Cow::Owned(o.into_owned()))))
+            .collect();
+        Snapshot { by_id }
     }
+}
 
-    /// The recorded outputs, except those of the resources `hidden` marks (to be created or
-    /// replaced: known only after provisioning).
-    pub(crate) fn hiding(plan: &Plan, state: &SystemState, hidden: &[bool]) -> Self {
+impl<'a> Snapshot<'a> {
+    /// The outputs `state` records, except those of the resources `hidden` marks (to be
+    /// created or replaced: known only after provisioning).
+    pub(crate) fn hiding(plan: &Plan, state: &'a SystemState, hidden: &[bool]) -> Self {
         let by_id = plan
             .resources
             .iter()
@@ -55,19 +64,22 @@ impl Snapshot {
                     .resources
                     .get(&r.key())
                     .filter(|x| x.status == ResourceStatus::Created)
-                    .map(|x| (x.provider_id.clone().unwrap_or_default(), x.outputs.clone()))
+                    .map(|x| {
+                        let id = x.provider_id.as_deref().unwrap_or_default();
+                        (Cow::Borrowed(id), Cow::Borrowed(&x.outputs))
+                    })
             })
             .collect();
         Snapshot { by_id }
     }
 }
 
-impl Outputs for Snapshot {
+impl Outputs for Snapshot<'_> {
     fn output(&self, r: ResourceId, field: &str) -> Option<serde_json::Value> {
         self.by_id.get(r.index())?.as_ref()?.1.get(field).cloned()
     }
     fn provider_id(&self, r: ResourceId) -> Option<String> {
-        self.by_id.get(r.index())?.as_ref().map(|x| x.0.clone())
+        self.by_id.get(r.index())?.as_ref().map(|x| x.0.to_string())
     }
 }
 
@@ -75,7 +87,7 @@ impl Outputs for Snapshot {
 struct RoleVars {
     plan: Arc<Plan>,
     role: Option<RoleId>,
-    outputs: Arc<Snapshot>,
+    outputs: Arc<Snapshot<'static>>,
 }
 
 /// No variables at all (readiness pings).
@@ -173,7 +185,7 @@ pub(crate) struct Hosts<'a> {
 fn resolve_host(
     cx: Hosts<'_>,
     plan: &Plan,
-    outputs: &Snapshot,
+    outputs: &Snapshot<'_>,
     role: RoleId,
 ) -> Result<(HostSpec, String), String> {
     let conn = &plan.roles[role.index()].conn;
@@ -183,7 +195,7 @@ fn resolve_host(
 fn resolve_host_inner(
     cx: Hosts<'_>,
     plan: &Plan,
-    outputs: &Snapshot,
+    outputs: &Snapshot<'_>,
     role: RoleId,
 ) -> Result<(HostSpec, String), String> {
     let opts = cx.opts;
@@ -631,62 +643,103 @@ pub(crate) struct TaskPlan {
 
 impl TaskPlan {
     /// The task plan of `plan` against `state`, with `outputs` (a value it cannot know yet
-    /// counts as a change).
+    /// counts as a change), for a run.
     pub(crate) fn new(
         hosts: Hosts<'_>,
         plan: &Plan,
         state: &SystemState,
-        outputs: &Snapshot,
+        outputs: &Snapshot<'_>,
         d: &mut Digester,
         system: &str,
     ) -> Result<Self, OrchestrationError> {
-        let host_of: HashMap<usize, Result<(HostSpec, String), String>> = (0..plan.tasks.len())
-            .filter(|&i| {
-                let t = &plan.tasks[i];
-                !t.action.is_local() && t.run_on.index() < plan.roles.len()
-            })
-            .map(|i| (i, resolve_host(hosts, plan, outputs, plan.tasks[i].run_on)))
-            .collect();
+        Self::build(hosts, plan, state, outputs, d, system, true)
+    }
+
+    /// Only the reasons of the task plan (for a diff: nothing else is kept).
+    pub(crate) fn reasons(
+        hosts: Hosts<'_>,
+        plan: &Plan,
+        state: &SystemState,
+        outputs: &Snapshot<'_>,
+        d: &mut Digester,
+        system: &str,
+    ) -> Result<Vec<Option<TaskReason>>, OrchestrationError> {
+        Ok(Self::build(hosts, plan, state, outputs, d, system, false)?.reasons)
+    }
+
+    fn build(
+        hosts: Hosts<'_>,
+        plan: &Plan,
+        state: &SystemState,
+        outputs: &Snapshot<'_>,
+        d: &mut Digester,
+        system: &str,
+        keep: bool,
+    ) -> Result<Self, OrchestrationError> {
+        // Hosts are resolved once per role.
+        let mut by_role: HashMap<RoleId, Result<(HostSpec, String), String>> = HashMap::new();
+        let mut host_of = HashMap::new();
         let mut f = Fingerprinter::new(plan, outputs, &hosts.opts.local_dir);
-        let mut fingerprints = Vec::with_capacity(plan.tasks.len());
+        let mut fingerprints = Vec::with_capacity(if keep { plan.tasks.len() } else { 0 });
         let mut reasons = Vec::with_capacity(plan.tasks.len());
         for (i, t) in plan.tasks.iter().enumerate() {
-            let host = match host_of.get(&i) {
+            let on_host = !t.action.is_local() && t.run_on.index() < plan.roles.len();
+            let host = on_host.then(|| {
+                by_role
+                    .entry(t.run_on)
+                    .or_insert_with(|| resolve_host(hosts, plan, outputs, t.run_on))
+            });
+            let desc = match &host {
                 Some(Ok((_, desc))) => desc.as_str(),
                 Some(Err(_)) => crate::fingerprint::UNKNOWN,
                 None => "controller",
             };
-            let fp = f.task(i, host, d, system).map_err(|e| {
+            let fp = f.task(i, desc, d, system).map_err(|e| {
                 OrchestrationError::Setup(format!("cannot fingerprint task `{}`: {e}", t.key()))
             })?;
             let key = t.key();
-            let rec = state.tasks.get(&key);
             let forced = hosts.opts.force_tasks.iter().any(|p| p.matches(&key));
-            reasons.push(match (t.run_when, rec) {
-                _ if forced => Some(TaskReason::Forced),
-                (RunWhen::Always, _) => Some(TaskReason::Always),
-                (_, Some(r)) if r.status == TaskStatus::Pending => Some(TaskReason::Notified),
-                // A handler that failed had been notified: it runs until it succeeds.
-                (RunWhen::Notified, Some(r)) if r.status == TaskStatus::Failed => {
-                    Some(TaskReason::Notified)
+            reasons.push(reason(t.run_when, state.tasks.get(&key), forced, &fp));
+            if keep {
+                if let Some(h) = host {
+                    host_of.insert(i, h.clone());
                 }
-                (RunWhen::Notified, _) => None,
-                (_, None) => Some(TaskReason::New),
-                (_, Some(r)) if r.status == TaskStatus::Failed => Some(TaskReason::Failed),
-                (_, Some(r)) => match &r.fingerprint {
-                    Some(old) if *old != fp => Some(TaskReason::Changed {
-                        inputs: changed_inputs(old, &fp),
-                    }),
-                    _ => None,
-                },
-            });
-            fingerprints.push(fp);
+                fingerprints.push(fp);
+            }
         }
         Ok(TaskPlan {
             host_of,
             fingerprints,
             reasons,
         })
+    }
+}
+
+/// Why a task with run policy `when`, recorded as `rec`, whose fingerprint is now `fp`, runs
+/// (`None`: it stays done).
+fn reason(
+    when: RunWhen,
+    rec: Option<&TaskRecord>,
+    forced: bool,
+    fp: &Fingerprint,
+) -> Option<TaskReason> {
+    match (when, rec) {
+        _ if forced => Some(TaskReason::Forced),
+        (RunWhen::Always, _) => Some(TaskReason::Always),
+        (_, Some(r)) if r.status == TaskStatus::Pending => Some(TaskReason::Notified),
+        // A handler that failed had been notified: it runs until it succeeds.
+        (RunWhen::Notified, Some(r)) if r.status == TaskStatus::Failed => {
+            Some(TaskReason::Notified)
+        }
+        (RunWhen::Notified, _) => None,
+        (_, None) => Some(TaskReason::New),
+        (_, Some(r)) if r.status == TaskStatus::Failed => Some(TaskReason::Failed),
+        (_, Some(r)) => match &r.fingerprint {
+            Some(old) if old != fp => Some(TaskReason::Changed {
+                inputs: changed_inputs(old, fp),
+            }),
+            _ => None,
+        },
     }
 }
 
@@ -727,7 +780,7 @@ struct Runs<'a> {
     keys: Vec<String>,
     host_of: HashMap<usize, Result<(HostSpec, String), String>>,
     transports: HashMap<HostSpec, Result<Arc<dyn Transport>, String>>,
-    outputs: Arc<Snapshot>,
+    outputs: Arc<Snapshot<'static>>,
     secrets: Arc<[Secret]>,
     sudo: Arc<SudoPassword>,
     warned: BTreeSet<String>,

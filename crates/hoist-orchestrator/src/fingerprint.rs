@@ -16,8 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use hoist_core::namespace::{Piece, parse_template};
-use hoist_core::{Action, CopySource, Outputs, Plan, RoleId};
-use serde_json::{Value, json};
+use hoist_core::{Action, CopySource, Outputs, Plan, PlannedTask, RoleId};
 use sha2::{Digest, Sha256};
 
 use crate::digest::Digester;
@@ -46,6 +45,11 @@ pub(crate) struct Fingerprinter<'a> {
     local_dir: &'a Path,
     /// Content digests of local files and directories, by path.
     files: HashMap<PathBuf, String>,
+    /// Digests of variable values without secrets, by role and name (tasks of one role read
+    /// the same ones).
+    vars: HashMap<RoleId, HashMap<String, String>>,
+    /// The names each template text reads.
+    templates: HashMap<String, BTreeSet<String>>,
 }
 
 /// What an action reads, gathered while describing it.
@@ -58,8 +62,11 @@ struct Reads {
 }
 
 impl Reads {
-    /// Notes the `!{}` names of `text`, and returns it.
-    fn text(&mut self, text: &str) -> String {
+    /// Notes the `!{}` names of `text`.
+    fn text(&mut self, text: &str) {
+        if !text.contains("!{") {
+            return;
+        }
         if let Ok(pieces) = parse_template(text) {
             for p in pieces {
                 if let Piece::Var(name) = p {
@@ -67,13 +74,12 @@ impl Reads {
                 }
             }
         }
-        text.to_string()
     }
 
-    /// Notes the `!{}` and `$` names of a command line, and returns it.
-    fn line(&mut self, text: &str) -> String {
+    /// Notes the `!{}` and `$` names of a command line.
+    fn line(&mut self, text: &str) {
         self.dollars(text);
-        self.text(text)
+        self.text(text);
     }
 
     /// Notes the `$NAME` and `${NAME}` of `text`.
@@ -91,19 +97,23 @@ impl Reads {
         }
     }
 
-    fn lines(&mut self, texts: &[String]) -> Vec<String> {
-        texts.iter().map(|t| self.line(t)).collect()
+    fn lines(&mut self, texts: &[String]) {
+        for t in texts {
+            self.line(t);
+        }
     }
 
-    fn opt(&mut self, text: Option<&String>) -> Option<String> {
-        text.map(|t| self.text(t))
+    fn texts(&mut self, texts: [Option<&String>; 3]) {
+        for t in texts.into_iter().flatten() {
+            self.text(t);
+        }
     }
 
-    /// Notes a local path the action sends, and returns it as written.
-    fn file(&mut self, p: &Path) -> String {
-        let s = self.text(&p.to_string_lossy());
-        self.files.insert(s.clone());
-        s
+    /// Notes a local path the action sends.
+    fn file(&mut self, p: &Path) {
+        let s = p.to_string_lossy();
+        self.text(&s);
+        self.files.insert(s.into_owned());
     }
 }
 
@@ -116,6 +126,8 @@ impl<'a> Fingerprinter<'a> {
             outputs,
             local_dir,
             files: HashMap::new(),
+            vars: HashMap::new(),
+            templates: HashMap::new(),
         }
     }
 
@@ -130,17 +142,17 @@ impl<'a> Fingerprinter<'a> {
         let t = &self.plan.tasks[i];
         let role = (t.role.index() < self.plan.roles.len()).then_some(t.role);
         let mut reads = Reads::default();
-        let action = describe(&t.action, &mut reads);
         let mut fp = Fingerprint::new();
-        fp.insert("action".into(), short(action.to_string()));
+        fp.insert("action".into(), describe(&t.action, &mut reads));
         let host = if host == UNKNOWN {
             UNKNOWN.to_string()
         } else {
             short(host)
         };
         fp.insert("host".into(), host);
-        let user = json!([t.creds.user, t.become_user]);
-        fp.insert("user".into(), short(user.to_string()));
+        let mut user = Feed(Sha256::new());
+        user.opt(t.creds.user.as_ref()).opt(t.become_user.as_ref());
+        fp.insert("user".into(), hex(&user.0.finalize()[..16]));
         let Some(role) = role else {
             return Ok(fp);
         };
@@ -154,33 +166,61 @@ impl<'a> Fingerprinter<'a> {
             ..
         } = &t.action
         {
-            reads.vars.extend(template_vars(text));
+            reads.vars.extend(self.template_vars(text));
         }
-        let env = self.plan.task_env(role, self.outputs).0;
-        let named: Vec<String> = env
-            .into_iter()
-            .map(|(name, _)| name)
-            .filter(|name| reads.dollars.contains(name))
-            .collect();
-        reads.vars.extend(named);
-        let key = t.key();
+        if !reads.dollars.is_empty() {
+            let env = self.plan.visible_names(role);
+            let named = reads
+                .dollars
+                .iter()
+                .filter(|n| env.get(n.as_str()) == Some(&true));
+            reads.vars.extend(named.cloned());
+        }
         for name in reads.vars {
-            let value = match self
-                .plan
-                .expand(role, &format!("!{{{name}}}"), self.outputs)
-            {
-                Ok(e) if e.deferred => Value::from(UNKNOWN),
-                Ok(e) if e.secret => d.digest(system, &key, &format!("var {name}"), &e.text)?,
-                Ok(e) => Value::String(short(e.text)),
-                // An undefined name: the task fails when it runs.
-                Err(_) => Value::Null,
-            };
-            let value = value
-                .as_str()
-                .map_or_else(|| value.to_string(), str::to_string);
+            let value = self.var(role, &name, d, system, t)?;
             fp.insert(format!("var {name}"), value);
         }
         Ok(fp)
+    }
+
+    /// [`template_vars`] of `text`, parsed once per run (tasks fanned out share a text).
+    fn template_vars(&mut self, text: &str) -> BTreeSet<String> {
+        if let Some(names) = self.templates.get(text) {
+            return names.clone();
+        }
+        let names = template_vars(text);
+        self.templates.insert(text.to_string(), names.clone());
+        names
+    }
+
+    /// The digest of variable `name`'s value as `role` sees it (a secret one keyed for task
+    /// `task`).
+    fn var(
+        &mut self,
+        role: RoleId,
+        name: &str,
+        d: &mut Digester,
+        system: &str,
+        task: &PlannedTask,
+    ) -> Result<String, String> {
+        if let Some(v) = self.vars.get(&role).and_then(|m| m.get(name)) {
+            return Ok(v.clone());
+        }
+        let value = match self.plan.var_value(role, name, self.outputs) {
+            Ok(e) if e.deferred => UNKNOWN.to_string(),
+            Ok(e) if e.secret => {
+                let v = d.digest(system, &task.key(), &format!("var {name}"), &e.text)?;
+                return Ok(v.to_string());
+            }
+            Ok(e) => short(e.text),
+            // An undefined name: the task fails when it runs.
+            Err(_) => "(undefined)".to_string(),
+        };
+        self.vars
+            .entry(role)
+            .or_default()
+            .insert(name.to_string(), value.clone());
+        Ok(value)
     }
 
     fn expand(&self, role: RoleId, text: &str) -> String {
@@ -213,7 +253,7 @@ impl<'a> Fingerprinter<'a> {
                 reads.dollars(&text);
             }
             if matches!(action, Action::Template { .. }) {
-                reads.vars.extend(template_vars(&text));
+                reads.vars.extend(self.template_vars(&text));
             }
         }
         if let Some(d) = self.files.get(&full) {
@@ -227,65 +267,134 @@ impl<'a> Fingerprinter<'a> {
     }
 }
 
-/// The action as written (strings unexpanded, local files by path), noting what it reads.
-fn describe(a: &Action, r: &mut Reads) -> Value {
+/// A digest being fed: each piece with its length, so that pieces cannot run together.
+struct Feed(Sha256);
+
+impl Feed {
+    fn s(&mut self, text: &str) -> &mut Self {
+        self.0.update((text.len() as u64).to_le_bytes());
+        self.0.update(text.as_bytes());
+        self
+    }
+
+    fn opt(&mut self, text: Option<&String>) -> &mut Self {
+        match text {
+            Some(t) => self.s("some").s(t),
+            None => self.s("none"),
+        }
+    }
+
+    fn all(&mut self, texts: &[String]) -> &mut Self {
+        self.0.update((texts.len() as u64).to_le_bytes());
+        for t in texts {
+            self.s(t);
+        }
+        self
+    }
+}
+
+/// The digest of the action as written (strings unexpanded, local files by path), noting
+/// what it reads.
+fn describe(a: &Action, r: &mut Reads) -> String {
+    let mut f = Feed(Sha256::new());
     match a {
-        Action::Null => json!("null"),
-        Action::Ping => json!("ping"),
+        Action::Null => {
+            f.s("null");
+        }
+        Action::Ping => {
+            f.s("ping");
+        }
         Action::Command {
             argv,
             chdir,
             creates,
             removes,
-        } => json!({
-            "command": r.lines(argv), "chdir": r.opt(chdir.as_ref()),
-            "creates": r.opt(creates.as_ref()), "removes": r.opt(removes.as_ref()),
-        }),
+        } => {
+            r.lines(argv);
+            r.texts([chdir.as_ref(), creates.as_ref(), removes.as_ref()]);
+            f.s("command")
+                .all(argv)
+                .opt(chdir.as_ref())
+                .opt(creates.as_ref());
+            f.opt(removes.as_ref());
+        }
         Action::Shell {
             line,
             chdir,
             creates,
             removes,
-        } => json!({
-            "shell": r.line(line), "chdir": r.opt(chdir.as_ref()),
-            "creates": r.opt(creates.as_ref()), "removes": r.opt(removes.as_ref()),
-        }),
+        } => {
+            r.line(line);
+            r.texts([chdir.as_ref(), creates.as_ref(), removes.as_ref()]);
+            f.s("shell")
+                .s(line)
+                .opt(chdir.as_ref())
+                .opt(creates.as_ref());
+            f.opt(removes.as_ref());
+        }
         Action::Script {
             path,
             args,
             process_vars,
             creates,
             removes,
-        } => json!({
-            "script": r.file(path), "args": r.lines(args), "process_vars": process_vars,
-            "creates": r.opt(creates.as_ref()), "removes": r.opt(removes.as_ref()),
-        }),
+        } => {
+            r.file(path);
+            r.lines(args);
+            r.texts([creates.as_ref(), removes.as_ref(), None]);
+            f.s("script").s(&path.to_string_lossy()).all(args);
+            f.s(if *process_vars { "expanded" } else { "as is" });
+            f.opt(creates.as_ref()).opt(removes.as_ref());
+        }
         Action::Copy {
             src,
             dest,
             mode,
             owner,
             group,
-        } => json!({
-            "copy": source(src, r, false), "dest": r.text(dest), "mode": mode,
-            "owner": owner, "group": group,
-        }),
-        Action::Template { src, dest, mode } => json!({
-            "template": source(src, r, true), "dest": r.text(dest), "mode": mode,
-        }),
-        Action::Local { argv, shell } => json!({ "local": r.lines(argv), "shell": shell }),
+        } => {
+            r.text(dest);
+            f.s("copy");
+            source(src, r, false, &mut f);
+            f.s(dest)
+                .s(&format!("{mode:?}"))
+                .opt(owner.as_ref())
+                .opt(group.as_ref());
+        }
+        Action::Template { src, dest, mode } => {
+            r.text(dest);
+            f.s("template");
+            source(src, r, true, &mut f);
+            f.s(dest).s(&format!("{mode:?}"));
+        }
+        Action::Local { argv, shell } => {
+            r.lines(argv);
+            f.s("local")
+                .all(argv)
+                .s(if *shell { "shell" } else { "argv" });
+        }
         // A kind added later: its debug form, so that a change still shows.
-        other => json!({ "other": format!("{other:?}") }),
+        other => {
+            f.s("other").s(&format!("{other:?}"));
+        }
     }
+    hex(&f.0.finalize()[..16])
 }
 
 /// A copy or template source: its text (a template's `!{}` names are read), or its path (a
 /// trailing `/`, rsync's "the contents", is part of it).
-fn source(src: &CopySource, r: &mut Reads, template: bool) -> Value {
+fn source(src: &CopySource, r: &mut Reads, template: bool, f: &mut Feed) {
     match src {
-        CopySource::Content(c) if template => json!({ "text": r.text(c) }),
-        CopySource::Content(c) => json!({ "text": c }),
-        CopySource::Path(p) => json!({ "path": r.file(p) }),
+        CopySource::Content(c) => {
+            if template {
+                r.text(c);
+            }
+            f.s("text").s(c);
+        }
+        CopySource::Path(p) => {
+            r.file(p);
+            f.s("path").s(&p.to_string_lossy());
+        }
     }
 }
 
@@ -337,5 +446,11 @@ fn short(text: impl AsRef<[u8]>) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
 }

@@ -225,7 +225,7 @@ impl Orchestration {
                 opts: &self.inner.opts,
                 proxies: &self.inner.proxies,
             };
-            let tp = crate::configure::TaskPlan::new(
+            let reasons = crate::configure::TaskPlan::reasons(
                 hosts,
                 &plan,
                 state,
@@ -233,8 +233,7 @@ impl Orchestration {
                 &mut d,
                 &self.inner.system,
             )?;
-            let reasons = tp
-                .reasons
+            let reasons = reasons
                 .into_iter()
                 .enumerate()
                 .map(|(i, r)| r.filter(|_| !left_out(i)))

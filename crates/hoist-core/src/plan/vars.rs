@@ -341,8 +341,8 @@ impl Plan {
     }
 
     /// The names of the variables visible from `role`, sorted, each with its `in_env` flag
-    /// (from the nearest definition).
-    pub(crate) fn visible_names(&self, role: RoleId) -> BTreeMap<&str, bool> {
+    /// (from the nearest definition), without evaluating any.
+    pub fn visible_names(&self, role: RoleId) -> BTreeMap<&str, bool> {
         let mut seen: BTreeMap<&str, bool> = BTreeMap::new();
         let r = &self.roles[role.index()];
         let all = self.overrides.vars.iter().chain(
