@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hoist_core::{
     Action, ChangedWhen, Credentials, Outputs, Plan, PlannedHost, ResourceId, RetryPolicy, RoleId,
@@ -678,35 +678,48 @@ impl TaskPlan {
     ) -> Result<Self, OrchestrationError> {
         // Hosts are resolved once per role.
         let mut by_role: HashMap<RoleId, Result<(HostSpec, String), String>> = HashMap::new();
-        let mut host_of = HashMap::new();
-        let mut f = Fingerprinter::new(plan, outputs, &hosts.opts.local_dir);
-        let mut fingerprints = Vec::with_capacity(if keep { plan.tasks.len() } else { 0 });
-        let mut reasons = Vec::with_capacity(plan.tasks.len());
-        for (i, t) in plan.tasks.iter().enumerate() {
-            let on_host = !t.action.is_local() && t.run_on.index() < plan.roles.len();
-            let host = on_host.then(|| {
+        for t in &plan.tasks {
+            if !t.action.is_local() && t.run_on.index() < plan.roles.len() {
                 by_role
                     .entry(t.run_on)
-                    .or_insert_with(|| resolve_host(hosts, plan, outputs, t.run_on))
-            });
-            let desc = match &host {
+                    .or_insert_with(|| resolve_host(hosts, plan, outputs, t.run_on));
+            }
+        }
+        let host = |i: usize| {
+            let t = &plan.tasks[i];
+            (!t.action.is_local())
+                .then(|| by_role.get(&t.run_on))
+                .flatten()
+        };
+        // (Fingerprinting in parallel was measured slower: the allocator's arenas.)
+        let d = Mutex::new(d);
+        let mut f = Fingerprinter::new(plan, outputs, &hosts.opts.local_dir);
+        let n = plan.tasks.len();
+        let mut fingerprints = Vec::with_capacity(if keep { n } else { 0 });
+        let mut reasons = Vec::with_capacity(n);
+        for (i, t) in plan.tasks.iter().enumerate() {
+            let desc = match host(i) {
                 Some(Ok((_, desc))) => desc.as_str(),
                 Some(Err(_)) => crate::fingerprint::UNKNOWN,
                 None => "controller",
             };
-            let fp = f.task(i, desc, d, system).map_err(|e| {
+            let fp = f.task(i, desc, &d, system).map_err(|e| {
                 OrchestrationError::Setup(format!("cannot fingerprint task `{}`: {e}", t.key()))
             })?;
             let key = t.key();
             let forced = hosts.opts.force_tasks.iter().any(|p| p.matches(&key));
             reasons.push(reason(t.run_when, state.tasks.get(&key), forced, &fp));
             if keep {
-                if let Some(h) = host {
-                    host_of.insert(i, h.clone());
-                }
                 fingerprints.push(fp);
             }
         }
+        let host_of = if keep {
+            (0..n)
+                .filter_map(|i| host(i).map(|h| (i, h.clone())))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         Ok(TaskPlan {
             host_of,
             fingerprints,

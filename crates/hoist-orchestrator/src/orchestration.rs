@@ -245,6 +245,7 @@ impl Orchestration {
                 .collect();
             diff.set_tasks(&plan, reasons);
         }
+        drop_in_background((plan, state));
         Ok(diff)
     }
 
@@ -545,6 +546,15 @@ async fn initiate(
         crate::configure::configure(cx, plan, state, jr, report, selection.as_ref()).await?;
     }
     crate::day2::delete_deposed(cx, plan, state, jr, report, selection.as_ref()).await
+}
+
+/// Frees `big` (a plan, a state: millions of small allocations) on a thread of its own, so
+/// that the caller does not wait for it (as rust-analyzer drops large trees). If no thread
+/// can be started, the closure, and `big` with it, is dropped here.
+fn drop_in_background<T: Send + 'static>(big: T) {
+    let _ = std::thread::Builder::new()
+        .name("hoist-drop".into())
+        .spawn(move || drop(big));
 }
 
 /// `.hoist/state.db` in the current directory, as an absolute path.
