@@ -8,9 +8,16 @@
 //! - a config model: a `MultiTask` fanning a five-task struct (with its own `Deps`) out over
 //!   every role.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hoist::sim::SimCloud;
+use hoist::state::{
+    ResourceRecord, ResourceStatus, SqliteStore, StateStore, SystemState, TaskRecord, TaskStatus,
+};
 use hoist::{
-    Deps, Model, Multi, MultiTask, Network, PublicIp, Ref, Role, Rule, SecurityGroup, Server,
-    Subnet, Task, TaskDefaults, Vars,
+    Deps, Model, Multi, MultiTask, Network, Orchestration, OrchestrationBuilder, Outputs, Plan,
+    PublicIp, Ref, ResourceId, Role, Rule, SecurityGroup, Server, Subnet, Task, TaskDefaults, Vars,
 };
 
 /// Roles in the namespace (each one materialises one app server).
@@ -143,4 +150,119 @@ impl Cfg {
             deploy: MultiTask::new(deploy, Ns::refs().app.all()),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The recorded state of the model (for the diff and re-run benchmarks)
+
+/// The model as system `bench` on `cloud`, with its state in `store`, to build.
+pub fn builder(store: Arc<dyn StateStore>, cloud: SimCloud) -> OrchestrationBuilder {
+    Orchestration::builder("bench")
+        .provisioner(Arc::new(cloud))
+        .state(store)
+        .infra("infra", Infra::new())
+        .namespace("ns", Ns::new())
+        .config("cfg", Cfg::new())
+}
+
+/// The model as system `bench` on `cloud`, with its state in `store`.
+pub fn orchestration(store: Arc<dyn StateStore>, cloud: SimCloud) -> Result<Orchestration, String> {
+    builder(store, cloud).build().map_err(|e| e.to_string())
+}
+
+/// Outputs of the records made so far.
+struct Made<'a>(&'a Plan, &'a BTreeMap<String, ResourceRecord>);
+
+impl Outputs for Made<'_> {
+    fn output(&self, r: ResourceId, field: &str) -> Option<serde_json::Value> {
+        let rec = self.1.get(&self.0.resources[r.index()].key())?;
+        rec.outputs.get(field).cloned()
+    }
+    fn provider_id(&self, r: ResourceId) -> Option<String> {
+        self.1
+            .get(&self.0.resources[r.index()].key())?
+            .provider_id
+            .clone()
+    }
+}
+
+/// The state a run of `plan` would have left: every resource created, with made-up ids and
+/// outputs, and the spec it was made with.
+pub fn recorded(plan: &Plan) -> Result<SystemState, String> {
+    let mut s = SystemState::new("bench");
+    let mut recs = BTreeMap::new();
+    for (i, r) in plan.resources.iter().enumerate() {
+        let key = r.key();
+        let outputs: BTreeMap<String, serde_json::Value> = [
+            ("id", format!("obj-{i}")),
+            ("ip", format!("10.1.{}.{}", i / 250, i % 250 + 1)),
+            ("private_ip", format!("10.0.{}.{}", i / 250, i % 250 + 1)),
+            ("cidr", "10.0.0.0/24".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
+        .collect();
+        let rec = ResourceRecord {
+            key: key.clone(),
+            name: key.clone(),
+            kind: r.kind.clone(),
+            provider: r.provider.clone(),
+            deps: r
+                .deps
+                .iter()
+                .map(|d| plan.resources[d.index()].key())
+                .collect(),
+            status: ResourceStatus::Created,
+            token: s.token_for(&key),
+            provider_id: Some(format!("obj-{i}")),
+            outputs,
+            error: None,
+            tags: BTreeMap::new(),
+            generation: 0,
+            identity: None,
+            spec: None,
+            incarnation: 0,
+            protect: false,
+            deposed_of: None,
+            updating: None,
+        };
+        recs.insert(key, rec);
+    }
+    let specs: Vec<(String, serde_json::Value)> = plan
+        .resources
+        .iter()
+        .map(|r| Ok((r.key(), plan.resolve_spec(r.id, &Made(plan, &recs))?)))
+        .collect::<Result<_, String>>()?;
+    for (key, spec) in specs {
+        if let Some(rec) = recs.get_mut(&key) {
+            rec.spec = Some(spec);
+        }
+    }
+    s.resources = recs;
+    // Every task succeeded (recorded without a fingerprint, as by an older hoist: the diff
+    // still fingerprints each task, and takes the models as the baseline).
+    for t in &plan.tasks {
+        let key = t.key();
+        let rec = TaskRecord {
+            key: key.clone(),
+            status: TaskStatus::Succeeded,
+            attempts: 1,
+            host: String::new(),
+            error: None,
+            fingerprint: None,
+        };
+        s.tasks.insert(key, rec);
+    }
+    Ok(s)
+}
+
+/// Writes the recorded state to the SQLite file `file` (in a process of its own, so that
+/// what it allocates does not count in the measuring process's peak RSS).
+pub async fn record(file: &std::path::Path) -> Result<(), String> {
+    let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(file).map_err(|e| e.to_string())?);
+    let plan = orchestration(store.clone(), SimCloud::new())?
+        .plan()
+        .map_err(|e| e.to_string())?;
+    let state = recorded(&plan)?;
+    store.save(&state).await.map_err(|e| e.to_string())
 }

@@ -15,119 +15,19 @@
 //! the clock starts, as in `plan_scale`). Every resource must come out unchanged. Peak RSS
 //! from `/proc/self/status` (`VmHWM`). Prints a Markdown table; exits 1 if a bar is missed.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hoist::DiffAction;
 use hoist::sim::SimCloud;
-use hoist::state::{
-    ResourceRecord, ResourceStatus, SqliteStore, StateStore, SystemState, TaskRecord, TaskStatus,
-};
-use hoist::{DiffAction, Orchestration, Outputs, Plan, ResourceId};
-use hoist_bench::scale::{Cfg, Infra, Ns};
+use hoist::state::{SqliteStore, StateStore};
+use hoist_bench::scale::orchestration;
 
 /// The time bar for the diff, state loading included.
 const TIME_BAR: Duration = Duration::from_secs(1);
 /// The memory bar: 300 MB (decimal), in KiB.
 const RSS_BAR_KIB: u64 = 300_000_000 / 1024;
-
-fn orchestration(store: Arc<dyn StateStore>) -> Result<Orchestration, String> {
-    Orchestration::builder("bench")
-        .provisioner(Arc::new(SimCloud::new()))
-        .state(store)
-        .infra("infra", Infra::new())
-        .namespace("ns", Ns::new())
-        .config("cfg", Cfg::new())
-        .build()
-        .map_err(|e| e.to_string())
-}
-
-/// Outputs of the records made so far.
-struct Made<'a>(&'a Plan, &'a BTreeMap<String, ResourceRecord>);
-
-impl Outputs for Made<'_> {
-    fn output(&self, r: ResourceId, field: &str) -> Option<serde_json::Value> {
-        let rec = self.1.get(&self.0.resources[r.index()].key())?;
-        rec.outputs.get(field).cloned()
-    }
-    fn provider_id(&self, r: ResourceId) -> Option<String> {
-        self.1
-            .get(&self.0.resources[r.index()].key())?
-            .provider_id
-            .clone()
-    }
-}
-
-/// The state a run of `plan` would have left: every resource created, with made-up ids and
-/// outputs, and the spec it was made with.
-fn recorded(plan: &Plan) -> Result<SystemState, String> {
-    let mut s = SystemState::new("bench");
-    let mut recs = BTreeMap::new();
-    for (i, r) in plan.resources.iter().enumerate() {
-        let key = r.key();
-        let outputs: BTreeMap<String, serde_json::Value> = [
-            ("id", format!("obj-{i}")),
-            ("ip", format!("10.1.{}.{}", i / 250, i % 250 + 1)),
-            ("private_ip", format!("10.0.{}.{}", i / 250, i % 250 + 1)),
-            ("cidr", "10.0.0.0/24".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
-        .collect();
-        let rec = ResourceRecord {
-            key: key.clone(),
-            name: key.clone(),
-            kind: r.kind.clone(),
-            provider: r.provider.clone(),
-            deps: r
-                .deps
-                .iter()
-                .map(|d| plan.resources[d.index()].key())
-                .collect(),
-            status: ResourceStatus::Created,
-            token: s.token_for(&key),
-            provider_id: Some(format!("obj-{i}")),
-            outputs,
-            error: None,
-            tags: BTreeMap::new(),
-            generation: 0,
-            identity: None,
-            spec: None,
-            incarnation: 0,
-            protect: false,
-            deposed_of: None,
-            updating: None,
-        };
-        recs.insert(key, rec);
-    }
-    let specs: Vec<(String, serde_json::Value)> = plan
-        .resources
-        .iter()
-        .map(|r| Ok((r.key(), plan.resolve_spec(r.id, &Made(plan, &recs))?)))
-        .collect::<Result<_, String>>()?;
-    for (key, spec) in specs {
-        if let Some(rec) = recs.get_mut(&key) {
-            rec.spec = Some(spec);
-        }
-    }
-    s.resources = recs;
-    // Every task succeeded (recorded without a fingerprint, as by an older hoist: the diff
-    // still fingerprints each task, and takes the models as the baseline).
-    for t in &plan.tasks {
-        let key = t.key();
-        let rec = TaskRecord {
-            key: key.clone(),
-            status: TaskStatus::Succeeded,
-            attempts: 1,
-            host: String::new(),
-            error: None,
-            fingerprint: None,
-        };
-        s.tasks.insert(key, rec);
-    }
-    Ok(s)
-}
 
 fn status_kib(field: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -142,17 +42,6 @@ fn ms(d: Duration) -> String {
 
 fn mb(kib: u64) -> String {
     format!("{:.1} MB", kib as f64 * 1024.0 / 1e6)
-}
-
-/// Writes the recorded state to the SQLite file `file` (in a process of its own, so that
-/// what it allocates does not count in the measuring process's peak RSS).
-async fn record(file: &std::path::Path) -> Result<(), String> {
-    let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(file).map_err(|e| e.to_string())?);
-    let plan = orchestration(store.clone())?
-        .plan()
-        .map_err(|e| e.to_string())?;
-    let state = recorded(&plan)?;
-    store.save(&state).await.map_err(|e| e.to_string())
 }
 
 async fn run(iterations: usize) -> Result<bool, String> {
@@ -178,7 +67,7 @@ async fn run(iterations: usize) -> Result<bool, String> {
     let mut peak = 0;
     for i in 0..iterations {
         let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let orch = orchestration(store.clone())?;
+        let orch = orchestration(store.clone(), SimCloud::new())?;
         let t0 = Instant::now();
         let diff = orch.diff().await.map_err(|e| e.to_string())?;
         let took = t0.elapsed();
@@ -266,7 +155,7 @@ fn main() -> ExitCode {
         }
     };
     if let Some(file) = record_to {
-        return match rt.block_on(record(&file)) {
+        return match rt.block_on(hoist_bench::scale::record(&file)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");

@@ -150,10 +150,13 @@ pub(crate) async fn provision(
         .map(|r| r.deps.iter().map(|d| d.0).collect())
         .collect();
     let keys: Vec<String> = plan.resources.iter().map(|r| r.key()).collect();
+    let by_key: HashMap<&str, &crate::diff::ResourceDiff> =
+        diff.resources.iter().map(|d| (d.key.as_str(), d)).collect();
     let planned: Vec<(DiffAction, Option<ReplaceMode>)> = keys
         .iter()
         .map(|k| {
-            diff.resource(k)
+            by_key
+                .get(k.as_str())
                 .map_or((DiffAction::Create, None), |d| (d.action, d.mode))
         })
         .collect();
