@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hoist_core::{
     Action, ChangedWhen, Credentials, Outputs, Plan, PlannedHost, ResourceId, RetryPolicy, RoleId,
@@ -691,8 +691,7 @@ impl TaskPlan {
                 .then(|| by_role.get(&t.run_on))
                 .flatten()
         };
-        // (Fingerprinting in parallel was measured slower: the allocator's arenas.)
-        let d = Mutex::new(d);
+        // (Fingerprinting on several threads was measured slower: the allocator's arenas.)
         let mut f = Fingerprinter::new(plan, outputs, &hosts.opts.local_dir);
         let n = plan.tasks.len();
         let mut fingerprints = Vec::with_capacity(if keep { n } else { 0 });
@@ -703,7 +702,7 @@ impl TaskPlan {
                 Some(Err(_)) => crate::fingerprint::UNKNOWN,
                 None => "controller",
             };
-            let fp = f.task(i, desc, &d, system).map_err(|e| {
+            let fp = f.task(i, desc, d, system).map_err(|e| {
                 OrchestrationError::Setup(format!("cannot fingerprint task `{}`: {e}", t.key()))
             })?;
             let key = t.key();

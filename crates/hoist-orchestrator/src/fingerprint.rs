@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use hoist_core::namespace::{Piece, parse_template};
 use hoist_core::{Action, CopySource, Outputs, Plan, PlannedTask, RoleId};
@@ -42,7 +41,7 @@ pub(crate) fn changed_inputs(old: &Fingerprint, new: &Fingerprint) -> Vec<String
 /// Computes fingerprints for the tasks of one plan, reading each local file once.
 pub(crate) struct Fingerprinter<'a> {
     plan: &'a Plan,
-    outputs: &'a (dyn Outputs + Sync),
+    outputs: &'a dyn Outputs,
     local_dir: &'a Path,
     /// Content digests of local files and directories, by path.
     files: HashMap<PathBuf, String>,
@@ -51,9 +50,8 @@ pub(crate) struct Fingerprinter<'a> {
     vars: HashMap<RoleId, HashMap<String, String>>,
     /// The names each template text reads.
     templates: HashMap<String, BTreeSet<String>>,
-    /// Digests of host descriptions, and of (remote user, become user) pairs.
+    /// Digests of host descriptions.
     hosts: HashMap<String, String>,
-    users: HashMap<(Option<String>, Option<String>), String>,
 }
 
 /// What an action reads, gathered while describing it.
@@ -124,11 +122,7 @@ impl Reads {
 impl<'a> Fingerprinter<'a> {
     /// A fingerprinter for `plan`'s tasks, with provisioning's `outputs`; relative local paths
     /// are under `local_dir`.
-    pub(crate) fn new(
-        plan: &'a Plan,
-        outputs: &'a (dyn Outputs + Sync),
-        local_dir: &'a Path,
-    ) -> Self {
+    pub(crate) fn new(plan: &'a Plan, outputs: &'a dyn Outputs, local_dir: &'a Path) -> Self {
         Fingerprinter {
             plan,
             outputs,
@@ -137,7 +131,6 @@ impl<'a> Fingerprinter<'a> {
             vars: HashMap::new(),
             templates: HashMap::new(),
             hosts: HashMap::new(),
-            users: HashMap::new(),
         }
     }
 
@@ -146,7 +139,7 @@ impl<'a> Fingerprinter<'a> {
         &mut self,
         i: usize,
         host: &str,
-        d: &Mutex<&mut Digester>,
+        d: &mut Digester,
         system: &str,
     ) -> Result<Fingerprint, String> {
         let t = &self.plan.tasks[i];
@@ -167,17 +160,9 @@ impl<'a> Fingerprinter<'a> {
             }
         };
         fp.insert("host".into(), host);
-        let users = (t.creds.user.clone(), t.become_user.clone());
-        let user = self
-            .users
-            .entry(users)
-            .or_insert_with_key(|(user, become_user)| {
-                let mut f = Feed(Sha256::new());
-                f.opt(user.as_ref()).opt(become_user.as_ref());
-                hex(&f.0.finalize()[..16])
-            })
-            .clone();
-        fp.insert("user".into(), user);
+        let mut user = Feed(Sha256::new());
+        user.opt(t.creds.user.as_ref()).opt(t.become_user.as_ref());
+        fp.insert("user".into(), hex(&user.0.finalize()[..16]));
         let Some(role) = role else {
             return Ok(fp);
         };
@@ -224,7 +209,7 @@ impl<'a> Fingerprinter<'a> {
         &mut self,
         role: RoleId,
         name: &str,
-        d: &Mutex<&mut Digester>,
+        d: &mut Digester,
         system: &str,
         task: &PlannedTask,
     ) -> Result<String, String> {
@@ -234,7 +219,6 @@ impl<'a> Fingerprinter<'a> {
         let value = match self.plan.var_value(role, name, self.outputs) {
             Ok(e) if e.deferred => UNKNOWN.to_string(),
             Ok(e) if e.secret => {
-                let mut d = d.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let v = d.digest(system, &task.key(), &format!("var {name}"), &e.text)?;
                 return Ok(v.to_string());
             }
