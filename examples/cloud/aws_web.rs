@@ -7,16 +7,16 @@
 //! # Against moto (the CI does this): the configuration phase is skipped, because the
 //! # addresses moto hands out must never be dialled.
 //! export HOIST_TEST_MOTO_URL="$(scripts/moto up /tmp/moto)"
-//! AWS_ENDPOINT_URL="$HOIST_TEST_MOTO_URL" cargo run --example aws_web
+//! AWS_ENDPOINT_URL="$HOIST_TEST_MOTO_URL" cargo run -p hoist-cloud-examples --example aws_web
 //!
 //! # Against moto, configuring a test bed of sshd hosts in place of the instances (each
 //! # instance is reached at a test-bed host through an explicit address override):
 //! scripts/testbed up 4 /tmp/tb
-//! AWS_ENDPOINT_URL="$HOIST_TEST_MOTO_URL" HOIST_TESTBED=/tmp/tb cargo run --example aws_web
+//! AWS_ENDPOINT_URL="$HOIST_TEST_MOTO_URL" HOIST_TESTBED=/tmp/tb cargo run -p hoist-cloud-examples --example aws_web
 //!
 //! # Against AWS itself (credentials and region from the standard chain; it creates real,
 //! # billed instances, and removes them again):
-//! HOIST_AWS_IMAGE=ami-0123456789abcdef0 cargo run --example aws_web
+//! HOIST_AWS_IMAGE=ami-0123456789abcdef0 cargo run -p hoist-cloud-examples --example aws_web
 //! ```
 //!
 //! The state is kept in `.hoist/state.db` in the current directory (or where `HOIST_STATE`

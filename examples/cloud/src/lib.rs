@@ -1,6 +1,7 @@
 //! The cloud examples' code, as a library so that the tests run exactly what the examples run.
 //!
-//! [`aws_web`] is `cargo run --example aws_web`: the quick start's web system on AWS.
+//! [`aws_web`] is `cargo run -p hoist-cloud-examples --example aws_web`: the quick start's web
+//! system on AWS.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
-//! `cargo run --example aws_web` against moto (what CI runs): the example's own code, with an
-//! account of its own in moto.
+//! `cargo run -p hoist-cloud-examples --example aws_web` against moto (what CI runs): the
+//! example's own code, with an account of its own in moto.
 
 use hoist::aws::testing::{account_for, moto_url};
 use hoist_cloud_examples::{AwsWebOptions, aws_web};
@@ -30,9 +30,9 @@ async fn aws_web_runs_against_moto_and_leaves_nothing() {
     );
 }
 
-/// `HOIST_TESTBED=DIR cargo run --example aws_web`: the configuration phase runs on real sshd
-/// hosts (scripts/testbed, loopback only), each standing in for an instance through an explicit
-/// address override; moto's addresses are never dialled.
+/// `HOIST_TESTBED=DIR cargo run -p hoist-cloud-examples --example aws_web`: the configuration
+/// phase runs on real sshd hosts (scripts/testbed, loopback only), each standing in for an
+/// instance through an explicit address override; moto's addresses are never dialled.
 #[tokio::test]
 async fn aws_web_configures_a_test_bed_in_place_of_the_instances() {
     use std::path::Path;

@@ -1,4 +1,4 @@
-//! The `aws_web` example (`cargo run --example aws_web`, package `hoist-cloud-examples`)
+//! The `aws_web` example (`cargo run -p hoist-cloud-examples --example aws_web`)
 //! killed with `kill -9` at random moments against moto; `hoist down --yes` in the same
 //! directory, with the same AWS environment, then leaves none of the system's objects.
 //!
@@ -73,7 +73,8 @@ fn aws_web_killed_at_random_moments_is_torn_down_by_hoist_down() {
     let mut rng = fastrand::Rng::with_seed(seed(test));
     let exe = example_exe("hoist-cloud-examples", "aws_web");
 
-    // One whole run, as `cargo run --example aws_web` makes it, to time it.
+    // One whole run, as `cargo run -p hoist-cloud-examples --example aws_web` makes it, to
+    // time it.
     let bed = Bed::moto(&url, test);
     let t0 = Instant::now();
     let out = spawn_example(&bed, &exe).wait_with_output().unwrap();
