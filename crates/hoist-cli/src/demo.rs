@@ -11,8 +11,8 @@ use std::sync::Arc;
 use hoist::provider::Provisioner;
 use hoist::state::StateStore;
 use hoist::{
-    Model, Multi, MultiTask, Network, Orchestration, OrchestrationBuilder, PublicIp, Readiness,
-    Role, Rule, Secret, SecurityGroup, Server, Subnet, Task,
+    ChangedWhen, Deps, Model, Multi, MultiTask, Network, Orchestration, OrchestrationBuilder,
+    PublicIp, Readiness, Role, Rule, Secret, SecurityGroup, Server, Subnet, Task,
 };
 
 /// The infrastructure.
@@ -121,6 +121,53 @@ impl DemoTasks {
     }
 }
 
+/// A service per role: its configuration (naming `version`), a slow step, and a handler that
+/// restarts it (appends to `restarts.log`) when either changed something.
+#[derive(Model)]
+pub struct DemoService {
+    /// Writes `service.conf`.
+    pub conf: Task,
+    /// Takes a second (on every version: it names it); never counts as a change.
+    pub slow: Task,
+    /// The handler: runs when `conf` changed.
+    pub restart: Task,
+    /// `conf` and `slow`, then `restart`.
+    pub deps: Deps,
+}
+
+/// [`DemoService`] on every role.
+#[derive(Model)]
+pub struct DemoServiceTasks {
+    /// `svc[<role>]`.
+    pub svc: MultiTask<DemoService>,
+}
+
+impl DemoServiceTasks {
+    /// The service at `version`.
+    pub fn new(version: &str) -> Self {
+        let conf = format!("version={version}\n");
+        let slow = format!("sleep 1 # {version}");
+        DemoServiceTasks {
+            svc: MultiTask::new(
+                move |role| {
+                    let s = DemoService::siblings();
+                    DemoService {
+                        conf: Task::copy_content(&conf, "service.conf").role(role.clone()),
+                        slow: Task::shell(&slow)
+                            .role(role.clone())
+                            .changed_when(ChangedWhen::Never),
+                        restart: Task::shell("echo restarted >> restarts.log")
+                            .role(role)
+                            .handler(),
+                        deps: Deps::new([(s.conf & s.slow) | s.restart]),
+                    }
+                },
+                DemoRoles::refs().srv.all(),
+            ),
+        }
+    }
+}
+
 /// The demo orchestration for `system` on `cloud` with `store`: infra named `infra`, roles
 /// `ns`, tasks `cfg`.
 pub fn builder(
@@ -134,12 +181,31 @@ pub fn builder(
     infra_builder(system, cloud, store, servers)
         .namespace("ns", DemoRoles::new(servers, secret))
         .config("cfg", DemoTasks::new(with_secret))
-        .readiness(Readiness {
-            attempts: 3,
-            interval: std::time::Duration::from_millis(20),
-            timeout: std::time::Duration::from_secs(5),
-            ..Readiness::default()
-        })
+        .readiness(readiness())
+}
+
+/// The demo with [`DemoServiceTasks`] at `version` instead of [`DemoTasks`].
+pub fn service_builder(
+    system: &str,
+    cloud: Arc<dyn Provisioner>,
+    store: Arc<dyn StateStore>,
+    servers: usize,
+    version: &str,
+) -> OrchestrationBuilder {
+    infra_builder(system, cloud, store, servers)
+        .namespace("ns", DemoRoles::new(servers, None))
+        .config("cfg", DemoServiceTasks::new(version))
+        .readiness(readiness())
+}
+
+/// Readiness checks fit for sandbox hosts: few attempts, short pauses.
+fn readiness() -> Readiness {
+    Readiness {
+        attempts: 3,
+        interval: std::time::Duration::from_millis(20),
+        timeout: std::time::Duration::from_secs(5),
+        ..Readiness::default()
+    }
 }
 
 /// The demo's infrastructure alone (no roles, no tasks): what runs on a cloud whose hosts

@@ -405,6 +405,19 @@ impl SudoPassword {
     }
 }
 
+/// The record of handler `key` notified (its earlier record `old`, if any, keeps its host and
+/// fingerprint).
+fn pending(key: &str, old: Option<&TaskRecord>) -> TaskRecord {
+    TaskRecord {
+        key: key.to_string(),
+        status: TaskStatus::Pending,
+        attempts: 0,
+        host: old.map(|t| t.host.clone()).unwrap_or_default(),
+        error: None,
+        fingerprint: old.and_then(|t| t.fingerprint.clone()),
+    }
+}
+
 /// Why a handler did not run.
 const NOT_NOTIFIED: &str = "not notified: nothing it follows changed";
 
@@ -572,6 +585,9 @@ pub(crate) async fn configure(
         warned: BTreeSet::new(),
         notified: reasons.iter().map(Option::is_some).collect(),
         handlers: handlers_after(plan),
+        intents: vec![0; plan.tasks.len()],
+        prior: HashMap::new(),
+        intended: vec![false; plan.tasks.len()],
         fingerprints,
     };
     let driven = drive(
@@ -802,6 +818,12 @@ struct Runs<'a> {
     notified: Vec<bool>,
     /// Per task: the handlers that follow it (notified when it changes something).
     handlers: Vec<Vec<usize>>,
+    /// Per handler: the tasks it follows that are running now (each recorded it as pending
+    /// before it started), and its record from before the first of them.
+    intents: Vec<u32>,
+    prior: HashMap<usize, Option<TaskRecord>>,
+    /// Per task: it recorded its handlers' intent.
+    intended: Vec<bool>,
 }
 
 /// Per task, the handlers that list it among their dependencies.
@@ -870,12 +892,9 @@ impl Runs<'_> {
             error: line.error.clone(),
             fingerprint: (!failed).then(|| self.fingerprints[i].clone()),
         };
-        // The handlers it notifies are recorded as pending in the same write: a crash now
-        // still runs them next time.
+        // What it means for its handlers is recorded in the same write.
         let mut changes = vec![Change::PutTask(rec)];
-        if line.outcome == TaskOutcome::Changed {
-            changes.extend(self.notify(i));
-        }
+        changes.extend(self.settle(i, &line.outcome));
         self.jr.write(self.state, changes).await?;
         let host = line.host.clone();
         match (&line.outcome, &line.error) {
@@ -904,25 +923,55 @@ impl Runs<'_> {
         Ok(())
     }
 
-    /// Marks the handlers that follow task `i` notified; their pending records.
-    fn notify(&mut self, i: usize) -> Vec<Change> {
-        let mut pending = Vec::new();
+    /// Before task `i` runs: the handlers that follow it are recorded as pending, an intent
+    /// (whether it will change something is not known yet, and a crash after it changed
+    /// something and before its outcome is recorded must not lose the notification).
+    fn intend(&mut self, i: usize) -> Vec<Change> {
+        let mut changes = Vec::new();
+        self.intended[i] = !self.handlers[i].is_empty();
         for h in self.handlers[i].clone() {
-            if std::mem::replace(&mut self.notified[h], true) {
+            if self.notified[h] {
                 continue;
             }
-            let key = self.keys[h].clone();
-            let old = self.state.tasks.get(&key);
-            pending.push(Change::PutTask(TaskRecord {
-                key: key.clone(),
-                status: TaskStatus::Pending,
-                attempts: 0,
-                host: old.map(|t| t.host.clone()).unwrap_or_default(),
-                error: None,
-                fingerprint: old.and_then(|t| t.fingerprint.clone()),
-            }));
+            if self.intents[h] == 0 {
+                let old = self.state.tasks.get(&self.keys[h]).cloned();
+                changes.push(Change::PutTask(pending(&self.keys[h], old.as_ref())));
+                self.prior.insert(h, old);
+            }
+            self.intents[h] += 1;
         }
-        pending
+        changes
+    }
+
+    /// After task `i` ended with `outcome`: a change notifies the handlers that follow it
+    /// (their pending records stay); a failure leaves them pending (it may have changed
+    /// something); otherwise a handler that nothing notified gets its record back once no
+    /// task it follows is in flight.
+    fn settle(&mut self, i: usize, outcome: &TaskOutcome) -> Vec<Change> {
+        let intended = std::mem::replace(&mut self.intended[i], false);
+        let mut changes = Vec::new();
+        for h in self.handlers[i].clone() {
+            if intended && self.intents[h] > 0 {
+                self.intents[h] -= 1;
+            }
+            match outcome {
+                TaskOutcome::Changed => {
+                    let written = self.prior.remove(&h).is_some();
+                    if !std::mem::replace(&mut self.notified[h], true) && !written {
+                        let old = self.state.tasks.get(&self.keys[h]);
+                        changes.push(Change::PutTask(pending(&self.keys[h], old)));
+                    }
+                }
+                TaskOutcome::Failed => {}
+                _ if self.notified[h] || self.intents[h] > 0 => {}
+                _ => match self.prior.remove(&h) {
+                    Some(Some(old)) => changes.push(Change::PutTask(old)),
+                    Some(None) => changes.push(Change::RemoveTask(self.keys[h].clone())),
+                    None => {}
+                },
+            }
+        }
+        changes
     }
 
     /// A report line for task `i`.
@@ -1003,6 +1052,10 @@ impl Steps for Runs<'_> {
         let sudo = self.sudo.clone();
         let secrets = self.secrets.clone();
         let cx = self.cx.clone();
+        let intent = self.intend(i);
+        if !intent.is_empty() {
+            self.jr.write(self.state, intent).await?;
+        }
         let span = tracing::info_span!("task", task = %key, host = %desc);
         Ok(Some(Box::pin(
             async move {

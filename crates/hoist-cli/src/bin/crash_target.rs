@@ -8,7 +8,9 @@
 //!     with `--cloud aws` on the AWS endpoint it names (AWS_ENDPOINT_URL, AWS_REGION, ...;
 //!     the demo's infrastructure alone, its image `debian-12` launching the AMI `--image`,
 //!     default `ami-12c6146b`); with `--day2`, the demo's infrastructure after a day-2 change
-//!     (`DemoInfra::day2`: an update, replacements, and deletions if `--servers` is smaller)
+//!     (`DemoInfra::day2`: an update, replacements, and deletions if `--servers` is smaller);
+//!     with `--service V`, the demo's tasks replaced by a service at version V on every
+//!     server, restarted by a handler (`demo::DemoServiceTasks`)
 //! hoist-crash-target hold --state URL --system NAME --lease-ms L --hold-ms H [--then-write]
 //!     takes the system's lock, prints `locked <id>`, holds it H ms (heartbeating), then
 //!     (with --then-write) tries a write fenced with its lock and prints `wrote` or
@@ -47,6 +49,9 @@ enum Cmd {
         image: String,
         #[arg(long)]
         day2: bool,
+        /// Configure a service at this version on every server (its restart is a handler).
+        #[arg(long)]
+        service: Option<String>,
     },
     Hold {
         #[arg(long)]
@@ -112,12 +117,16 @@ async fn run(cmd: Cmd) -> Result<ExitCode, Box<dyn std::error::Error>> {
             cloud,
             image,
             day2,
+            service,
         } => {
             let store = hoist::state::open(&state).await?;
             // On AWS (an emulator: its hosts must never be dialled) the infrastructure alone.
             let b = if day2 {
                 let infra = hoist_cli::demo::DemoInfra::day2(servers);
                 hoist_cli::demo::with_infra(&system, proxy(&cloud, &image)?, store, infra)
+            } else if let Some(version) = service {
+                let cloud = proxy(&cloud, &image)?;
+                hoist_cli::demo::service_builder(&system, cloud, store, servers, &version)
             } else if cloud == "aws" {
                 hoist_cli::demo::infra_builder(&system, proxy(&cloud, &image)?, store, servers)
             } else {

@@ -177,6 +177,24 @@ impl Bed {
         .unwrap()
     }
 
+    /// The crash target initiating `system` with a service at `version` on every server (see
+    /// `demo::DemoServiceTasks`).
+    pub fn spawn_up_service(&self, system: &str, version: &str) -> Child {
+        self.spawn_target_up(
+            system,
+            &["--servers", &SERVERS.to_string(), "--service", version],
+        )
+    }
+
+    /// [`spawn_up_service`](Self::spawn_up_service) to completion; panics unless it succeeded.
+    pub fn up_service(&self, system: &str, version: &str) -> Duration {
+        finished(
+            Instant::now(),
+            self.spawn_up_service(system, version),
+            system,
+        )
+    }
+
     /// The crash target initiating `system`, to completion; panics unless it succeeded.
     pub fn up(&self, system: &str) -> Duration {
         finished(Instant::now(), self.spawn_up(system), system)

@@ -7,9 +7,10 @@
 //! emulator, reached through the standard AWS variables), with a SQLite state.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hoist::state::{ResourceStatus, RunOutcome};
+use hoist::state::{ResourceStatus, RunOutcome, TaskStatus};
 use hoist_cli::demo::DemoInfra;
 
 use crate::common::{Bed, SERVERS, seed};
@@ -269,6 +270,70 @@ fn kill_day2_runs(bed: &Bed, test: &str, n: usize) {
         "{test}: {n} kills (full day-2 run {full:?}) in {:?}",
         t_all.elapsed()
     );
+}
+
+/// Runs killed (`kill -9`) at random moments after a configuration change started, before
+/// its handler ran: the notification is journaled before the change (an intent), so the next
+/// run restarts the service. No notification is lost: after each version every server was
+/// restarted at least once per version (a handler killed after it ran and before its outcome
+/// was recorded runs again).
+#[test]
+fn killed_runs_keep_their_handler_notifications() {
+    let test = "killed_runs_keep_their_handler_notifications";
+    let mut rng = fastrand::Rng::with_seed(seed(test));
+    let bed = Bed::sqlite(SIM_LATENCY_MS);
+    let system = "crash-handler";
+    bed.up_service(system, "1");
+    let restarts = |state: &hoist::state::SystemState| -> Vec<usize> {
+        (0..SERVERS)
+            .map(|k| {
+                let rec = &state.resources[&format!("infra/srv[{k}]")];
+                let dir = rec.outputs["sandbox"].as_str().unwrap();
+                std::fs::read_to_string(Path::new(dir).join("restarts.log"))
+                    .map_or(0, |t| t.lines().count())
+            })
+            .collect()
+    };
+    let pending = |state: &hoist::state::SystemState| {
+        state
+            .tasks
+            .values()
+            .filter(|t| t.key.ends_with(".restart") && t.status == TaskStatus::Pending)
+            .count()
+    };
+    for version in 2..=6 {
+        // Killed at a random moment once a notification is journaled.
+        let mut child = bed.spawn_up_service(system, &version.to_string());
+        let t0 = Instant::now();
+        let mut seen = 0;
+        while t0.elapsed() < Duration::from_secs(30) && matches!(child.try_wait(), Ok(None)) {
+            seen = bed.state_blocking(system).map_or(0, |s| pending(&s));
+            if seen > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            seen > 0,
+            "version {version}: no notification seen while the run ran"
+        );
+        let at = Duration::from_millis(rng.u64(0..1_500));
+        std::thread::sleep(at);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let left = bed.state_blocking(system).map_or(0, |s| pending(&s));
+        eprintln!("{test}: version {version} killed {at:?} after a notification; {left} pending");
+        bed.up_service(system, &version.to_string());
+        let state = bed.state_blocking(system).unwrap();
+        assert_eq!(pending(&state), 0, "version {version}");
+        let counts = restarts(&state);
+        assert!(
+            counts.iter().all(|&n| n >= version),
+            "version {version}: every server restarted for every version: {counts:?}"
+        );
+    }
+    bed.down(system);
+    assert_none(&bed, system, "teardown");
 }
 
 /// 30 kills during day-2 runs on the simulated cloud; the next run converges.
