@@ -588,7 +588,17 @@ async fn status(store: &dyn StateStore, system: &str, json: bool) -> Result<Exit
         .values()
         .filter(|t| t.status == hoist::state::TaskStatus::Succeeded)
         .count();
-    println!("tasks: {} recorded, {ok} succeeded", s.tasks.len());
+    let pending = s
+        .tasks
+        .values()
+        .filter(|t| t.status == hoist::state::TaskStatus::Pending)
+        .count();
+    let pending = if pending > 0 {
+        format!(", {pending} handler(s) notified and not run yet")
+    } else {
+        String::new()
+    };
+    println!("tasks: {} recorded, {ok} succeeded{pending}", s.tasks.len());
     println!("runs: {} (latest last)", s.runs.len());
     for r in s.runs.iter().rev().take(5).rev() {
         let outcome = serde_json::to_value(r.outcome)
