@@ -176,7 +176,11 @@ async fn rerun(
     events: &Mutex<Vec<Event>>,
     hosts: usize,
 ) -> Result<(), String> {
-    let lock = || events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lock = || {
+        events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
     lock().clear();
     let connections = ssh.connections_opened();
     let t0 = std::time::Instant::now();

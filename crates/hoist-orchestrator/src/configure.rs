@@ -1,87 +1,34 @@
-//! The configuration phase: host resolution, transports, readiness, and the task scheduler.
+//! The configuration phase: transports, readiness, and the task scheduler (which tasks run
+//! is `task_plan.rs`, where they run `hosts.rs`).
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use hoist_core::{
-    Action, ChangedWhen, Credentials, Outputs, Plan, PlannedHost, ResourceId, RetryPolicy, RoleId,
-    RunWhen, Secret,
+    Action, ChangedWhen, Credentials, Plan, PlannedHost, RetryPolicy, RoleId, Secret,
 };
 use hoist_exec::{
     Become, ConnectError, ConnectFailure, HostTarget, LocalTransport, TaskContext, TaskErrorKind,
     Transport, VarSource, run_action,
 };
-use hoist_provider::{HostEndpoint, OutputMap, Provisioner};
-use hoist_state::{Change, ResourceStatus, SystemState, TaskRecord, TaskStatus};
+use hoist_state::{Change, SystemState, TaskRecord, TaskStatus};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::context::RunCx;
 use crate::dag::{DagRun, NodeState, Permits, Steps, Work, drive};
-use crate::diff::TaskReason;
-use crate::digest::Digester;
 use crate::error::OrchestrationError;
 use crate::events::{EventKind, Phase};
-use crate::fingerprint::{Fingerprint, Fingerprinter, changed_inputs};
+use crate::fingerprint::Fingerprint;
+use crate::hosts::{HostSpec, Hosts, Snapshot};
 use crate::journal::Journal;
-use crate::options::{Options, SudoPrompt};
+use crate::options::SudoPrompt;
 use crate::report::{CapturedOutput, Report, ResourceOutcome, TaskOutcome, TaskReport};
 use crate::retry::retry;
 use crate::target::Selection;
-
-/// Outputs of provisioned resources by planned resource: owned (`Snapshot<'static>`, shared
-/// by the task workers), or borrowed from a state (for a diff).
-pub(crate) struct Snapshot<'a> {
-    by_id: Vec<Option<(Cow<'a, str>, Cow<'a, OutputMap>)>>,
-}
-
-impl Snapshot<'static> {
-    fn new(plan: &Plan, state: &SystemState) -> Self {
-        let by_id = Snapshot::hiding(plan, state, &[])
-            .by_id
-            .into_iter()
-            .map(|x| x.map(|(id, o)| (Cow::Owned(id.into_owned()), Cow::Owned(o.into_owned()))))
-            .collect();
-        Snapshot { by_id }
-    }
-}
-
-impl<'a> Snapshot<'a> {
-    /// The outputs `state` records, except those of the resources `hidden` marks (to be
-    /// created or replaced: known only after provisioning).
-    pub(crate) fn hiding(plan: &Plan, state: &'a SystemState, hidden: &[bool]) -> Self {
-        let by_id = plan
-            .resources
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                if hidden.get(i).copied().unwrap_or(false) {
-                    return None;
-                }
-                state
-                    .resources
-                    .get(&r.key())
-                    .filter(|x| x.status == ResourceStatus::Created)
-                    .map(|x| {
-                        let id = x.provider_id.as_deref().unwrap_or_default();
-                        (Cow::Borrowed(id), Cow::Borrowed(&x.outputs))
-                    })
-            })
-            .collect();
-        Snapshot { by_id }
-    }
-}
-
-impl Outputs for Snapshot<'_> {
-    fn output(&self, r: ResourceId, field: &str) -> Option<serde_json::Value> {
-        self.by_id.get(r.index())?.as_ref()?.1.get(field).cloned()
-    }
-    fn provider_id(&self, r: ResourceId) -> Option<String> {
-        self.by_id.get(r.index())?.as_ref().map(|x| x.0.to_string())
-    }
-}
+use crate::task_plan::{
+    TaskPlan, forget_unplanned, handlers_after, may_be_notified, stamp_baseline,
+};
 
 /// The variables of one task role, for the task runner.
 struct RoleVars {
@@ -120,145 +67,6 @@ impl VarSource for RoleVars {
         self.role
             .map(|r| self.plan.template_context(r, &*self.outputs))
             .unwrap_or_default()
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum HostSpec {
-    Local(PathBuf),
-    Net {
-        address: String,
-        port: Option<u16>,
-        jump: Option<String>,
-    },
-}
-
-impl HostSpec {
-    fn from_endpoint(e: HostEndpoint) -> Self {
-        match e {
-            HostEndpoint::Local { dir } => HostSpec::Local(dir),
-            HostEndpoint::Network { address, port } => HostSpec::Net {
-                address,
-                port,
-                jump: None,
-            },
-        }
-    }
-
-    fn from_address(a: &str) -> Self {
-        match a.strip_prefix("local:") {
-            Some(d) => HostSpec::Local(PathBuf::from(d)),
-            None => HostSpec::Net {
-                address: a.to_string(),
-                port: None,
-                jump: None,
-            },
-        }
-    }
-
-    /// Applies the role's connection settings (port, jump host) to a network host.
-    fn with_conn(self, conn: &hoist_core::Connection) -> Self {
-        match self {
-            HostSpec::Net {
-                address,
-                port,
-                jump,
-            } => HostSpec::Net {
-                address,
-                port: conn.port.or(port),
-                jump: conn.jump.clone().or(jump),
-            },
-            local => local,
-        }
-    }
-}
-
-/// What finding a role's host takes: the connection overrides and the proxies (which say how
-/// their servers are reached).
-#[derive(Clone, Copy)]
-pub(crate) struct Hosts<'a> {
-    pub(crate) opts: &'a Options,
-    pub(crate) proxies: &'a [Arc<dyn Provisioner>],
-}
-
-/// Where the tasks of a role run: the host spec and a description for messages.
-fn resolve_host(
-    cx: Hosts<'_>,
-    plan: &Plan,
-    outputs: &Snapshot<'_>,
-    role: RoleId,
-) -> Result<(HostSpec, String), String> {
-    let conn = &plan.roles[role.index()].conn;
-    resolve_host_inner(cx, plan, outputs, role).map(|(s, d)| (s.with_conn(conn), d))
-}
-
-fn resolve_host_inner(
-    cx: Hosts<'_>,
-    plan: &Plan,
-    outputs: &Snapshot<'_>,
-    role: RoleId,
-) -> Result<(HostSpec, String), String> {
-    let opts = cx.opts;
-    let r = &plan.roles[role.index()];
-    match &r.host {
-        PlannedHost::None => Err(format!("role `{}` has no host", r.address())),
-        PlannedHost::Local(d) => Ok((HostSpec::Local(d.clone()), format!("local:{}", d.display()))),
-        PlannedHost::Address(a) => {
-            let addr = match &r.host_template {
-                Some(t) => {
-                    plan.expand(role, t, outputs)
-                        .map_err(|e| e.to_string())?
-                        .text
-                }
-                None => a.clone(),
-            };
-            if let Some(e) = opts.connect_overrides.get(&addr) {
-                return Ok((
-                    HostSpec::from_endpoint(e.clone()),
-                    format!("{addr} (overridden)"),
-                ));
-            }
-            Ok((HostSpec::from_address(&addr), addr))
-        }
-        PlannedHost::Resource { resource, output } => {
-            let res = &plan.resources[resource.index()];
-            let key = res.key();
-            let Some((_, outs)) = outputs.by_id.get(resource.index()).and_then(Option::as_ref)
-            else {
-                return Err(format!("host `{key}` was not provisioned"));
-            };
-            let addr = outs
-                .get(output)
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
-            if let Some(e) = opts
-                .connect_overrides
-                .get(&key)
-                .or_else(|| addr.as_ref().and_then(|a| opts.connect_overrides.get(a)))
-            {
-                return Ok((
-                    HostSpec::from_endpoint(e.clone()),
-                    format!("{key} (overridden)"),
-                ));
-            }
-            let proxy = cx.proxies.iter().find(|p| p.name() == res.provider);
-            if let Some(e) = proxy.and_then(|p| p.endpoint(&res.kind, outs)) {
-                let spec = HostSpec::from_endpoint(e);
-                let desc = match &spec {
-                    HostSpec::Local(_) => key.clone(),
-                    HostSpec::Net { address, .. } => format!("{key} ({address})"),
-                };
-                return Ok((spec, desc));
-            }
-            let addr = addr.ok_or_else(|| format!("host `{key}` has no `{output}` output"))?;
-            Ok((
-                HostSpec::Net {
-                    address: addr.clone(),
-                    port: None,
-                    jump: None,
-                },
-                format!("{key} ({addr})"),
-            ))
-        }
     }
 }
 
@@ -602,202 +410,6 @@ pub(crate) async fn configure(
     Ok(())
 }
 
-/// The handlers that may be notified in this run: a task they follow runs (or may be notified
-/// itself). They are scheduled, and run only if notified by then.
-fn may_be_notified(plan: &Plan, preds: &[Vec<u32>], reasons: &[Option<TaskReason>]) -> Vec<bool> {
-    let mut runs: Vec<bool> = reasons.iter().map(Option::is_some).collect();
-    let mut waits = vec![false; runs.len()];
-    // To a fixed point: each pass settles at least one more link of a chain of handlers.
-    for _ in 0..=runs.len() {
-        let mut more = false;
-        for (i, t) in plan.tasks.iter().enumerate() {
-            if t.run_when == RunWhen::Notified
-                && !runs[i]
-                && preds[i].iter().any(|&p| runs[p as usize])
-            {
-                (runs[i], waits[i], more) = (true, true, true);
-            }
-        }
-        if !more {
-            break;
-        }
-    }
-    waits
-}
-
-/// Forgets the task records no planned task has any more (a removed role's): they are never
-/// run, and a role added back later runs its tasks anew.
-async fn forget_unplanned(
-    state: &mut SystemState,
-    jr: &Journal,
-    keys: &[String],
-) -> Result<(), OrchestrationError> {
-    let planned: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
-    let gone: Vec<Change> = state
-        .tasks
-        .keys()
-        .filter(|k| !planned.contains(k.as_str()))
-        .map(|k| Change::RemoveTask(k.clone()))
-        .collect();
-    if !gone.is_empty() {
-        tracing::info!(tasks = gone.len(), "forgetting the tasks of removed roles");
-        jr.write(state, gone).await?;
-    }
-    Ok(())
-}
-
-/// Where each task runs, what it does there, and whether and why it runs.
-pub(crate) struct TaskPlan {
-    /// The host of each task that runs on one (not the local ones).
-    pub(crate) host_of: HashMap<usize, Result<(HostSpec, String), String>>,
-    /// Each task's fingerprint.
-    pub(crate) fingerprints: Vec<Fingerprint>,
-    /// Why each task runs; `None`: it succeeded before, with the same fingerprint (or one
-    /// recorded before fingerprints), and stays done.
-    pub(crate) reasons: Vec<Option<TaskReason>>,
-}
-
-impl TaskPlan {
-    /// The task plan of `plan` against `state`, with `outputs` (a value it cannot know yet
-    /// counts as a change), for a run.
-    pub(crate) fn new(
-        hosts: Hosts<'_>,
-        plan: &Plan,
-        state: &SystemState,
-        outputs: &Snapshot<'_>,
-        d: &mut Digester,
-        system: &str,
-    ) -> Result<Self, OrchestrationError> {
-        Self::build(hosts, plan, state, outputs, d, system, true)
-    }
-
-    /// Only the reasons of the task plan (for a diff: nothing else is kept).
-    pub(crate) fn reasons(
-        hosts: Hosts<'_>,
-        plan: &Plan,
-        state: &SystemState,
-        outputs: &Snapshot<'_>,
-        d: &mut Digester,
-        system: &str,
-    ) -> Result<Vec<Option<TaskReason>>, OrchestrationError> {
-        Ok(Self::build(hosts, plan, state, outputs, d, system, false)?.reasons)
-    }
-
-    fn build(
-        hosts: Hosts<'_>,
-        plan: &Plan,
-        state: &SystemState,
-        outputs: &Snapshot<'_>,
-        d: &mut Digester,
-        system: &str,
-        keep: bool,
-    ) -> Result<Self, OrchestrationError> {
-        // Hosts are resolved once per role.
-        let mut by_role: HashMap<RoleId, Result<(HostSpec, String), String>> = HashMap::new();
-        for t in &plan.tasks {
-            if !t.action.is_local() && t.run_on.index() < plan.roles.len() {
-                by_role
-                    .entry(t.run_on)
-                    .or_insert_with(|| resolve_host(hosts, plan, outputs, t.run_on));
-            }
-        }
-        let host = |i: usize| {
-            let t = &plan.tasks[i];
-            (!t.action.is_local())
-                .then(|| by_role.get(&t.run_on))
-                .flatten()
-        };
-        // (Fingerprinting on several threads was measured slower: the allocator's arenas.)
-        let mut f = Fingerprinter::new(plan, outputs, &hosts.opts.local_dir);
-        let n = plan.tasks.len();
-        let mut fingerprints = Vec::with_capacity(if keep { n } else { 0 });
-        let mut reasons = Vec::with_capacity(n);
-        for (i, t) in plan.tasks.iter().enumerate() {
-            let desc = match host(i) {
-                Some(Ok((_, desc))) => desc.as_str(),
-                Some(Err(_)) => crate::fingerprint::UNKNOWN,
-                None => "controller",
-            };
-            let fp = f.task(i, desc, d, system).map_err(|e| {
-                OrchestrationError::Setup(format!("cannot fingerprint task `{}`: {e}", t.key()))
-            })?;
-            let key = t.key();
-            let forced = hosts.opts.force_tasks.iter().any(|p| p.matches(&key));
-            reasons.push(reason(t.run_when, state.tasks.get(&key), forced, &fp));
-            if keep {
-                fingerprints.push(fp);
-            }
-        }
-        let host_of = if keep {
-            (0..n)
-                .filter_map(|i| host(i).map(|h| (i, h.clone())))
-                .collect()
-        } else {
-            HashMap::new()
-        };
-        Ok(TaskPlan {
-            host_of,
-            fingerprints,
-            reasons,
-        })
-    }
-}
-
-/// Why a task with run policy `when`, recorded as `rec`, whose fingerprint is now `fp`, runs
-/// (`None`: it stays done).
-fn reason(
-    when: RunWhen,
-    rec: Option<&TaskRecord>,
-    forced: bool,
-    fp: &Fingerprint,
-) -> Option<TaskReason> {
-    match (when, rec) {
-        _ if forced => Some(TaskReason::Forced),
-        (RunWhen::Always, _) => Some(TaskReason::Always),
-        (_, Some(r)) if r.status == TaskStatus::Pending => Some(TaskReason::Notified),
-        // A handler that failed had been notified: it runs until it succeeds.
-        (RunWhen::Notified, Some(r)) if r.status == TaskStatus::Failed => {
-            Some(TaskReason::Notified)
-        }
-        (RunWhen::Notified, _) => None,
-        (_, None) => Some(TaskReason::New),
-        (_, Some(r)) if r.status == TaskStatus::Failed => Some(TaskReason::Failed),
-        (_, Some(r)) => match &r.fingerprint {
-            Some(old) if old != fp => Some(TaskReason::Changed {
-                inputs: changed_inputs(old, fp),
-            }),
-            _ => None,
-        },
-    }
-}
-
-/// Records the fingerprint of succeeded tasks that have none (state of an older hoist): the
-/// models they are planned from now are their baseline, and nothing runs again for it.
-async fn stamp_baseline(
-    state: &mut SystemState,
-    jr: &Journal,
-    keys: &[String],
-    dag: &DagRun,
-    fingerprints: &[Fingerprint],
-) -> Result<(), OrchestrationError> {
-    let stamped: Vec<Change> = keys
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| dag.state[i] == NodeState::Done)
-        .filter_map(|(i, k)| {
-            let t = state.tasks.get(k).filter(|t| t.fingerprint.is_none())?;
-            Some(Change::PutTask(TaskRecord {
-                fingerprint: Some(fingerprints[i].clone()),
-                ..t.clone()
-            }))
-        })
-        .collect();
-    if !stamped.is_empty() {
-        jr.write(state, stamped).await?;
-    }
-    Ok(())
-}
-
 /// Configuration: run each task on its host.
 struct Runs<'a> {
     cx: &'a RunCx,
@@ -824,19 +436,6 @@ struct Runs<'a> {
     prior: HashMap<usize, Option<TaskRecord>>,
     /// Per task: it recorded its handlers' intent.
     intended: Vec<bool>,
-}
-
-/// Per task, the handlers that list it among their dependencies.
-fn handlers_after(plan: &Plan) -> Vec<Vec<usize>> {
-    let mut after = vec![Vec::new(); plan.tasks.len()];
-    for (h, t) in plan.tasks.iter().enumerate() {
-        if t.run_when == RunWhen::Notified {
-            for d in &t.deps {
-                after[d.index()].push(h);
-            }
-        }
-    }
-    after
 }
 
 /// Where a task runs.

@@ -48,6 +48,7 @@ mod error;
 mod events;
 mod fingerprint;
 mod fixed;
+mod hosts;
 mod identity;
 mod journal;
 mod legacy;
@@ -59,6 +60,7 @@ mod report;
 mod retry;
 mod store;
 mod target;
+mod task_plan;
 mod teardown;
 
 pub use cancel::CancelHandle;

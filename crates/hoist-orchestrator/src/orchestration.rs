@@ -220,12 +220,12 @@ impl Orchestration {
         let left_out = |i: usize| selection.as_ref().is_some_and(|s| !s.tasks[i]);
         if let Some(state) = &state {
             let unstable: Vec<bool> = diff.unstable(&plan);
-            let outputs = crate::configure::Snapshot::hiding(&plan, state, &unstable);
-            let hosts = crate::configure::Hosts {
+            let outputs = crate::hosts::Snapshot::hiding(&plan, state, &unstable);
+            let hosts = crate::hosts::Hosts {
                 opts: &self.inner.opts,
                 proxies: &self.inner.proxies,
             };
-            let reasons = crate::configure::TaskPlan::reasons(
+            let reasons = crate::task_plan::TaskPlan::reasons(
                 hosts,
                 &plan,
                 state,
