@@ -266,3 +266,70 @@ pub async fn record(file: &std::path::Path) -> Result<(), String> {
     let state = recorded(&plan)?;
     store.save(&state).await.map_err(|e| e.to_string())
 }
+
+/// Records the state in a new SQLite file under `dir`, in a child process (this program run
+/// again with `--record FILE`, which [`main`] answers), so that what recording allocates does
+/// not count in the measuring process; returns the file's store.
+pub fn record_in_child(dir: &std::path::Path) -> Result<Arc<dyn StateStore>, String> {
+    let file = dir.join("state.db");
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let status = std::process::Command::new(exe)
+        .arg("--record")
+        .arg(&file)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("recording the state failed: {status}"));
+    }
+    Ok(Arc::new(
+        SqliteStore::open(&file).map_err(|e| e.to_string())?,
+    ))
+}
+
+/// The `main` of a benchmark over the recorded state: parses `[--iterations N]` (default 5)
+/// and `--record FILE` (see [`record_in_child`]), runs `run(iterations)` on a Tokio runtime,
+/// and exits 1 if it returns `false` or an error, 2 on bad arguments.
+pub fn main<F, Fut>(name: &str, run: F) -> std::process::ExitCode
+where
+    F: FnOnce(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, String>>,
+{
+    use std::process::ExitCode;
+    let mut iterations = 5usize;
+    let mut record_to = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match (a.as_str(), args.next()) {
+            ("--iterations" | "-n", Some(n)) if n.parse::<usize>().is_ok_and(|n| n > 0) => {
+                iterations = n.parse().unwrap_or(iterations);
+            }
+            ("--record", Some(path)) => record_to = Some(std::path::PathBuf::from(path)),
+            _ => {
+                eprintln!("usage: {name} [--iterations N]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match record_to {
+        Some(file) => rt.block_on(record(&file)).map(|()| true),
+        None => rt.block_on(run(iterations)),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -16,12 +16,10 @@
 //! from `/proc/self/status` (`VmHWM`). Prints a Markdown table; exits 1 if a bar is missed.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hoist::DiffAction;
 use hoist::sim::SimCloud;
-use hoist::state::{SqliteStore, StateStore};
 use hoist_bench::scale::orchestration;
 
 /// The time bar for the diff, state loading included.
@@ -46,17 +44,7 @@ fn mb(kib: u64) -> String {
 
 async fn run(iterations: usize) -> Result<bool, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let file = dir.path().join("state.db");
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let status = std::process::Command::new(exe)
-        .arg("--record")
-        .arg(&file)
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err(format!("recording the state failed: {status}"));
-    }
-    let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(&file).map_err(|e| e.to_string())?);
+    let store = hoist_bench::scale::record_in_child(dir.path())?;
     let n = store
         .load("bench")
         .await
@@ -128,47 +116,5 @@ async fn run(iterations: usize) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
-    let mut iterations = 5usize;
-    let mut record_to = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let value = args.next();
-        match (a.as_str(), value) {
-            ("--iterations" | "-n", Some(n)) if n.parse::<usize>().is_ok_and(|n| n > 0) => {
-                iterations = n.parse().unwrap_or(iterations);
-            }
-            ("--record", Some(path)) => record_to = Some(std::path::PathBuf::from(path)),
-            _ => {
-                eprintln!("usage: diff_scale [--iterations N]");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
-    };
-    if let Some(file) = record_to {
-        return match rt.block_on(hoist_bench::scale::record(&file)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(1)
-            }
-        };
-    }
-    match rt.block_on(run(iterations)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(1)
-        }
-    }
+    hoist_bench::scale::main("diff_scale", run)
 }

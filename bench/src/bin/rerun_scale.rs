@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hoist::sim::SimCloud;
-use hoist::state::{SqliteStore, StateStore};
 use hoist::{Event, EventKind};
 use hoist_bench::scale::{ROLES, TASKS_PER_ROLE, builder};
 
@@ -35,17 +34,7 @@ fn ms(d: Duration) -> String {
 
 async fn run(iterations: usize) -> Result<bool, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let file = dir.path().join("state.db");
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let status = std::process::Command::new(exe)
-        .arg("--record")
-        .arg(&file)
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err(format!("recording the state failed: {status}"));
-    }
-    let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(&file).map_err(|e| e.to_string())?);
+    let store = hoist_bench::scale::record_in_child(dir.path())?;
     let cloud = SimCloud::new();
     let ready_checks = Arc::new(AtomicU64::new(0));
     let counter = ready_checks.clone();
@@ -120,43 +109,5 @@ async fn run(iterations: usize) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
-    let mut iterations = 5usize;
-    let mut record_to = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match (a.as_str(), args.next()) {
-            ("--iterations" | "-n", Some(n)) if n.parse::<usize>().is_ok_and(|n| n > 0) => {
-                iterations = n.parse().unwrap_or(iterations);
-            }
-            ("--record", Some(path)) => record_to = Some(std::path::PathBuf::from(path)),
-            _ => {
-                eprintln!("usage: rerun_scale [--iterations N]");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = match record_to {
-        Some(file) => rt
-            .block_on(hoist_bench::scale::record(&file))
-            .map(|()| true),
-        None => rt.block_on(run(iterations)),
-    };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(1)
-        }
-    }
+    hoist_bench::scale::main("rerun_scale", run)
 }
